@@ -1,0 +1,35 @@
+# Two set-up commands live in the README: `make demo` and `make test`.
+# Both create .venv on a fresh machine with Python 3.11 and install what they need.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_DIR ?= demo_output
+
+.PHONY: test demo bench lint format clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/ruff check riskwarn tests benchmarks
+	$(BIN)/ruff format --check riskwarn tests benchmarks
+	$(BIN)/pytest -q
+
+demo: $(STAMP)
+	$(BIN)/riskwarn demo --out $(DEMO_DIR)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check riskwarn tests benchmarks
+
+format: $(STAMP)
+	$(BIN)/ruff format riskwarn tests benchmarks
+	$(BIN)/ruff check --fix riskwarn tests benchmarks
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,201 @@
+"""The ``riskwarn`` command line (typer + rich).
+
+Exit codes: 0 success, 2 bad input (one-paragraph message, never a traceback),
+1 an internal error (a short message; RISKWARN_DEBUG=1 shows the traceback).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from riskwarn import __version__
+from riskwarn.config import load_config
+from riskwarn.errors import RiskwarnError
+
+app = typer.Typer(
+    name="riskwarn",
+    help="Area-level social-risk early warning: grids, never persons.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=False)
+err_console = Console(stderr=True)
+
+DataOpt = Annotated[Path, typer.Option("--data", help="Dataset folder (CSV or Parquet tables).")]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="Experiment TOML file (default: built-in).")
+]
+
+
+def _render_validation(validated) -> None:
+    report = validated.dataset.report
+    table = Table(title=f"Validation of {report.folder}", show_lines=False)
+    for col in ("table", "file", "read", "accepted", "quarantined", "top reasons"):
+        table.add_column(
+            col, justify="right" if col in ("read", "accepted", "quarantined") else "left"
+        )
+    for t in report.tables.values():
+        reasons = "\n".join(f"{n} × {r}" for r, n in t.top_reasons(3)) or "-"
+        table.add_row(
+            t.table,
+            Path(t.file).name,
+            f"{t.rows_read:,}",
+            f"{t.rows_accepted:,}",
+            f"{t.rows_quarantined:,}",
+            reasons,
+        )
+    console.print(table)
+    balanced = all(t.balanced for t in report.tables.values())
+    console.print(
+        f"rows read = rows accepted + rows quarantined: {'yes' if balanced else 'NO'} "
+        f"({sum(t.rows_read for t in report.tables.values()):,} = "
+        f"{sum(t.rows_accepted for t in report.tables.values()):,} + {report.rows_quarantined:,})"
+    )
+    g = validated.graph.summary
+    console.print(
+        f"grid graph: source={g.source}, {g.n_nodes:,} grids, {g.n_edges:,} edges, "
+        f"{g.n_components:,} component(s), {g.n_islands:,} island(s), mean degree {g.mean_degree:.2f}"
+    )
+    console.print(f"grids with no events: {report.grids_without_events:,}")
+    for t in report.tables.values():
+        if t.dropped_pii_columns:
+            console.print(
+                f"[yellow]dropped personal columns[/] in {t.table}: {t.dropped_pii_columns}"
+            )
+        if t.ignored_columns:
+            console.print(f"ignored non-contract columns in {t.table}: {t.ignored_columns}")
+    if report.ignored_files:
+        console.print(f"ignored files (not contract tables): {report.ignored_files}")
+    for w in report.warnings:
+        console.print(f"[yellow]warning:[/] {w}")
+    if validated.quarantine_dir is not None:
+        console.print(f"quarantine and report written to {validated.quarantine_dir}")
+
+
+def _validate(data: Path, config: Path | None, quarantine: Path | None, drop_pii: bool):
+    from riskwarn.workflows import validate_data
+
+    cfg = load_config(config)
+    with console.status("reading tables…") as status:
+        validated = validate_data(
+            data,
+            cfg,
+            quarantine_dir=quarantine,
+            drop_pii=drop_pii,
+            progress=lambda name: status.update(f"reading and validating {name}…"),
+        )
+    _render_validation(validated)
+    return validated
+
+
+@app.command()
+def validate(
+    data: DataOpt,
+    quarantine: Annotated[
+        Path | None,
+        typer.Option("--quarantine", help="Folder for quarantined rows and the report."),
+    ] = None,
+    drop_pii: Annotated[
+        bool,
+        typer.Option("--drop-pii", help="Drop columns that identify people instead of stopping."),
+    ] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Check a dataset against the data contract; quarantine bad rows."""
+    _validate(data, config, quarantine, drop_pii)
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the dataset to.")],
+    grids: Annotated[int, typer.Option("--grids", min=1, help="Number of grids.")] = 400,
+    periods: Annotated[int, typer.Option("--periods", min=1, help="Number of periods.")] = 156,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    freq: Annotated[str, typer.Option("--freq", help="Period length (pandas alias).")] = "W-MON",
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
+) -> None:
+    """Write a synthetic city in the contract format (with the true risk in _truth/)."""
+    from riskwarn.simulate import simulate_city, write_city
+
+    if fmt not in ("parquet", "csv"):
+        raise RiskwarnError(f"--format must be parquet or csv, not {fmt!r}.")
+    t0 = time.perf_counter()
+    with console.status(f"simulating {grids:,} grids × {periods:,} periods…"):
+        city = simulate_city(n_grids=grids, n_periods=periods, seed=seed, freq=freq)
+        write_city(city, out, fmt=fmt)
+    n_events = sum(len(getattr(city, t)) for t in ("petitions", "disputes", "incidents"))
+    console.print(
+        f"wrote {grids:,} grids, {n_events:,} events ({city.start:%Y-%m-%d} to "
+        f"{city.end:%Y-%m-%d}) to {out} in {time.perf_counter() - t0:.1f}s"
+    )
+
+
+@app.command()
+def demo(
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for everything the demo writes.")
+    ] = Path("demo_output"),
+    grids: Annotated[int, typer.Option("--grids", min=1)] = 400,
+    periods: Annotated[int, typer.Option("--periods", min=1)] = 156,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Run the whole flow on a simulated city with built-in defaults."""
+    data_dir = out / "data"
+    console.rule("1. simulate a city")
+    simulate(out=data_dir, grids=grids, periods=periods, seed=seed, freq="W-MON", fmt="parquet")
+    console.rule("2. validate it")
+    _validate(data_dir, None, out / "quarantine", drop_pii=False)
+    console.print(f"\ndemo output is in {out.resolve()}")
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Show the version.")] = False,
+) -> None:
+    if version:
+        console.print(f"riskwarn {__version__}")
+        raise typer.Exit()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI, turning bad input into exit code 2 and a message."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except RiskwarnError as exc:
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
+        return 2
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        err_console.print("aborted.")
+        return 130
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        if os.environ.get("RISKWARN_DEBUG"):
+            raise
+        err_console.print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {exc}. This is a bug in "
+            "riskwarn, not in your data; rerun with RISKWARN_DEBUG=1 for the traceback."
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

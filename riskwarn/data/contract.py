@@ -1,0 +1,190 @@
+"""The input data contract of DESIGN.md as data: tables, columns, kinds, ranges.
+
+Everything else in the data room (parsing, pandera schemas, quarantine, the
+simulator's writer) reads these specs, so the contract is written down once.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["str", "int", "float", "bool", "timestamp", "wkt"]
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One contract column.
+
+    ``low``/``high`` bound numeric values (``low_open`` makes ``low`` exclusive);
+    ``allowed`` lists the permitted values of a categorical column; ``default`` is a
+    value the contract itself names for a missing cell (the only fill allowed).
+    """
+
+    name: str
+    kind: Kind
+    required: bool = False
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    allowed: tuple[str, ...] | None = None
+    unique: bool = False
+    default: object = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One contract table. ``not_before`` pairs (later, earlier) must hold row-wise."""
+
+    name: str
+    columns: tuple[ColumnSpec, ...]
+    id_column: str | None = None
+    time_column: str | None = None
+    not_before: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
+    def column(self, name: str) -> ColumnSpec:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    @property
+    def is_event(self) -> bool:
+        return self.name in EVENT_TABLES
+
+
+DISPUTE_STATUSES = ("resolved", "unresolved", "in_progress", "referred", "unknown")
+
+GRIDS = TableSpec(
+    name="grids",
+    id_column="grid_id",
+    columns=(
+        ColumnSpec("grid_id", "str", required=True, unique=True),
+        ColumnSpec("name", "str"),
+        ColumnSpec("population", "int", low=0),
+        ColumnSpec("area_km2", "float", low=0, low_open=True),
+        ColumnSpec("grid_type", "str"),
+        ColumnSpec("town", "str"),
+        ColumnSpec("district", "str"),
+        ColumnSpec("lon", "float", low=-180, high=180),
+        ColumnSpec("lat", "float", low=-90, high=90),
+        ColumnSpec("geometry_wkt", "wkt"),
+    ),
+)
+
+ADJACENCY = TableSpec(
+    name="adjacency",
+    columns=(
+        ColumnSpec("grid_a", "str", required=True),
+        ColumnSpec("grid_b", "str", required=True),
+        ColumnSpec("weight", "float", low=0, low_open=True),
+    ),
+)
+
+PETITIONS = TableSpec(
+    name="petitions",
+    id_column="case_id",
+    time_column="received_at",
+    not_before=(("closed_at", "received_at"),),
+    columns=(
+        ColumnSpec("case_id", "str", required=True, unique=True),
+        ColumnSpec("grid_id", "str", required=True),
+        ColumnSpec("received_at", "timestamp", required=True),
+        ColumnSpec("category", "str", required=True),
+        ColumnSpec("channel", "str"),
+        ColumnSpec("group_size", "int", low=1, default=1),
+        ColumnSpec("is_repeat", "bool"),
+        ColumnSpec("level", "int", low=1, high=6),
+        ColumnSpec("closed_at", "timestamp"),
+        ColumnSpec("outcome", "str"),
+        ColumnSpec("satisfied", "bool"),
+    ),
+)
+
+DISPUTES = TableSpec(
+    name="disputes",
+    id_column="case_id",
+    time_column="reported_at",
+    not_before=(("resolved_at", "reported_at"),),
+    columns=(
+        ColumnSpec("case_id", "str", required=True, unique=True),
+        ColumnSpec("grid_id", "str", required=True),
+        ColumnSpec("reported_at", "timestamp", required=True),
+        ColumnSpec("category", "str", required=True),
+        ColumnSpec("parties", "int", low=1),
+        ColumnSpec("status", "str", allowed=DISPUTE_STATUSES),
+        ColumnSpec("resolved_at", "timestamp"),
+        ColumnSpec("amount", "float", low=0),
+    ),
+)
+
+INCIDENTS = TableSpec(
+    name="incidents",
+    id_column="event_id",
+    time_column="occurred_at",
+    columns=(
+        ColumnSpec("event_id", "str", required=True, unique=True),
+        ColumnSpec("grid_id", "str", required=True),
+        ColumnSpec("occurred_at", "timestamp", required=True),
+        ColumnSpec("type", "str", required=True),
+        ColumnSpec("severity", "int", low=1, high=4),
+        ColumnSpec("participants", "int", low=0),
+    ),
+)
+
+EVENT_TABLES = ("petitions", "disputes", "incidents")
+TABLES: dict[str, TableSpec] = {
+    t.name: t for t in (GRIDS, ADJACENCY, PETITIONS, DISPUTES, INCIDENTS)
+}
+FILE_SUFFIXES = (".csv", ".parquet")
+
+# Column names that identify a person. Matched after normalisation (case, spaces,
+# punctuation removed), as whole names or as a part separated by '_' in the
+# original, so 'home_address' and 'Phone No.' are caught but 'category' is not.
+_PII_WORDS = {
+    "name", "fullname", "firstname", "lastname", "surname", "givenname", "personname",
+    "petitioner", "petitionername", "complainant", "applicant", "party", "partyname",
+    "phone", "phoneno", "phonenumber", "mobile", "mobileno", "telephone", "tel", "cellphone",
+    "email", "emailaddress", "idnumber", "idno", "idcard", "idcardno", "nationalid",
+    "identitycard", "ssn", "passport", "passportno", "address", "homeaddress",
+    "streetaddress", "residence", "domicile", "birthdate", "dateofbirth",
+    "dob", "wechat", "qq", "licenseplate", "plate",
+}  # fmt: skip
+_PII_PARTS = {"name", "phone", "mobile", "telephone", "email", "address", "passport", "ssn"}
+_PII_CHINESE = (
+    "姓名", "名字", "电话", "手机", "联系方式", "身份证", "证件号", "住址", "地址", "户籍",
+    "出生日期", "微信", "车牌", "当事人", "信访人", "申请人",
+)  # fmt: skip
+# Contract columns whose names would otherwise look personal.
+_CONTRACT_OK = {"grids": {"name"}}
+
+
+def _normalise(col: str) -> str:
+    s = unicodedata.normalize("NFKC", str(col)).strip().lower()
+    return re.sub(r"[\s\-\.\(\)/#:_]+", "", s)
+
+
+def identifies_person(table: str, column: str) -> bool:
+    """True when ``column`` in ``table`` names personal data and must be refused."""
+    if column in _CONTRACT_OK.get(table, ()):
+        return False
+    raw = unicodedata.normalize("NFKC", str(column)).strip()
+    if any(word in raw for word in _PII_CHINESE):
+        return True
+    norm = _normalise(raw)
+    if norm in _PII_WORDS:
+        return True
+    parts = [p for p in re.split(r"[_\s\-\.]+", raw.lower()) if p]
+    # In the grids table a name part names a place ('town_name'), not a person.
+    personal_parts = _PII_PARTS - {"name"} if table == "grids" else _PII_PARTS
+    return len(parts) > 1 and any(p in personal_parts for p in parts)

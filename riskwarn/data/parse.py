@@ -1,0 +1,146 @@
+"""Vectorised parsing of raw cells into contract types.
+
+Every parser returns ``(typed, bad)``: the typed Series (missing where the cell is
+empty or could not be parsed) and a boolean mask of cells that were present but
+could not be parsed. Nothing is clipped or filled here; a bad cell becomes a row
+error downstream, never a silent zero.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from riskwarn.data.contract import Kind
+
+# An explicit offset (or Z) after a time of day; a bare date such as 2023-01-02
+# must not be mistaken for a negative offset.
+_AWARE = r"[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+_TRUE = {"true", "t", "yes", "y", "1", "是"}
+_FALSE = {"false", "f", "no", "n", "0", "否"}
+TIME_UNIT = "us"
+
+
+def present(raw: pd.Series) -> pd.Series:
+    """Cells that hold a value: not null and, for text, not blank."""
+    mask = raw.notna()
+    if _is_text(raw):
+        mask &= raw.astype("string").str.strip().ne("").fillna(False)
+    return mask.astype(bool)
+
+
+def _is_text(s: pd.Series) -> bool:
+    return pd.api.types.is_string_dtype(s.dtype) or s.dtype == object
+
+
+def _result(typed: pd.Series, raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    bad = present(raw) & typed.isna()
+    return typed, bad.astype(bool)
+
+
+def parse_str(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Text as pandas ``string``; numbers from Parquet become their decimal text."""
+    s = raw.astype("string")
+    s = s.where(present(raw))
+    return s, pd.Series(False, index=raw.index)
+
+
+def parse_float(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    if pd.api.types.is_bool_dtype(raw.dtype):
+        typed = pd.Series(np.nan, index=raw.index, dtype="Float64")
+    elif pd.api.types.is_numeric_dtype(raw.dtype):
+        typed = raw.astype("Float64")
+    else:
+        typed = pd.to_numeric(raw.astype("string").str.strip(), errors="coerce").astype("Float64")
+    # inf is not a measurement; treat it as unparseable rather than a huge value.
+    typed = typed.where(~np.isinf(typed.astype(float).fillna(0.0)))
+    return _result(typed, raw)
+
+
+def parse_int(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    as_float, _ = parse_float(raw)
+    values = as_float.astype(float)
+    integral = np.isfinite(values) & (np.floor(values) == values) & (np.abs(values) < 2**53)
+    typed = as_float.where(pd.Series(integral, index=raw.index)).astype("Int64")
+    return _result(typed, raw)
+
+
+def parse_bool(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    if pd.api.types.is_bool_dtype(raw.dtype):
+        return raw.astype("boolean"), pd.Series(False, index=raw.index)
+    text = raw.astype("string").str.strip().str.lower()
+    typed = pd.Series(pd.NA, index=raw.index, dtype="boolean")
+    typed[text.isin(_TRUE).fillna(False)] = True
+    typed[text.isin(_FALSE).fillna(False)] = False
+    return _result(typed, raw)
+
+
+def parse_timestamp(raw: pd.Series, timezone: str) -> tuple[pd.Series, pd.Series]:
+    """ISO 8601 to tz-aware timestamps in ``timezone``.
+
+    Naive values are local time of ``timezone``; values with an offset are
+    converted to it; one column may mix both. A naive local time that does not
+    exist or is ambiguous (DST changes) is unparseable, not guessed.
+    """
+    out = pd.Series(pd.NaT, index=raw.index, dtype=f"datetime64[{TIME_UNIT}, {timezone}]")
+    if isinstance(raw.dtype, pd.DatetimeTZDtype):
+        out[:] = raw.dt.tz_convert(timezone).dt.as_unit(TIME_UNIT)
+        return out, pd.Series(False, index=raw.index)
+    if pd.api.types.is_datetime64_dtype(raw.dtype):
+        local = raw.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+        out[:] = local.dt.as_unit(TIME_UNIT)
+        return _result(out, raw)
+    text = raw.astype("string").str.strip()
+    ok = present(raw)
+    aware = text.str.contains(_AWARE, regex=True).fillna(False).astype(bool) & ok
+    naive = ok & ~aware
+    if aware.any():
+        parsed = pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce")
+        out[aware] = parsed.dt.tz_convert(timezone).dt.as_unit(TIME_UNIT)
+    if naive.any():
+        parsed = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
+        if isinstance(parsed.dtype, pd.DatetimeTZDtype):  # defensive: pandas inferred a zone
+            local = parsed.dt.tz_convert(timezone)
+        else:
+            local = parsed.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+        out[naive] = local.dt.as_unit(TIME_UNIT)
+    return _result(out, raw)
+
+
+def parse_wkt(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Keep valid polygon WKT as text; anything else is unparseable."""
+    text, _ = parse_str(raw)
+    ok = text.notna()
+    geoms = np.full(len(text), None, dtype=object)
+    if ok.any():
+        geoms[ok.to_numpy()] = shapely.from_wkt(
+            text[ok].to_numpy(dtype=object), on_invalid="ignore"
+        )
+    kinds = shapely.get_type_id(geoms)  # -1 for None; 3 polygon, 6 multipolygon
+    good = np.isin(kinds, (3, 6))
+    typed = text.where(pd.Series(good, index=raw.index))
+    return _result(typed, raw)
+
+
+def parse_column(raw: pd.Series, kind: Kind, timezone: str) -> tuple[pd.Series, pd.Series]:
+    """Dispatch on the contract kind of a column."""
+    if kind == "timestamp":
+        return parse_timestamp(raw, timezone)
+    return {
+        "str": parse_str,
+        "int": parse_int,
+        "float": parse_float,
+        "bool": parse_bool,
+        "wkt": parse_wkt,
+    }[kind](raw)
+
+
+KIND_TEXT = {
+    "str": "text",
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true/false",
+    "timestamp": "an ISO 8601 timestamp (a local time that exists)",
+    "wkt": "a polygon in WKT",
+}

@@ -1,0 +1,1 @@
+"""Panel room: the grid graph and (later) the grid x period index."""

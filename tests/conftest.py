@@ -1,0 +1,92 @@
+"""Shared test helpers: small datasets written to a temporary folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from riskwarn.config import Config, DataConfig
+
+
+def square(x: float, y: float, size: float = 1.0) -> str:
+    """WKT of an axis-aligned square with lower-left corner (x, y)."""
+    return f"POLYGON(({x} {y}, {x + size} {y}, {x + size} {y + size}, {x} {y + size}, {x} {y}))"
+
+
+def base_tables() -> dict[str, pd.DataFrame]:
+    """A tiny valid city: 4 grids (G4 has no events), petitions, disputes, incidents."""
+    grids = pd.DataFrame(
+        {
+            "grid_id": ["G1", "G2", "G3", "G4"],
+            "name": ["North", "South", "East", "West"],
+            "population": ["1200", "800", "3000", "50"],
+            "area_km2": ["0.5", "2.0", "0.3", "4.0"],
+            "grid_type": ["urban", "rural", "urban", "rural"],
+        }
+    )
+    petitions = pd.DataFrame(
+        {
+            "case_id": ["P1", "P2", "P3", "P4"],
+            "grid_id": ["G1", "G1", "G2", "G3"],
+            "received_at": [
+                "2023-01-02T09:00:00",
+                "2023-01-09T10:30:00+08:00",
+                "2023-01-10",
+                "2023-02-01T02:00:00Z",
+            ],
+            "category": ["land_requisition", "wage_arrears", "environment", "other"],
+            "group_size": ["1", "6", "", "2"],
+            "is_repeat": ["false", "true", "", "no"],
+            "level": ["1", "3", "2", ""],
+            "closed_at": ["2023-01-20", "", "", "2023-02-03"],
+        }
+    )
+    disputes = pd.DataFrame(
+        {
+            "case_id": ["D1", "D2"],
+            "grid_id": ["G2", "G3"],
+            "reported_at": ["2023-01-05", "2023-01-06"],
+            "category": ["land", "labour"],
+            "status": ["resolved", "unresolved"],
+            "resolved_at": ["2023-01-15", ""],
+            "parties": ["2", "3"],
+            "amount": ["1000", ""],
+        }
+    )
+    incidents = pd.DataFrame(
+        {
+            "event_id": ["I1", "I2"],
+            "grid_id": ["G1", "G3"],
+            "occurred_at": ["2023-01-03T18:00:00", "2023-01-12T08:00:00"],
+            "type": ["gathering", "blockade"],
+            "severity": ["2", "3"],
+            "participants": ["10", "40"],
+        }
+    )
+    return {"grids": grids, "petitions": petitions, "disputes": disputes, "incidents": incidents}
+
+
+def write_tables(folder: Path, tables: dict[str, pd.DataFrame | str], fmt: str = "csv") -> Path:
+    """Write each table as ``<name>.csv`` / ``.parquet``; a str value is written verbatim."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        if isinstance(table, str):
+            (folder / f"{name}.csv").write_text(table, encoding="utf-8")
+        elif fmt == "parquet":
+            table.to_parquet(folder / f"{name}.parquet", index=False)
+        else:
+            table.to_csv(folder / f"{name}.csv", index=False)
+    return folder
+
+
+@pytest.fixture
+def config() -> Config:
+    """Fixed data end so that tests do not depend on today's date."""
+    return Config(data=DataConfig(end="2024-01-01"))
+
+
+@pytest.fixture
+def city(tmp_path: Path) -> Path:
+    return write_tables(tmp_path / "city", base_tables())

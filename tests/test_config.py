@@ -1,0 +1,45 @@
+"""Config files: defaults, strict keys, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from riskwarn.config import Config, load_config
+from riskwarn.errors import ConfigError
+
+
+def test_defaults_without_a_file():
+    cfg = load_config(None)
+    assert cfg == Config()
+    assert (cfg.data.freq, cfg.data.timezone, cfg.graph.k) == ("W-MON", "Asia/Shanghai", 6)
+
+
+def test_reads_known_sections_and_keeps_others(tmp_path):
+    p = tmp_path / "e.toml"
+    p.write_text('[data]\nfreq = "MS"\n[graph]\nk = 4\n[label]\nhorizon = 4\n')
+    cfg = load_config(p)
+    assert cfg.data.freq == "MS" and cfg.graph.k == 4
+    assert cfg.extra == {"label": {"horizon": 4}}
+
+
+@pytest.mark.parametrize(
+    "text,words",
+    [
+        ('[data]\nfreqency = "MS"\n', "unknown key"),
+        ('[data]\nfreq = "fortnightly"\n', "pandas offset alias"),
+        ('[data]\ntimezone = "Beijing"\n', "IANA time zone"),
+        ('[data]\nend = "soon"\n', "not a date"),
+        ("[graph]\nk = 0\n", "k must be"),
+        ("[data\n", "not valid TOML"),
+    ],
+)
+def test_bad_config_is_a_clear_error(tmp_path, text, words):
+    p = tmp_path / "e.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=words):
+        load_config(p)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
