@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.exceptions import TyperException
 
 from riskwarn import __version__
 from riskwarn.config import load_config
@@ -181,12 +182,14 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         err_console.print("aborted.")
         return 130
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
+    except TyperException as exc:  # usage errors: typer prints them, exit code 2
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            err_console.print(f"error: {escape(exc.format_message())}")
+        return exc.exit_code
+    except Exception as exc:
         if os.environ.get("RISKWARN_DEBUG"):
             raise
         err_console.print(

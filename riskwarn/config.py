@@ -41,12 +41,41 @@ class GraphConfig:
     k: int = 6
 
 
+LABEL_OPS = ("==", "!=", ">", ">=", "<", "<=", "in")
+
+
+@dataclass(frozen=True)
+class LabelRule:
+    """One ``[[label.any_of]]`` rule: an event matches when ``column op value``."""
+
+    table: str
+    column: str
+    op: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """``[label]``: a grid-period is positive when any rule matches an event in the window.
+
+    The default is the design's example: a serious incident (severity >= 3) or a
+    collective petition (group_size >= 5), over the next 4 periods.
+    """
+
+    horizon: int = 4
+    any_of: tuple[LabelRule, ...] = (
+        LabelRule("incidents", "severity", ">=", 3),
+        LabelRule("petitions", "group_size", ">=", 5),
+    )
+
+
 @dataclass(frozen=True)
 class Config:
     """A whole experiment config. ``extra`` holds sections this module does not own."""
 
     data: DataConfig = field(default_factory=DataConfig)
     graph: GraphConfig = field(default_factory=GraphConfig)
+    label: LabelConfig = field(default_factory=LabelConfig)
     extra: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
 
@@ -89,12 +118,49 @@ def _check(cfg: Config) -> Config:
     return cfg
 
 
+def _label(raw: Any, source: str) -> LabelConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: [label] must be a table of keys.")
+    unknown = sorted(set(raw) - {"horizon", "any_of"})
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key(s) {unknown} in [label]; allowed: horizon, any_of."
+        )
+    horizon = raw.get("horizon", LabelConfig.horizon)
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+        raise ConfigError(
+            f"{source}: [label] horizon must be a whole number >= 1, got {horizon!r}."
+        )
+    if "any_of" not in raw:
+        return LabelConfig(horizon=horizon)
+    rules = raw["any_of"]
+    if not isinstance(rules, list) or not rules:
+        raise ConfigError(f"{source}: [[label.any_of]] must list at least one rule.")
+    parsed = []
+    for n, rule in enumerate(rules, 1):
+        where = f"{source}: [[label.any_of]] rule {n}"
+        if not isinstance(rule, dict) or set(rule) != {"table", "column", "op", "value"}:
+            raise ConfigError(f"{where} needs exactly the keys table, column, op, value.")
+        op, value = rule["op"], rule["value"]
+        if op not in LABEL_OPS:
+            raise ConfigError(f"{where}: op {op!r} is not one of {' '.join(LABEL_OPS)}.")
+        if op == "in":
+            if not isinstance(value, list) or not value:
+                raise ConfigError(f"{where}: op 'in' needs a non-empty list as value.")
+            value = tuple(value)
+        elif isinstance(value, (list, dict)):
+            raise ConfigError(f"{where}: op {op!r} needs a single value, not {value!r}.")
+        parsed.append(LabelRule(str(rule["table"]), str(rule["column"]), op, value))
+    return LabelConfig(horizon=horizon, any_of=tuple(parsed))
+
+
 def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
     """Build a checked :class:`Config` from a parsed TOML mapping."""
     raw = dict(raw)
     data = _section(DataConfig, raw.pop("data", {}), "data", source)
     graph = _section(GraphConfig, raw.pop("graph", {}), "graph", source)
-    return _check(Config(data=data, graph=graph, extra=raw, source=source))
+    label = _label(raw.pop("label", {}), source)
+    return _check(Config(data=data, graph=graph, label=label, extra=raw, source=source))
 
 
 def load_config(path: str | Path | None) -> Config:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from riskwarn.config import Config, load_config
+from riskwarn.config import Config, LabelConfig, LabelRule, load_config
 from riskwarn.errors import ConfigError
 
 
@@ -16,10 +16,28 @@ def test_defaults_without_a_file():
 
 def test_reads_known_sections_and_keeps_others(tmp_path):
     p = tmp_path / "e.toml"
-    p.write_text('[data]\nfreq = "MS"\n[graph]\nk = 4\n[label]\nhorizon = 4\n')
+    p.write_text(
+        '[data]\nfreq = "MS"\n[graph]\nk = 4\n[label]\nhorizon = 2\n[extra_section]\nx = 1\n'
+    )
     cfg = load_config(p)
     assert cfg.data.freq == "MS" and cfg.graph.k == 4
-    assert cfg.extra == {"label": {"horizon": 4}}
+    assert cfg.label.horizon == 2 and cfg.label.any_of == LabelConfig().any_of
+    assert cfg.extra == {"extra_section": {"x": 1}}
+
+
+def test_label_rules(tmp_path):
+    p = tmp_path / "e.toml"
+    p.write_text(
+        "[label]\nhorizon = 4\n"
+        '[[label.any_of]]\ntable = "incidents"\ncolumn = "severity"\nop = ">="\nvalue = 3\n'
+        '[[label.any_of]]\ntable = "petitions"\ncolumn = "category"\nop = "in"\n'
+        'value = ["land_requisition", "demolition"]\n'
+    )
+    cfg = load_config(p)
+    assert cfg.label.any_of == (
+        LabelRule("incidents", "severity", ">=", 3),
+        LabelRule("petitions", "category", "in", ("land_requisition", "demolition")),
+    )
 
 
 @pytest.mark.parametrize(
@@ -31,6 +49,20 @@ def test_reads_known_sections_and_keeps_others(tmp_path):
         ('[data]\nend = "soon"\n', "not a date"),
         ("[graph]\nk = 0\n", "k must be"),
         ("[data\n", "not valid TOML"),
+        ("[label]\nhorizon = 0\n", "horizon must be"),
+        ("[label]\nwindow = 3\n", "unknown key"),
+        (
+            '[[label.any_of]]\ntable = "incidents"\ncolumn = "severity"\nop = "=~"\nvalue = 3\n',
+            "op",
+        ),
+        (
+            '[[label.any_of]]\ntable = "incidents"\ncolumn = "severity"\nop = "in"\nvalue = 3\n',
+            "list",
+        ),
+        (
+            '[[label.any_of]]\ntable = "incidents"\ncolumn = "severity"\nop = ">="\n',
+            "exactly the keys",
+        ),
     ],
 )
 def test_bad_config_is_a_clear_error(tmp_path, text, words):

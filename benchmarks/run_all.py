@@ -1,0 +1,29 @@
+"""Run every benchmark (``make bench``); each writes its JSON to bench_output/.
+
+Figures are medians of several runs on this machine; see each script's --help.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BENCHMARKS = ["simulate.py"]
+
+
+def main() -> int:
+    failed = []
+    for script in BENCHMARKS:
+        print(f"== {script}", flush=True)
+        if subprocess.run([sys.executable, str(HERE / script)], check=False).returncode:
+            failed.append(script)
+    if failed:
+        print(f"failed: {failed}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,19 @@
+"""Simulated city: grids, petitions, disputes and incidents with a known truth.
+
+The test bed for every model in riskwarn: area-level data only (grids, never
+persons), generated from a latent per-grid tension with shocks, diffusion over the
+grid graph and self-exciting escalations, so that the true escalation probability
+of every grid and period is known.
+
+Modules: ``layout`` (lattice, grids, adjacency), ``shocks`` (projects, wage-arrears
+seasons, local shocks), ``process`` (tension and escalation dynamics), ``events``
+(counts to event rows), ``lunar`` (Lunar New Year dates), ``periods`` (time line),
+``frames`` (fast column builders), ``city`` (``simulate_city``), ``writer``
+(``write_city``), ``params`` (all mechanism parameters).
+"""
+
+from riskwarn.simulate.city import SimulatedCity, simulate_city
+from riskwarn.simulate.params import SimulationParams
+from riskwarn.simulate.writer import write_city
+
+__all__ = ["SimulatedCity", "SimulationParams", "simulate_city", "write_city"]

@@ -1,0 +1,137 @@
+"""Parameters of the simulated city, grouped by mechanism.
+
+Every number that shapes the simulation lives here, so a benchmark or a test can
+change one mechanism (for example switch off self-excitation) without touching
+the code, and ``simulation.json`` can record exactly what produced a dataset.
+
+Rates are *weekly* at zero tension and are converted to per-day rates times the
+period length, so weekly, monthly and daily cities share one calibration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Grid types, in the order used for integer codes throughout the package.
+GRID_TYPES: tuple[str, ...] = ("urban", "industrial", "rural")
+URBAN, INDUSTRIAL, RURAL = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class LayoutParams:
+    """Lattice, land use, population and area."""
+
+    keep_share: float = 0.78  # share of lattice cells that hold a grid (rest: lakes, hills)
+    urban_share: float = 0.35
+    industrial_share: float = 0.15
+    periurban_cells: int = 3  # non-urban cells within this lattice distance are peri-urban
+    town_block: int = 6  # a town is a block of town_block x town_block lattice cells
+    cell_deg: tuple[float, float] = (0.006, 0.0055)  # (lon, lat) degrees, ~0.6 km at 23 N
+    centre: tuple[float, float] = (113.3, 23.1)  # (lon, lat)
+    # (median, log-sd) of lognormal population and area per grid type (urban, industrial, rural)
+    population: tuple[tuple[float, float], ...] = ((3500.0, 0.28), (1700.0, 0.30), (780.0, 0.35))
+    area_km2: tuple[tuple[float, float], ...] = ((0.32, 0.22), (1.2, 0.30), (4.0, 0.35))
+
+
+@dataclass(frozen=True)
+class ShockParams:
+    """Drivers of tension: projects, wage-arrears seasons, local shocks."""
+
+    # Land-requisition / demolition projects: arrivals per grid per year.
+    project_rate_urban: float = 0.04
+    project_rate_industrial: float = 0.10
+    project_rate_rural: float = 0.05
+    project_rate_periurban: float = 0.30  # non-urban grids next to the city grow into it
+    project_days: tuple[int, int] = (56, 280)  # 8 to 40 weeks
+    project_intensity_mean: float = 1.0
+    # Wage arrears in the weeks before Lunar New Year.
+    season_days: tuple[int, int] = (42, 56)  # 6 to 8 weeks, drawn per year
+    season_exposure: tuple[float, float, float] = (0.12, 1.0, 0.08)  # mean by grid type
+    season_year_sd: float = 0.5  # log-sd of a grid's exposure from one year to the next
+    # Small local shocks (property management, environment): arrivals per grid per year.
+    local_rate: tuple[float, float, float] = (3.0, 1.5, 0.3)
+    local_days: tuple[int, int] = (14, 56)
+    local_intensity_mean: float = 0.5
+    local_environment_share: tuple[float, float, float] = (0.35, 0.7, 0.6)
+
+
+@dataclass(frozen=True)
+class DynamicsParams:
+    """Latent tension and the escalation intensity."""
+
+    tension_persistence: float = 0.85  # weekly AR(1) coefficient
+    tension_diffusion: float = 0.15  # weekly share of tension mixed in from neighbours
+    tension_sd: float = 0.5  # stationary sd of the noise part
+    grid_effect_sd: float = 0.35  # persistent per-grid level (some areas are always tenser)
+    w_project: float = 1.3
+    w_project_neighbours: float = 0.3  # spill-over per active neighbouring project
+    project_neighbour_cap: float = 2.0
+    w_season: float = 1.4
+    w_local: float = 0.8
+    # log escalation rate per week: b0 + b_type + b_pop*log(pop/2000) + b_tension*x
+    #   + b_backlog*log1p(open disputes) + b_precursor*log1p(recent repeat/group petitions)
+    #   + a_self*log1p(own decayed escalations) + a_neighbours*log1p(neighbours' ones)
+    b0: float = -4.95
+    b_type: tuple[float, float, float] = (0.0, 0.35, 0.15)
+    b_pop: float = 0.5
+    b_tension: float = 1.1
+    b_backlog: float = 0.3
+    b_precursor: float = 0.35
+    a_self: float = 0.45
+    a_neighbours: float = 0.25
+    # Weekly decay factors (in (0, 1)) of the event memories behind the rate.
+    excitation_decay: float = 0.75  # own and neighbours' escalations
+    precursor_decay: float = 0.8  # repeat and group petitions
+    grievance_decay: float = 0.9  # unsatisfied closed petitions
+    max_weekly_rate: float = 20.0  # numerical guard; never reached with default parameters
+
+
+@dataclass(frozen=True)
+class EventParams:
+    """Ordinary event volumes and attributes."""
+
+    # weekly events per 1000 residents at zero tension, by grid type (urban, industrial, rural)
+    petition_rate: tuple[float, float, float] = (0.14, 0.17, 0.19)
+    dispute_rate: tuple[float, float, float] = (0.09, 0.11, 0.10)
+    incident_rate: tuple[float, float, float] = (0.07, 0.09, 0.06)
+    petition_tension: float = 0.45  # log-rate per unit tension
+    dispute_tension: float = 0.35
+    incident_tension: float = 0.4
+    # logit of P(repeat) = repeat0 + repeat_tension*x + repeat_grievance*log1p(open/unsatisfied)
+    repeat0: float = -2.8
+    repeat_tension: float = 0.5
+    repeat_grievance: float = 0.6
+    # logit of P(group of 2-4) = group0 + group_tension*x + group_shock*min(shock, 2)
+    group0: float = -3.0
+    group_tension: float = 0.6
+    group_shock: float = 0.8
+    # petition closure: gamma(shape, mean*exp(tension*x)) days; a share stays open much longer
+    close_shape: float = 1.5
+    close_mean_days: float = 30.0
+    close_tension: float = 0.3
+    close_stuck_share: float = 0.05
+    close_stuck_mean_days: float = 200.0
+    unsatisfied0: float = -0.8  # logit of P(unsatisfied) at zero tension
+    unsatisfied_tension: float = 0.5
+    # dispute resolution: gamma(shape, mean*exp(tension*x)) days; some get stuck
+    resolve_shape: float = 0.8
+    resolve_mean_days: float = 25.0
+    resolve_tension: float = 0.45
+    resolve_stuck_share: float = 0.10
+    resolve_stuck_mean_days: float = 365.0
+    # logit of P(severity 2) for ordinary incidents
+    severity2_0: float = -1.4
+    severity2_tension: float = 0.7
+    # logit of P(an escalation is a collective petition rather than a severe incident)
+    collective0: float = -0.6
+    collective_shock: float = 1.5
+
+
+@dataclass(frozen=True)
+class SimulationParams:
+    """All parameters of :func:`riskwarn.simulate.simulate_city`."""
+
+    layout: LayoutParams = field(default_factory=LayoutParams)
+    shocks: ShockParams = field(default_factory=ShockParams)
+    dynamics: DynamicsParams = field(default_factory=DynamicsParams)
+    events: EventParams = field(default_factory=EventParams)
