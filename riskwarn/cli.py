@@ -29,8 +29,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=False)
-err_console = Console(stderr=True)
+# Rich assumes 80 columns when output is not a terminal (CI logs, pipes): too
+# narrow for the report tables, so give files and logs a wider page.
+console = Console(width=None if sys.stdout.isatty() else 120)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 DataOpt = Annotated[Path, typer.Option("--data", help="Dataset folder (CSV or Parquet tables).")]
 ConfigOpt = Annotated[
