@@ -149,7 +149,7 @@ def simulate_city(
     ------
     RiskwarnError
         For ``n_grids < 1``, ``n_periods < 1``, an unknown ``freq`` or time zone, or a
-        span outside 2015-2035.
+        span outside 2000-2040.
     """
     n_grids = _count(n_grids, "n_grids")
     n_periods = _count(n_periods, "n_periods")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from riskwarn.errors import RiskwarnError
-from riskwarn.simulate.lunar import FIRST_YEAR, LAST_YEAR
+from riskwarn.lunar import FIRST_YEAR, LAST_YEAR
 
 US_PER_DAY = 86_400_000_000
 US_PER_MINUTE = 60_000_000
@@ -69,7 +69,7 @@ def make_timeline(start: str, n_periods: int, freq: str, timezone: str) -> Timel
     ------
     RiskwarnError
         For an unknown time zone or freq, an unreadable start, periods that do not
-        advance, or a span outside the Lunar New Year table (2015-2035).
+        advance, or a span outside the Lunar New Year table (2000-2040).
     """
     try:
         zoneinfo.ZoneInfo(timezone)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from riskwarn.simulate.lunar import LUNAR_NEW_YEAR
+from riskwarn.lunar import LUNAR_NEW_YEAR
 from riskwarn.simulate.params import ShockParams
 from riskwarn.simulate.periods import US_PER_DAY, Timeline
 
