@@ -25,12 +25,15 @@ class DataConfig:
     """``[data]``: how time is cut and read.
 
     ``end`` is the moment the data was extracted (naive = local time); events after
-    it are row errors. Default: the time of the run, since no real event lies in the
-    future.
+    it are row errors. When it is not set, validation uses the time of the run (no
+    real event lies in the future) and the panel ends with the period that holds the
+    latest event. ``start`` is the first period of the panel (default: the period
+    that holds the earliest event).
     """
 
     freq: str = DEFAULT_FREQ
     timezone: str = DEFAULT_TIMEZONE
+    start: str | None = None
     end: str | None = None
 
 
@@ -39,6 +42,17 @@ class GraphConfig:
     """``[graph]``: how the grid graph is built when there is no adjacency table."""
 
     k: int = 6
+
+
+@dataclass(frozen=True)
+class FeaturesConfig:
+    """``[features]``: trailing windows and decay half-lives, in periods."""
+
+    windows: tuple[int, ...] = (1, 4, 13, 52)
+    category_windows: tuple[int, ...] = (4, 13)
+    half_lives: tuple[int, ...] = (4, 13)
+    top_categories: int = 6
+    spatial: bool = True
 
 
 LABEL_OPS = ("==", "!=", ">", ">=", "<", "<=", "in")
@@ -76,6 +90,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     graph: GraphConfig = field(default_factory=GraphConfig)
     label: LabelConfig = field(default_factory=LabelConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
     extra: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
 
@@ -108,11 +123,16 @@ def _check(cfg: Config) -> Config:
             f"{src}: [data] freq = {cfg.data.freq!r} is not a pandas offset alias "
             "(for example 'W-MON', 'MS' or 'D')."
         ) from exc
-    if cfg.data.end is not None:
-        try:
-            pd.Timestamp(cfg.data.end)
-        except ValueError as exc:
-            raise ConfigError(f"{src}: [data] end = {cfg.data.end!r} is not a date.") from exc
+    for key in ("start", "end"):
+        value = getattr(cfg.data, key)
+        if value is not None:
+            try:
+                pd.Timestamp(value)
+            except ValueError as exc:
+                raise ConfigError(f"{src}: [data] {key} = {value!r} is not a date.") from exc
+    top = cfg.features.top_categories
+    if isinstance(top, bool) or not isinstance(top, int) or top < 0:
+        raise ConfigError(f"{src}: [features] top_categories must be a whole number >= 0.")
     if not isinstance(cfg.graph.k, int) or cfg.graph.k < 1:
         raise ConfigError(f"{src}: [graph] k must be a whole number >= 1, got {cfg.graph.k!r}.")
     return cfg
@@ -160,7 +180,22 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
     data = _section(DataConfig, raw.pop("data", {}), "data", source)
     graph = _section(GraphConfig, raw.pop("graph", {}), "graph", source)
     label = _label(raw.pop("label", {}), source)
-    return _check(Config(data=data, graph=graph, label=label, extra=raw, source=source))
+    feats = dict(raw.pop("features", {}))
+    for key in ("windows", "category_windows", "half_lives"):
+        if key in feats:
+            value = feats[key]
+            if (
+                not isinstance(value, list)
+                or not value
+                or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value)
+            ):
+                raise ConfigError(
+                    f"{source}: [features] {key} must be a list of whole numbers >= 1."
+                )
+            feats[key] = tuple(sorted(set(value)))
+    features = _section(FeaturesConfig, feats, "features", source)
+    cfg = Config(data=data, graph=graph, label=label, features=features, extra=raw, source=source)
+    return _check(cfg)
 
 
 def load_config(path: str | Path | None) -> Config:

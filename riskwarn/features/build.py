@@ -1,0 +1,316 @@
+"""Build the grid x as-of feature matrix (and labels) from a validated dataset.
+
+``build_features(dataset, config)`` returns every grid for every as-of date;
+``build_features(dataset, config, as_of=t)`` returns the rows for ``t`` only, built
+by a much cheaper query and equal to the same rows of the full matrix. The rows a
+watchlist is scored from are exactly what this function returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from riskwarn.atomic import atomic_path
+from riskwarn.config import Config
+from riskwarn.data.validate import Dataset
+from riskwarn.features.calendar import calendar_frame
+from riskwarn.features.manifest import FeatureManifest
+from riskwarn.features.plan import FeaturePlan, plan_features
+from riskwarn.features.primitives import (
+    _check_decay,
+    filled,
+    panel_primitives,
+    single_primitives,
+)
+from riskwarn.features.spatial import (
+    GRAPH_INFO,
+    graph_structure,
+    neighbour_aggregates,
+    spatial_features,
+)
+from riskwarn.features.streams import (
+    Stream,
+    category_vocabulary,
+    define_streams,
+    stream_table,
+)
+from riskwarn.labels.build import (
+    check_label,
+    label_columns_window,
+)
+from riskwarn.panel.graph import GridGraph, build_grid_graph
+from riskwarn.panel.tables import PanelData, dense_panel, load_panel_data
+
+KEYS = ("grid_id", "as_of")
+
+
+@dataclass
+class FeatureBuilder:
+    """A dataset loaded into an engine, with its feature plan.
+
+    Attributes
+    ----------
+    data : PanelData
+    config : Config
+    streams : list of Stream
+    plan : FeaturePlan
+    vocabulary : dict
+        Category (type) columns per event table and the grid types that become
+        features; pass it back to build the same columns on other data.
+    warnings : list of str
+    """
+
+    data: PanelData
+    config: Config
+    streams: list[Stream]
+    plan: FeaturePlan
+    vocabulary: dict[str, list[str]]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def manifest(self) -> FeatureManifest:
+        return self.plan.manifest
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self.manifest.names
+
+    @property
+    def label_names(self) -> list[str]:
+        h = self.config.label.horizon
+        return [f"{k}_h{i}" for i in range(1, h + 1) for k in ("label", "count")]
+
+    # -- the Ibis expression -------------------------------------------------
+    def _streams(self) -> ir.Table:
+        return stream_table(self.data, self.streams, self.config.label)
+
+    def _base_full(self, labels: bool) -> ir.Table:
+        names = [s.name for s in self.streams]
+        st = self._streams()
+        dense = dense_panel(self.data)
+        panel = dense.left_join(st, ["grid_idx", "period"])
+        panel = panel.select("grid_idx", "period", **{n: panel[n].fill_null(0) for n in names})
+        cols = panel_primitives(panel, self.plan.primitives)
+        if labels:
+            cols |= label_columns_window(
+                panel, self.config.label.horizon, self.data.periods.n_complete
+            )
+        return panel.select("grid_idx", "period", **cols)
+
+    def _base_single(self, q: int, labels: bool) -> ir.Table:
+        st = self._streams()
+        past = st.filter(st["period"] <= q)
+        agg = past.group_by("grid_idx").aggregate(
+            **single_primitives(past, self.plan.primitives, q)
+        )
+        grids = self.data.grids.select("grid_idx")
+        base = grids.left_join(agg, "grid_idx")
+        cols = {}
+        for p in self.plan.primitives:
+            c = base[p.column]
+            cols[p.column] = c.fill_null(0) if filled(p.kind) else c
+        base = base.select("grid_idx", period=ibis.literal(q, "int32"), **cols)
+        if labels:
+            base = self._single_labels(base, st, q)
+        return base
+
+    def _single_labels(self, base: ir.Table, st: ir.Table, q: int) -> ir.Table:
+        p, n_complete, horizon = q + 1, self.data.periods.n_complete, self.config.label.horizon
+        future = st.filter((st["period"] >= p) & (st["period"] < p + horizon))
+        sums = {
+            f"_c{h}": ibis.ifelse(future["period"] < p + h, future["esc_n"], 0).sum()
+            for h in range(1, horizon + 1)
+        }
+        agg = future.group_by("grid_idx").aggregate(**sums)
+        j = base.left_join(agg, "grid_idx")
+        cols = {}
+        for h in range(1, horizon + 1):
+            if p + h - 1 <= n_complete - 1:
+                count = j[f"_c{h}"].fill_null(0).cast("int32")
+                cols[f"count_h{h}"] = count
+                cols[f"label_h{h}"] = (count > 0).cast("int8")
+            else:
+                cols[f"count_h{h}"] = ibis.null("int32")
+                cols[f"label_h{h}"] = ibis.null("int8")
+        return j.select(*base.columns, **cols)
+
+    def table(self, as_of: object | None = None, labels: bool = False) -> ir.Table:
+        """The feature table as an Ibis expression (not yet executed)."""
+        periods = self.data.periods
+        q = None
+        if as_of is None:
+            _check_decay(self.plan.primitives, periods.n_complete)
+            base = self._base_full(labels)
+        else:
+            q = periods.index_of(as_of) - 1
+            base = self._base_single(q, labels)
+        con = self.data.con
+        cal = ibis.memtable(calendar_frame(periods.boundaries[1 : periods.n_complete + 1]))
+        grids = self.data.grids
+        static = [c for c in ("population", "area_km2", "grid_type") if c in grids.columns]
+        t = base.join(grids.select("grid_idx", "grid_id", *static), "grid_idx")
+        if as_of is None:
+            t = t.join(cal, "period")
+        else:  # one as-of date: its calendar row applies to every grid
+            t = t.cross_join(cal.filter(cal["period"] == q).drop("period"))
+        extra_infos, extra_exprs = [], {}
+        if self.plan.has_graph and self.config.features.spatial:
+            t, extra_infos, extra_exprs = self._with_spatial(t, base, as_of is not None)
+        out = {"grid_id": t["grid_id"], "as_of": t["as_of"]}
+        for name, expr in self.plan.exprs.items():
+            out[name] = expr(t)
+        out |= {name: expr(t) for name, expr in extra_exprs.items()}
+        if labels:
+            for name in self.label_names:
+                out[name] = t[name]
+        return t.select(**out)
+
+    def _with_spatial(self, t: ir.Table, base: ir.Table, single: bool) -> tuple:
+        plan = self.plan
+        by_name = {s.name: s for s in self.streams}
+        bases = {s: f"_wsum__{s}__{plan.short_w}" for s in plan.spatial_bases}
+        esc_cols = {1: "_wsum__esc_n__1", plan.share_w: f"_wsum__esc_n__{plan.share_w}"}
+        cols = sorted(set(bases.values()) | set(esc_cols.values()))
+        n1 = neighbour_aggregates(base, self.data.edges, cols, "n1", with_max=True)
+        n2 = neighbour_aggregates(
+            base, self.data.ring2, sorted(bases.values()), "n2", with_max=False
+        )
+        if single:  # one period: joining on the literal period column confuses Ibis
+            n1, n2, keys = n1.drop("period"), n2.drop("period"), ["grid_idx"]
+        else:
+            keys = ["grid_idx", "period"]
+        t = t.left_join(n1, keys).left_join(n2, keys)
+        structure = ibis.memtable(graph_structure(self.data.graph, self.data.grid_ids, seed=0))
+        t = t.join(structure, "grid_idx")
+        infos, exprs = [], {}
+        for info, expr in spatial_features(by_name, bases, esc_cols, plan.short_w):
+            infos.append(info)
+            exprs[info.name] = expr
+        for info in GRAPH_INFO:
+            infos.append(info)
+            exprs[info.name] = lambda tt, n=info.name: tt[n]
+        return t, infos, exprs
+
+    # -- execution ----------------------------------------------------------------
+    def to_pandas(self, as_of: object | None = None, labels: bool = False) -> pd.DataFrame:
+        """Execute and return a frame sorted by ``as_of, grid_id``; ``as_of`` tz-aware."""
+        expr = self.table(as_of, labels).order_by(list(KEYS)[::-1])
+        frame = self.data.con.to_pyarrow(expr).to_pandas()
+        frame["as_of"] = frame["as_of"].dt.tz_localize(self.config.data.timezone)
+        frame["grid_id"] = frame["grid_id"].astype("string")
+        return frame
+
+    def write_parquet(
+        self, path: str | Path, as_of: object | None = None, labels: bool = False
+    ) -> Path:
+        """Stream the table to one Parquet file, atomically; returns the path."""
+        expr = self.table(as_of, labels).order_by(list(KEYS)[::-1])
+        tz = self.config.data.timezone
+        with atomic_path(path) as tmp:
+            writer = None
+            try:
+                for batch in self.data.con.to_pyarrow_batches(expr, chunk_size=500_000):
+                    table = pa.Table.from_batches([batch])
+                    idx = table.schema.get_field_index("as_of")
+                    table = table.set_column(
+                        idx, "as_of", pc.assume_timezone(table["as_of"], timezone=tz)
+                    )
+                    if writer is None:
+                        writer = pq.ParquetWriter(tmp, table.schema)
+                    writer.write_table(table)
+            finally:
+                if writer is not None:
+                    writer.close()
+        return Path(path)
+
+
+def prepare_features(
+    dataset: Dataset,
+    config: Config,
+    *,
+    graph: GridGraph | None = None,
+    vocabulary: dict[str, list[str]] | None = None,
+    con=None,
+    engine: str = "duckdb",
+) -> FeatureBuilder:
+    """Load ``dataset`` into an engine and plan its features.
+
+    Parameters
+    ----------
+    vocabulary : dict, optional
+        Categories per table and grid types to make columns for (from an earlier
+        build or a model's manifest). Default: the most frequent in this dataset.
+    """
+    graph = (
+        graph
+        if graph is not None
+        else build_grid_graph(dataset.grids, dataset.adjacency, k=config.graph.k)
+    )
+    data = load_panel_data(dataset, graph, config, con, engine=engine)
+    warnings = check_label(data, config.label)
+    columns = {name: list(f.columns) for name, f in data.frames.items() if name != "grids"}
+    if vocabulary is None:
+        vocabulary = category_vocabulary(data, config.features.top_categories)
+        if "grid_type" in data.frames["grids"]:
+            vocabulary["grid_type"] = sorted(
+                data.frames["grids"]["grid_type"].dropna().astype(str).unique().tolist()
+            )
+    streams = define_streams(columns, vocabulary, config.label)
+    plan = plan_features(
+        streams,
+        config.features,
+        grid_columns=list(data.frames["grids"].columns),
+        grid_types=vocabulary.get("grid_type", []) if "grid_type" in data.frames["grids"] else [],
+        has_graph=graph.available,
+    )
+    if graph.available and config.features.spatial:
+        by_name = {s.name: s for s in streams}
+        bases = {s: "" for s in plan.spatial_bases}
+        for info, _ in spatial_features(by_name, bases, {1: "", plan.share_w: ""}, plan.short_w):
+            plan.manifest.add(info)
+        for info in GRAPH_INFO:
+            plan.manifest.add(info)
+    elif not graph.available:
+        warnings.append("no grid graph: spatial and graph-structure features are skipped.")
+    plan.manifest.freq = config.data.freq
+    plan.manifest.label_horizon = config.label.horizon
+    plan.manifest.vocabulary = vocabulary
+    return FeatureBuilder(data, config, streams, plan, vocabulary, warnings)
+
+
+def build_features(
+    dataset: Dataset,
+    config: Config,
+    as_of: object | None = None,
+    *,
+    labels: bool = False,
+    graph: GridGraph | None = None,
+    vocabulary: dict[str, list[str]] | None = None,
+) -> pd.DataFrame:
+    """The feature matrix: ``grid_id, as_of`` then one column per manifest feature.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        A validated dataset (:func:`riskwarn.data.validate.load_dataset`).
+    config : Config
+    as_of : date-like, optional
+        One as-of boundary (local time): only its rows are built. Default: all.
+    labels : bool
+        Add ``label_h{h}`` and ``count_h{h}`` for ``h = 1..[label] horizon``
+        (missing where the label window is not fully observed).
+
+    Returns
+    -------
+    DataFrame, shape (n_grids * n_as_of, 2 + n_features [+ 2 * horizon])
+    """
+    builder = prepare_features(dataset, config, graph=graph, vocabulary=vocabulary)
+    return builder.to_pandas(as_of, labels)

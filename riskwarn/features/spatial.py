@@ -1,0 +1,117 @@
+"""Spatial features: what is happening next door, and where a grid sits in the graph.
+
+Neighbour features average or take the maximum of integer window counts over the
+grid's neighbours (one hop) and over the grids two hops away. Sums of integers are
+exact, so these features are identical whatever order an engine adds them in.
+A grid without neighbours (an island) gets missing values, not zeros: it has no
+neighbourhood to describe.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from riskwarn.features.manifest import FeatureInfo
+from riskwarn.features.streams import Stream
+from riskwarn.panel.graph import GridGraph
+
+
+def neighbour_aggregates(
+    base: ir.Table, edges: ir.Table, columns: list[str], prefix: str, with_max: bool
+) -> ir.Table:
+    """``grid_idx, period, {prefix}_n, {prefix}_sum__c, {prefix}_max__c`` per grid and period."""
+    nb = base.select(
+        nbr_idx=base["grid_idx"], period=base["period"], **{c: base[c] for c in columns}
+    )
+    joined = edges.select("grid_idx", "nbr_idx").join(nb, "nbr_idx")
+    aggs = {f"{prefix}_n": joined["nbr_idx"].count()}
+    for c in columns:
+        aggs[f"{prefix}_sum__{c}"] = joined[c].sum()
+        if with_max:
+            aggs[f"{prefix}_max__{c}"] = joined[c].max()
+    return joined.group_by(["grid_idx", "period"]).aggregate(**aggs)
+
+
+def spatial_features(
+    streams: dict[str, Stream], bases: dict[str, str], esc_cols: dict[int, str], short_w: int
+) -> list[tuple[FeatureInfo, object]]:
+    """Manifest entries and expressions over the joined neighbour aggregates."""
+    out = []
+
+    def mean(prefix: str, col: str):
+        return lambda t: ibis.ifelse(
+            t[f"{prefix}_n"] > 0,
+            t[f"{prefix}_sum__{col}"].cast("float64") / t[f"{prefix}_n"].cast("float64"),
+            ibis.null("float64"),
+        ).cast("float32")
+
+    for s, col in bases.items():
+        en, zh = streams[s].en, streams[s].zh
+        w = short_w
+        out.append((
+            FeatureInfo(f"nbr_mean_{s}_w{w}", "spatial", w,
+                        f"neighbouring grids' mean {en} in the last {w} periods",
+                        f"相邻网格最近{w}期{zh}的平均数"),
+            mean("n1", col),
+        ))  # fmt: skip
+        out.append((
+            FeatureInfo(f"nbr_max_{s}_w{w}", "spatial", w,
+                        f"the highest {en} in the last {w} periods among neighbouring grids",
+                        f"相邻网格最近{w}期{zh}的最大值"),
+            lambda t, c=col: t[f"n1_max__{c}"].cast("float32"),
+        ))  # fmt: skip
+        out.append((
+            FeatureInfo(f"ring2_mean_{s}_w{w}", "spatial", w,
+                        f"mean {en} in the last {w} periods in grids two steps away",
+                        f"二阶相邻网格最近{w}期{zh}的平均数"),
+            mean("n2", col),
+        ))  # fmt: skip
+    for w, col in esc_cols.items():
+        out.append((
+            FeatureInfo(f"nbr_esc_n_w{w}", "spatial", w,
+                        f"escalations in neighbouring grids in the last {w} period{'s' if w > 1 else ''}",
+                        f"相邻网格最近{w}期升级事件总数"),
+            lambda t, c=col: ibis.ifelse(t["n1_n"] > 0, t[f"n1_sum__{c}"], ibis.null("int64")).cast("float32"),
+        ))  # fmt: skip
+    return out
+
+
+def graph_structure(graph: GridGraph, grid_ids: np.ndarray, seed: int = 0) -> pd.DataFrame:
+    """Static structure per grid: degree, PageRank centrality, size of its community.
+
+    Communities are Louvain communities with a fixed seed, so they are reproducible.
+    Only the community's size is a feature: a community label would be an identity.
+    """
+    g = graph.graph
+    order = list(grid_ids)
+    degree = np.array([g.degree(n) for n in order], dtype=np.float32)
+    pagerank = (
+        nx.pagerank(g, weight=None) if g.number_of_edges() else {n: 1.0 / len(order) for n in order}
+    )
+    size = {}
+    for community in nx.community.louvain_communities(g, weight=None, seed=seed):
+        for n in community:
+            size[n] = len(community)
+    return pd.DataFrame(
+        {
+            "grid_idx": np.arange(len(order), dtype=np.int32),
+            "graph_degree": degree,
+            "graph_pagerank": np.array([pagerank[n] * len(order) for n in order], dtype=np.float32),
+            "graph_community_size": np.array([size[n] for n in order], dtype=np.float32),
+        }
+    )
+
+
+GRAPH_INFO = [
+    FeatureInfo("graph_degree", "graph", None, "number of neighbouring grids", "相邻网格数"),
+    FeatureInfo("graph_pagerank", "graph", None,
+                "how central the grid is in the grid graph (PageRank, 1 = average)",
+                "网格在网格关系图中的中心性(PageRank,1为平均)"),
+    FeatureInfo("graph_community_size", "graph", None,
+                "number of grids in the grid's community of closely linked grids",
+                "所在紧密相连网格社区的网格数"),
+]  # fmt: skip

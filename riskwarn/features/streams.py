@@ -1,0 +1,223 @@
+"""Event streams: per grid and period, how many events of each kind.
+
+A stream is one count (or integer sum) per ``(grid_idx, period)``, keyed by the
+period of the date that makes it known: a petition counts as received in the period
+of ``received_at`` and as closed in the period of ``closed_at``. Every feature is
+built from streams, so reading a case's state as of ``t`` only through its dates is
+enforced here, once.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+
+from riskwarn.config import LabelConfig
+from riskwarn.labels.rules import escalation_predicate
+from riskwarn.panel.tables import PanelData
+
+TOTALS = ("pet_n", "dis_n", "inc_n", "esc_n")
+_CATEGORY_COLUMN = {"petitions": "category", "disputes": "category", "incidents": "type"}
+_PREFIX = {"petitions": "pet", "disputes": "dis", "incidents": "inc"}
+_WORD = {
+    "petitions": ("petitions", "信访件"),
+    "disputes": ("disputes", "矛盾纠纷"),
+    "incidents": ("incidents", "事件"),
+}
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One stream: ``value(table)`` is summed per grid and ``period_column``."""
+
+    name: str
+    table: str
+    period_column: str
+    value: Callable[[ir.Table], ir.IntegerValue]
+    en: str
+    zh: str
+    kind: str = "count"  # count | category | hours
+
+
+def slug(value: str) -> str:
+    """A column-safe name for a category: letters and digits of any script, '_' else."""
+    s = unicodedata.normalize("NFKC", str(value)).strip().lower()
+    s = re.sub(r"[^\w]+", "_", s, flags=re.UNICODE).strip("_")
+    return s or "blank"
+
+
+def category_vocabulary(data: PanelData, top: int) -> dict[str, list[str]]:
+    """The ``top`` most frequent categories (types) per event table, ties by name."""
+    vocab = {}
+    for name, frame in data.frames.items():
+        col = _CATEGORY_COLUMN.get(name)
+        if col is None or top == 0:
+            continue
+        counts = frame[col].astype(str).value_counts()
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        vocab[name] = [c for c, _ in ranked[:top]]
+    return vocab
+
+
+def _count(t: ir.Table) -> ir.IntegerValue:
+    return t["grid_idx"].notnull().cast("int64")
+
+
+def _flag(pred: Callable[[ir.Table], ir.BooleanValue]) -> Callable[[ir.Table], ir.IntegerValue]:
+    return lambda t: pred(t).fill_null(False).cast("int64")
+
+
+def _hours(start: str, stop: str) -> Callable[[ir.Table], ir.IntegerValue]:
+    # Whole hours keep sums exact (and identical on every engine and in any order).
+    return lambda t: ((t[stop].epoch_seconds() - t[start].epoch_seconds()) // 3600).cast("int64")
+
+
+def _category_streams(name: str, categories: list[str]) -> list[Stream]:
+    col, prefix = _CATEGORY_COLUMN[name], _PREFIX[name]
+    word_en, word_zh = _WORD[name]
+    label = "type" if col == "type" else "category"
+    # A category that is itself called 'other' joins the bucket of categories
+    # outside the vocabulary rather than getting a second 'other' column.
+    categories = [c for c in categories if slug(c) != "other"]
+    out, used = [], set()
+    for cat in categories:
+        key = slug(cat)
+        while key in used:
+            key += "_"
+        used.add(key)
+        out.append(
+            Stream(
+                f"{prefix}_{label[:3]}_{key}",
+                name,
+                "period",
+                _flag(lambda t, c=cat: t[col].cast("string") == c),
+                f"{word_en} of {label} '{cat}'",
+                f"“{cat}”类{word_zh}",
+                "category",
+            )
+        )
+    out.append(
+        Stream(
+            f"{prefix}_{label[:3]}_other",
+            name,
+            "period",
+            _flag(lambda t: ~t[col].cast("string").isin(categories) if categories else t[col].notnull()),
+            f"{word_en} of any other {label}",
+            f"其他类别{word_zh}",
+            "category",
+        )
+    )
+    return out
+
+
+def define_streams(
+    columns: dict[str, list[str]], vocabulary: dict[str, list[str]], label: LabelConfig
+) -> list[Stream]:
+    """All streams the present tables and columns support, in a fixed order."""
+    has = lambda table, col: table in columns and col in columns[table]  # noqa: E731
+    s: list[Stream] = []
+    if "petitions" in columns:
+        s.append(Stream("pet_n", "petitions", "period", _count, "petitions received", "信访件数"))
+        s += _category_streams("petitions", vocabulary.get("petitions", []))
+        s.append(
+            Stream(
+                "pet_group", "petitions", "period",
+                _flag(lambda t: t["group_size"] >= 2) if has("petitions", "group_size") else _flag(lambda t: ibis.literal(False)),
+                "group petitions (2 or more people)", "多人信访件数(2人及以上)",
+            )
+        )  # fmt: skip
+        if has("petitions", "is_repeat"):
+            s.append(
+                Stream("pet_repeat", "petitions", "period", _flag(lambda t: t["is_repeat"]),
+                       "repeat petitions", "重复信访件数")
+            )  # fmt: skip
+        if has("petitions", "level"):
+            s.append(
+                Stream("pet_above_town", "petitions", "period", _flag(lambda t: t["level"] >= 3),
+                       "petitions taken above the town level", "越过乡镇一级的信访件数")
+            )  # fmt: skip
+        if has("petitions", "closed_at"):
+            s.append(Stream("pet_closed", "petitions", "closed_period", _count,
+                            "petitions closed", "办结的信访件数"))  # fmt: skip
+            s.append(Stream("pet_close_hours", "petitions", "closed_period",
+                            _hours("received_at", "closed_at"), "hours to close petitions",
+                            "信访办结用时(小时)", "hours"))  # fmt: skip
+            if has("petitions", "satisfied"):
+                s.append(
+                    Stream("pet_unsatisfied", "petitions", "closed_period",
+                           _flag(lambda t: t["satisfied"] == False),  # noqa: E712
+                           "closed petitions with a dissatisfied petitioner",
+                           "办结后不满意的信访件数")
+                )  # fmt: skip
+    if "disputes" in columns:
+        s.append(Stream("dis_n", "disputes", "period", _count, "disputes reported", "矛盾纠纷件数"))
+        s += _category_streams("disputes", vocabulary.get("disputes", []))
+        if has("disputes", "resolved_at"):
+            s.append(Stream("dis_resolved", "disputes", "resolved_period", _count,
+                            "disputes resolved", "化解的矛盾纠纷件数"))  # fmt: skip
+            s.append(Stream("dis_resolve_hours", "disputes", "resolved_period",
+                            _hours("reported_at", "resolved_at"), "hours to resolve disputes",
+                            "矛盾纠纷化解用时(小时)", "hours"))  # fmt: skip
+    if "incidents" in columns:
+        s.append(Stream("inc_n", "incidents", "period", _count, "incidents", "事件数"))
+        s += _category_streams("incidents", vocabulary.get("incidents", []))
+        if has("incidents", "severity"):
+            s.append(Stream("inc_sev2plus", "incidents", "period",
+                            _flag(lambda t: t["severity"] >= 2),
+                            "incidents of severity 2 or more", "二级及以上事件数"))  # fmt: skip
+    s.append(
+        Stream(
+            "esc_n", "*", "period", _count,
+            "escalations (as the label defines them)", "升级事件数(按标签定义)",
+        )
+    )  # fmt: skip
+    return s
+
+
+def stream_table(data: PanelData, streams: list[Stream], label: LabelConfig) -> ir.Table:
+    """``grid_idx, period, <stream>…``: one row per grid and period with any event."""
+    names = [s.name for s in streams]
+    parts = []
+    sources: dict[tuple[str, str], list[Stream]] = {}
+    for st in streams:
+        if st.table == "*":
+            for table in data.events:
+                if any(r.table == table for r in label.any_of):
+                    sources.setdefault((table, "period"), []).append(st)
+        else:
+            sources.setdefault((st.table, st.period_column), []).append(st)
+    for (table, period_col), members in sources.items():
+        t = data.events[table]
+        rows = t.filter(t[period_col].notnull())
+        aggs = {}
+        for st in members:
+            value = st.value(rows)
+            if st.name == "esc_n":
+                value = escalation_predicate(rows, table, label).cast("int64")
+            aggs[st.name] = value.sum()
+        agg = rows.group_by(["grid_idx", rows[period_col].cast("int32").name("period")]).aggregate(
+            **aggs
+        )
+        zeros = {n: ibis.literal(0, "int64") for n in names if n not in aggs}
+        parts.append(
+            agg.select(
+                "grid_idx",
+                "period",
+                **{n: agg[n].cast("int64") if n in aggs else zeros[n] for n in names},
+            )
+        )
+    if not parts:
+        return data.grids.select(
+            "grid_idx",
+            period=ibis.literal(0, "int32"),
+            **{n: ibis.literal(0, "int64") for n in names},
+        ).limit(0)
+    union = parts[0]
+    for p in parts[1:]:
+        union = union.union(p, distinct=False)
+    return union.group_by(["grid_idx", "period"]).aggregate(**{n: union[n].sum() for n in names})

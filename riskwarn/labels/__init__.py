@@ -1,0 +1,1 @@
+"""Labels room: escalation events and the labels of the declarative ``[label]`` spec."""

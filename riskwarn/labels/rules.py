@@ -1,0 +1,91 @@
+"""The declarative label rules as engine expressions (no code strings, no eval).
+
+An event is an *escalation* when any ``[[label.any_of]]`` rule of its table matches.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import ibis
+import ibis.expr.types as ir
+
+from riskwarn.config import LabelConfig, LabelRule
+from riskwarn.data.contract import EVENT_TABLES, TABLES
+from riskwarn.errors import ConfigError
+
+_OPS = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+
+
+def _kind_ok(kind: str, value: object) -> bool:
+    if kind in ("int", "float"):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "bool":
+        return isinstance(value, bool)
+    return isinstance(value, str)
+
+
+def check_rules(label: LabelConfig, columns: dict[str, list[str]]) -> list[str]:
+    """Check every rule against the contract and the dataset's columns.
+
+    Parameters
+    ----------
+    columns : dict
+        Present event tables and their columns.
+
+    Returns
+    -------
+    list of str
+        Warnings (a rule whose table the dataset does not have matches nothing).
+    """
+    warnings = []
+    for n, rule in enumerate(label.any_of, 1):
+        where = f"[[label.any_of]] rule {n} ({rule.table}.{rule.column} {rule.op} {rule.value!r})"
+        if rule.table not in EVENT_TABLES:
+            raise ConfigError(f"{where}: table must be one of {', '.join(EVENT_TABLES)}.")
+        spec = TABLES[rule.table]
+        if rule.column not in spec.column_names:
+            raise ConfigError(
+                f"{where}: {rule.table} has no contract column {rule.column!r}; "
+                f"its columns are {', '.join(spec.column_names)}."
+            )
+        kind = spec.column(rule.column).kind
+        values = rule.value if rule.op == "in" else (rule.value,)
+        if kind in ("timestamp", "wkt") or not all(_kind_ok(kind, v) for v in values):
+            raise ConfigError(f"{where}: a {kind} column cannot be compared with {rule.value!r}.")
+        if rule.table not in columns:
+            warnings.append(f"{where}: the dataset has no {rule.table} table; it matches nothing.")
+        elif rule.column not in columns[rule.table]:
+            raise ConfigError(
+                f"{where}: the dataset's {rule.table} table has no {rule.column!r} column, so "
+                "the label cannot be computed as specified; remove the rule or add the column."
+            )
+    return warnings
+
+
+def rule_predicate(table: ir.Table, rule: LabelRule) -> ir.BooleanValue:
+    """``column op value`` for one rule; a missing value never matches."""
+    col = table[rule.column]
+    if rule.op == "in":
+        match = col.isin(list(rule.value))
+    else:
+        match = _OPS[rule.op](col, ibis.literal(rule.value))
+    return match.fill_null(False)
+
+
+def escalation_predicate(table: ir.Table, table_name: str, label: LabelConfig) -> ir.BooleanValue:
+    """True for events of ``table_name`` that match any of the label's rules."""
+    preds = [rule_predicate(table, r) for r in label.any_of if r.table == table_name]
+    if not preds:
+        return ibis.literal(False)
+    out = preds[0]
+    for p in preds[1:]:
+        out = out | p
+    return out

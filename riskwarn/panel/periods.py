@@ -1,0 +1,186 @@
+"""Periods and as-of dates: time cut into ``[start, next)`` by the config's ``freq``.
+
+A score *as of* boundary ``s_p`` uses only periods ``< p``; its label window is
+periods ``p .. p + horizon - 1``. Timestamps handed to the engines are naive local
+time of the configured zone, so period arithmetic is the same on every engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+from pandas.tseries.offsets import Day, MonthBegin, QuarterBegin, Week, YearBegin
+
+from riskwarn.config import Config
+from riskwarn.errors import ConfigError, RiskwarnError
+
+_SECONDS_PER_DAY = 86_400
+
+
+@dataclass(frozen=True)
+class PeriodIndex:
+    """The periods of a dataset.
+
+    Attributes
+    ----------
+    freq : str
+        Pandas offset alias.
+    boundaries : pd.DatetimeIndex, shape (n_boundaries,)
+        Naive local period starts ``s_0 < s_1 < …``, the last one at or after ``end``.
+    end : pd.Timestamp
+        Naive local moment the data ends; periods that end after it are incomplete.
+    """
+
+    freq: str
+    boundaries: pd.DatetimeIndex
+    end: pd.Timestamp
+
+    @property
+    def start(self) -> pd.Timestamp:
+        return self.boundaries[0]
+
+    @property
+    def n_complete(self) -> int:
+        """Periods ``[s_q, s_{q+1})`` that end at or before ``end``."""
+        return int((self.boundaries[1:] <= self.end).sum())
+
+    @property
+    def as_of_dates(self) -> pd.DatetimeIndex:
+        """Every valid as-of boundary: ``s_1 … s_{n_complete}`` (each has history)."""
+        return self.boundaries[1 : self.n_complete + 1]
+
+    def index_of(self, as_of: object) -> int:
+        """Period index ``p`` of an as-of boundary ``s_p``; a clear error if it is not one."""
+        t = pd.Timestamp(as_of)
+        if t.tzinfo is not None:
+            raise RiskwarnError(f"as_of {as_of!r}: give a local date without a time zone.")
+        valid = self.as_of_dates
+        if len(valid) == 0:
+            raise RiskwarnError(
+                "the data holds no complete period, so there is no as-of date to build."
+            )
+        if t not in valid:
+            hint = (
+                f"the data supports {valid[0]:%Y-%m-%d} to {valid[-1]:%Y-%m-%d}"
+                if t < valid[0] or t > valid[-1]
+                else f"as-of dates are period boundaries of freq {self.freq!r}, e.g. "
+                f"{valid[valid.searchsorted(t) - 1]:%Y-%m-%d}"
+            )
+            raise RiskwarnError(f"as_of {t:%Y-%m-%d %H:%M} is not a valid as-of date: {hint}.")
+        return int(self.boundaries.get_loc(t))
+
+    def period_expr(self, ts: ir.TimestampValue) -> ir.IntegerValue:
+        """Engine-neutral period index of naive local timestamps ``ts``."""
+        offset = pd.tseries.frequencies.to_offset(self.freq)
+        months = _months_per_period(offset)
+        if months:
+            y0, m0 = self.start.year, self.start.month
+            return ((ts.year() - y0) * 12 + (ts.month() - m0)) // months
+        seconds = _seconds_per_period(offset)
+        s0 = int((self.start - pd.Timestamp(0)) // pd.Timedelta(seconds=1))
+        return (ts.epoch_seconds() - s0) // seconds
+
+    def period_of(self, ts: pd.Series) -> np.ndarray:
+        """Period index of naive local pandas timestamps (reference for tests)."""
+        return np.searchsorted(self.boundaries.to_numpy(), ts.to_numpy(), side="right") - 1
+
+
+def _months_per_period(offset) -> int:
+    if isinstance(offset, MonthBegin):
+        return offset.n
+    if isinstance(offset, QuarterBegin):
+        return 3 * offset.n
+    if isinstance(offset, YearBegin):
+        return 12 * offset.n
+    return 0
+
+
+def _seconds_per_period(offset) -> int:
+    if isinstance(offset, Week) and offset.weekday is not None:
+        return 7 * offset.n * _SECONDS_PER_DAY
+    if isinstance(offset, Day):
+        return offset.n * _SECONDS_PER_DAY
+    raise ConfigError(
+        f"[data] freq {offset.freqstr!r} is not supported for panels; use days ('D', '7D'), "
+        "anchored weeks ('W-MON', '2W-MON'), months ('MS'), quarters ('QS') or years ('YS')."
+    )
+
+
+def _local_naive(value: str | None, timezone: str) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    t = pd.Timestamp(value)
+    return t.tz_convert(timezone).tz_localize(None) if t.tzinfo else t
+
+
+def make_period_index(
+    freq: str, first_event: pd.Timestamp, last_event: pd.Timestamp, *, start=None, end=None
+) -> PeriodIndex:
+    """Periods from the boundary at or before ``start``/``first_event`` to ``end``.
+
+    Without ``end``, the data is taken to end with the period holding ``last_event``.
+    All timestamps are naive local time.
+    """
+    offset = pd.tseries.frequencies.to_offset(freq)
+    if not _months_per_period(offset):
+        _seconds_per_period(offset)  # raises for unsupported freqs
+    begin = pd.Timestamp(start if start is not None else first_event).normalize()
+    if isinstance(offset, (Week, MonthBegin, QuarterBegin, YearBegin)):
+        # Anchored offsets: snap back to the anchor (a Monday, the 1st of a month…).
+        base = type(offset)(n=1, **_anchor_kwargs(offset))
+        begin = base.rollback(begin)
+    stop = pd.Timestamp(end) if end is not None else None
+    horizon = stop if stop is not None else pd.Timestamp(last_event)
+    if horizon < begin:
+        raise RiskwarnError(
+            f"the data's end ({horizon}) is before its first period ({begin:%Y-%m-%d})."
+        )
+    bounds = [begin]
+    while bounds[-1] <= horizon:
+        bounds.append(bounds[-1] + offset)
+    if stop is None:
+        stop = bounds[-1]  # the period holding the latest event counts as complete
+    else:
+        while len(bounds) > 1 and bounds[-2] >= stop:
+            bounds.pop()
+    return PeriodIndex(freq=freq, boundaries=pd.DatetimeIndex(bounds), end=stop)
+
+
+def _anchor_kwargs(offset) -> dict:
+    if isinstance(offset, Week):
+        return {"weekday": offset.weekday}
+    if isinstance(offset, QuarterBegin):
+        return {"startingMonth": offset.startingMonth}
+    if isinstance(offset, YearBegin):
+        return {"month": offset.month}
+    return {}
+
+
+def period_index_for(event_times: list[pd.Series], config: Config) -> PeriodIndex:
+    """The period index of a dataset from its event timestamps (tz-aware Series)."""
+    tz = config.data.timezone
+    stamps = [s.dropna() for s in event_times if s is not None and s.notna().any()]
+    if not stamps and config.data.start is None:
+        raise RiskwarnError(
+            "the event tables hold no events, so there is no period to build features for; "
+            "set [data] start and end to build an empty panel."
+        )
+    first = min(s.min() for s in stamps).tz_convert(tz).tz_localize(None) if stamps else None
+    last = max(s.max() for s in stamps).tz_convert(tz).tz_localize(None) if stamps else None
+    start = _local_naive(config.data.start, tz)
+    end = _local_naive(config.data.end, tz)
+    return make_period_index(
+        config.data.freq,
+        first if first is not None else start,
+        last if last is not None else end,
+        start=start,
+        end=end,
+    )
+
+
+def as_of_literal(t: pd.Timestamp) -> ir.TimestampScalar:
+    return ibis.timestamp(pd.Timestamp(t).to_pydatetime())

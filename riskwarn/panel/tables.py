@@ -1,0 +1,169 @@
+"""Engine tables for a dataset: grids, events and graph edges as Ibis tables.
+
+Everything downstream (labels, features) is written in Ibis against these tables,
+so the same definitions run on DuckDB (the embedded default) or another backend.
+Grids get a dense integer key ``grid_idx`` (position in sorted ``grid_id`` order):
+it is a join key only, never a feature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from riskwarn.config import Config
+from riskwarn.data.contract import TABLES
+from riskwarn.data.validate import Dataset
+from riskwarn.errors import RiskwarnError
+from riskwarn.panel.graph import GridGraph
+from riskwarn.panel.periods import PeriodIndex, period_index_for
+
+ENGINES = ("duckdb",)
+# Columns that also get a period index: the date a case was closed or resolved.
+_SECOND_TIMES = {"petitions": ("closed_at",), "disputes": ("resolved_at",)}
+
+
+@dataclass
+class PanelData:
+    """A dataset loaded into an engine.
+
+    Attributes
+    ----------
+    con : ibis backend
+    periods : PeriodIndex
+    grid_ids : np.ndarray of str, shape (n_grids,)
+        ``grid_ids[grid_idx]`` is the grid's id.
+    grids : ibis Table
+        ``grid_idx`` plus the grids' attribute columns.
+    events : dict of ibis Table
+        Per event table: ``grid_idx``, ``period`` (of its main timestamp), contract
+        columns, and ``closed_period``/``resolved_period`` where those dates exist.
+    edges : ibis Table or None
+        ``grid_idx, nbr_idx, weight``, both directions of every edge.
+    ring2 : ibis Table or None
+        ``grid_idx, nbr_idx`` for grids exactly two hops apart.
+    graph : GridGraph
+    """
+
+    con: object
+    periods: PeriodIndex
+    grid_ids: np.ndarray
+    grids: ir.Table
+    events: dict[str, ir.Table]
+    edges: ir.Table | None
+    ring2: ir.Table | None
+    graph: GridGraph
+    frames: dict[str, pd.DataFrame]
+
+    @property
+    def n_grids(self) -> int:
+        return len(self.grid_ids)
+
+
+def connect(engine: str = "duckdb", threads: int = 2, memory_limit: str | None = None):
+    """An Ibis backend. DuckDB is embedded; ``threads`` stays within this machine's cores."""
+    if engine != "duckdb":
+        raise RiskwarnError(f"engine {engine!r} is not available; use one of {ENGINES}.")
+    kwargs = {"threads": threads}
+    if memory_limit:
+        kwargs["memory_limit"] = memory_limit
+    return ibis.duckdb.connect(**kwargs)
+
+
+def _local(series: pd.Series) -> pd.Series:
+    return series.dt.tz_localize(None)
+
+
+def _edges_frame(graph: GridGraph, index: pd.Index) -> tuple[pd.DataFrame, pd.DataFrame]:
+    g = graph.graph
+    rows = [(u, v, float(d.get("weight", 1.0))) for u, v, d in g.edges(data=True) if u != v]
+    e = pd.DataFrame(rows, columns=["a", "b", "weight"])
+    a = index.get_indexer(e["a"]).astype(np.int32)
+    b = index.get_indexer(e["b"]).astype(np.int32)
+    edges = pd.DataFrame(
+        {
+            "grid_idx": np.concatenate([a, b]),
+            "nbr_idx": np.concatenate([b, a]),
+            "weight": np.concatenate([e["weight"], e["weight"]]),
+        }
+    ).sort_values(["grid_idx", "nbr_idx"], ignore_index=True)
+    # Ring two: reachable in two steps, not the grid itself, not a direct neighbour.
+    adj = nx.to_scipy_sparse_array(g, nodelist=list(index), weight=None, format="csr")
+    adj.setdiag(0)
+    adj.eliminate_zeros()
+    two = (adj @ adj).tocsr()
+    two.setdiag(0)
+    two = two - two.multiply(adj)
+    two.eliminate_zeros()
+    coo = two.tocoo()
+    ring2 = pd.DataFrame(
+        {"grid_idx": coo.row.astype(np.int32), "nbr_idx": coo.col.astype(np.int32)}
+    ).sort_values(["grid_idx", "nbr_idx"], ignore_index=True)
+    return edges, ring2
+
+
+def load_panel_data(
+    dataset: Dataset, graph: GridGraph, config: Config, con=None, *, engine: str = "duckdb"
+) -> PanelData:
+    """Register a validated dataset and its graph with an engine.
+
+    Timestamps become naive local time of ``[data] timezone``; every event gets the
+    index of the period that holds it.
+    """
+    con = con if con is not None else connect(engine)
+    periods = period_index_for(
+        [f[TABLES[name].time_column] for name, f in dataset.events.items()], config
+    )
+    grids = dataset.grids.sort_values("grid_id", ignore_index=True)
+    grid_ids = grids["grid_id"].astype(str).to_numpy()
+    index = pd.Index(grid_ids)
+    grids_pd = grids.drop(columns=[c for c in ("geometry_wkt", "name") if c in grids])
+    grids_pd.insert(0, "grid_idx", np.arange(len(grids), dtype=np.int32))
+    frames: dict[str, pd.DataFrame] = {"grids": grids_pd}
+    tables = {"grids": con.create_table("rw_grids", grids_pd, overwrite=True)}
+    events = {}
+    for name, frame in dataset.events.items():
+        spec = TABLES[name]
+        f = frame.copy()
+        for col, dtype in f.dtypes.items():
+            if isinstance(dtype, pd.DatetimeTZDtype):
+                f[col] = _local(f[col].dt.tz_convert(config.data.timezone))
+        f.insert(0, "grid_idx", index.get_indexer(f["grid_id"].astype(str)).astype(np.int32))
+        f = f.drop(columns=["grid_id"])
+        f["period"] = periods.period_of(f[spec.time_column]).astype(np.int32)
+        for col in _SECOND_TIMES.get(name, ()):
+            if col in f:
+                idx = periods.period_of(f[col]).astype(np.float64)
+                f[col.replace("_at", "_period")] = pd.array(
+                    np.where(f[col].isna(), np.nan, idx), dtype="Int32"
+                )
+        frames[name] = f
+        events[name] = con.create_table(f"rw_{name}", f, overwrite=True)
+    edges = ring2 = None
+    if graph.available:
+        e, r2 = _edges_frame(graph, index)
+        edges = con.create_table("rw_edges", e, overwrite=True)
+        ring2 = con.create_table("rw_ring2", r2, overwrite=True)
+    return PanelData(
+        con=con,
+        periods=periods,
+        grid_ids=grid_ids,
+        grids=tables["grids"],
+        events=events,
+        edges=edges,
+        ring2=ring2,
+        graph=graph,
+        frames=frames,
+    )
+
+
+def dense_panel(data: PanelData, n_periods: int | None = None) -> ir.Table:
+    """Every grid for every complete period ``q`` (the row that becomes as-of ``q + 1``)."""
+    n = data.periods.n_complete if n_periods is None else n_periods
+    q = ibis.memtable({"period": np.arange(n, dtype=np.int32)})
+    return data.grids.select("grid_idx").cross_join(q)
