@@ -119,6 +119,55 @@ def validate(
 
 
 @app.command()
+def features(
+    data: DataOpt,
+    config: Annotated[Path, typer.Option("--config", help="Experiment TOML file.")],
+    out: Annotated[Path, typer.Option("--out", help="Parquet file to write.")],
+    labels: Annotated[
+        bool, typer.Option("--labels", help="Add label_h*/count_h* columns for each horizon.")
+    ] = False,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Build only this as-of date (local time).")
+    ] = None,
+    engine: Annotated[str, typer.Option("--engine", help="duckdb (default) or spark.")] = "duckdb",
+) -> None:
+    """Build the grid x as-of feature matrix (and labels) as one Parquet file."""
+    from riskwarn.workflows import build_feature_file
+
+    cfg = load_config(config)
+    t0 = time.perf_counter()
+    with console.status("reading tables…") as status:
+        path, builder, validated = build_feature_file(
+            data,
+            cfg,
+            out,
+            labels=labels,
+            as_of=as_of,
+            engine=engine,
+            progress=lambda msg: status.update(f"{msg}…"),
+        )
+    report = validated.dataset.report
+    if report.rows_quarantined:
+        console.print(
+            f"[yellow]{report.rows_quarantined:,} row(s) were quarantined[/]; run "
+            "`riskwarn validate --quarantine DIR` to see them."
+        )
+    for w in builder.warnings + report.warnings:
+        console.print(f"[yellow]warning:[/] {w}")
+    periods = builder.data.periods
+    span = (
+        f"as of {as_of}"
+        if as_of
+        else f"{len(periods.as_of_dates)} as-of dates "
+        f"({periods.as_of_dates[0]:%Y-%m-%d} to {periods.as_of_dates[-1]:%Y-%m-%d})"
+    )
+    console.print(
+        f"wrote {len(builder.manifest)} features for {builder.data.n_grids:,} grids, {span}, "
+        f"to {path} in {time.perf_counter() - t0:.1f}s (manifest beside it)"
+    )
+
+
+@app.command()
 def simulate(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the dataset to.")],
     grids: Annotated[int, typer.Option("--grids", min=1, help="Number of grids.")] = 400,

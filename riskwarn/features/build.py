@@ -40,14 +40,11 @@ from riskwarn.features.streams import (
     Stream,
     category_vocabulary,
     define_streams,
-    stream_table,
+    stream_sources,
 )
-from riskwarn.labels.build import (
-    check_label,
-    label_columns_window,
-)
+from riskwarn.labels.build import check_label, label_columns_window, with_single_labels
 from riskwarn.panel.graph import GridGraph, build_grid_graph
-from riskwarn.panel.tables import PanelData, dense_panel, load_panel_data
+from riskwarn.panel.tables import PanelData, arrow_batches, dense_panel, load_panel_data
 
 KEYS = ("grid_id", "as_of")
 
@@ -89,58 +86,37 @@ class FeatureBuilder:
         return [f"{k}_h{i}" for i in range(1, h + 1) for k in ("label", "count")]
 
     # -- the Ibis expression -------------------------------------------------
-    def _streams(self) -> ir.Table:
-        return stream_table(self.data, self.streams, self.config.label)
+    def _sources(self) -> list[ir.Table]:
+        return stream_sources(self.data, self.streams, self.config.label)
 
     def _base_full(self, labels: bool) -> ir.Table:
         names = [s.name for s in self.streams]
-        st = self._streams()
-        dense = dense_panel(self.data)
-        panel = dense.left_join(st, ["grid_idx", "period"])
+        panel = dense_panel(self.data)
+        for src in self._sources():
+            panel = panel.left_join(src, ["grid_idx", "period"])
         panel = panel.select("grid_idx", "period", **{n: panel[n].fill_null(0) for n in names})
         cols = panel_primitives(panel, self.plan.primitives)
         if labels:
-            cols |= label_columns_window(
-                panel, self.config.label.horizon, self.data.periods.n_complete
-            )
+            n_complete = self.data.periods.n_complete
+            cols |= label_columns_window(panel, self.config.label.horizon, n_complete)
         return panel.select("grid_idx", "period", **cols)
 
     def _base_single(self, q: int, labels: bool) -> ir.Table:
-        st = self._streams()
-        past = st.filter(st["period"] <= q)
-        agg = past.group_by("grid_idx").aggregate(
-            **single_primitives(past, self.plan.primitives, q)
-        )
-        grids = self.data.grids.select("grid_idx")
-        base = grids.left_join(agg, "grid_idx")
-        cols = {}
-        for p in self.plan.primitives:
-            c = base[p.column]
-            cols[p.column] = c.fill_null(0) if filled(p.kind) else c
-        base = base.select("grid_idx", period=ibis.literal(q, "int32"), **cols)
+        base = self.data.grids.select("grid_idx")
+        for src in self._sources():
+            prims = [p for p in self.plan.primitives if p.stream in src.columns]
+            past = src.filter(src["period"] <= q)
+            agg = past.group_by("grid_idx").aggregate(**single_primitives(past, prims, q))
+            joined = base.left_join(agg, "grid_idx")
+            new = {
+                p.column: joined[p.column].fill_null(0) if filled(p.kind) else joined[p.column]
+                for p in prims
+            }
+            base = joined.select(*base.columns, **new)
+        base = base.mutate(period=ibis.literal(q, "int32"))
         if labels:
-            base = self._single_labels(base, st, q)
+            base = with_single_labels(self.data, self.config.label, base, q)
         return base
-
-    def _single_labels(self, base: ir.Table, st: ir.Table, q: int) -> ir.Table:
-        p, n_complete, horizon = q + 1, self.data.periods.n_complete, self.config.label.horizon
-        future = st.filter((st["period"] >= p) & (st["period"] < p + horizon))
-        sums = {
-            f"_c{h}": ibis.ifelse(future["period"] < p + h, future["esc_n"], 0).sum()
-            for h in range(1, horizon + 1)
-        }
-        agg = future.group_by("grid_idx").aggregate(**sums)
-        j = base.left_join(agg, "grid_idx")
-        cols = {}
-        for h in range(1, horizon + 1):
-            if p + h - 1 <= n_complete - 1:
-                count = j[f"_c{h}"].fill_null(0).cast("int32")
-                cols[f"count_h{h}"] = count
-                cols[f"label_h{h}"] = (count > 0).cast("int8")
-            else:
-                cols[f"count_h{h}"] = ibis.null("int32")
-                cols[f"label_h{h}"] = ibis.null("int8")
-        return j.select(*base.columns, **cols)
 
     def table(self, as_of: object | None = None, labels: bool = False) -> ir.Table:
         """The feature table as an Ibis expression (not yet executed)."""
@@ -153,7 +129,11 @@ class FeatureBuilder:
             q = periods.index_of(as_of) - 1
             base = self._base_single(q, labels)
         con = self.data.con
-        cal = ibis.memtable(calendar_frame(periods.boundaries[1 : periods.n_complete + 1]))
+        cal = con.create_table(
+            "rw_calendar",
+            calendar_frame(periods.boundaries[1 : periods.n_complete + 1]),
+            overwrite=True,
+        )
         grids = self.data.grids
         static = [c for c in ("population", "area_km2", "grid_type") if c in grids.columns]
         t = base.join(grids.select("grid_idx", "grid_id", *static), "grid_idx")
@@ -188,7 +168,11 @@ class FeatureBuilder:
         else:
             keys = ["grid_idx", "period"]
         t = t.left_join(n1, keys).left_join(n2, keys)
-        structure = ibis.memtable(graph_structure(self.data.graph, self.data.grid_ids, seed=0))
+        structure = self.data.con.create_table(
+            "rw_graph_structure",
+            graph_structure(self.data.graph, self.data.grid_ids, seed=0),
+            overwrite=True,
+        )
         t = t.join(structure, "grid_idx")
         infos, exprs = [], {}
         for info, expr in spatial_features(by_name, bases, esc_cols, plan.short_w):
@@ -217,7 +201,7 @@ class FeatureBuilder:
         with atomic_path(path) as tmp:
             writer = None
             try:
-                for batch in self.data.con.to_pyarrow_batches(expr, chunk_size=500_000):
+                for batch in arrow_batches(self.data.con, expr):
                     table = pa.Table.from_batches([batch])
                     idx = table.schema.get_field_index("as_of")
                     table = table.set_column(

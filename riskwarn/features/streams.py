@@ -18,7 +18,7 @@ import ibis
 import ibis.expr.types as ir
 
 from riskwarn.config import LabelConfig
-from riskwarn.labels.rules import escalation_predicate
+from riskwarn.labels.build import escalation_events
 from riskwarn.panel.tables import PanelData
 
 TOTALS = ("pet_n", "dis_n", "inc_n", "esc_n")
@@ -106,7 +106,11 @@ def _category_streams(name: str, categories: list[str]) -> list[Stream]:
             f"{prefix}_{label[:3]}_other",
             name,
             "period",
-            _flag(lambda t: ~t[col].cast("string").isin(categories) if categories else t[col].notnull()),
+            _flag(
+                lambda t: (
+                    ~t[col].cast("string").isin(categories) if categories else t[col].notnull()
+                )
+            ),
             f"{word_en} of any other {label}",
             f"其他类别{word_zh}",
             "category",
@@ -179,45 +183,24 @@ def define_streams(
     return s
 
 
-def stream_table(data: PanelData, streams: list[Stream], label: LabelConfig) -> ir.Table:
-    """``grid_idx, period, <stream>…``: one row per grid and period with any event."""
-    names = [s.name for s in streams]
-    parts = []
-    sources: dict[tuple[str, str], list[Stream]] = {}
+def stream_sources(data: PanelData, streams: list[Stream], label: LabelConfig) -> list[ir.Table]:
+    """One table per source ``(table, period column)``: ``grid_idx, period, <streams>``.
+
+    Rows exist only for grid-periods with events. Sources are kept apart (not unioned
+    and re-aggregated): each is joined to the panel or aggregated on its own, which
+    is much cheaper than one wide union.
+    """
+    groups: dict[tuple[str, str], list[Stream]] = {}
     for st in streams:
-        if st.table == "*":
-            for table in data.events:
-                if any(r.table == table for r in label.any_of):
-                    sources.setdefault((table, "period"), []).append(st)
-        else:
-            sources.setdefault((st.table, st.period_column), []).append(st)
-    for (table, period_col), members in sources.items():
+        if st.name != "esc_n":
+            groups.setdefault((st.table, st.period_column), []).append(st)
+    out = []
+    for (table, period_col), members in groups.items():
         t = data.events[table]
         rows = t.filter(t[period_col].notnull())
-        aggs = {}
-        for st in members:
-            value = st.value(rows)
-            if st.name == "esc_n":
-                value = escalation_predicate(rows, table, label).cast("int64")
-            aggs[st.name] = value.sum()
-        agg = rows.group_by(["grid_idx", rows[period_col].cast("int32").name("period")]).aggregate(
-            **aggs
-        )
-        zeros = {n: ibis.literal(0, "int64") for n in names if n not in aggs}
-        parts.append(
-            agg.select(
-                "grid_idx",
-                "period",
-                **{n: agg[n].cast("int64") if n in aggs else zeros[n] for n in names},
-            )
-        )
-    if not parts:
-        return data.grids.select(
-            "grid_idx",
-            period=ibis.literal(0, "int32"),
-            **{n: ibis.literal(0, "int64") for n in names},
-        ).limit(0)
-    union = parts[0]
-    for p in parts[1:]:
-        union = union.union(p, distinct=False)
-    return union.group_by(["grid_idx", "period"]).aggregate(**{n: union[n].sum() for n in names})
+        key = rows[period_col].cast("int32").name("period")
+        aggs = {st.name: st.value(rows).sum().cast("int64") for st in members}
+        out.append(rows.group_by(["grid_idx", key]).aggregate(**aggs))
+    if any(st.name == "esc_n" for st in streams):
+        out.append(escalation_events(data, label))
+    return out

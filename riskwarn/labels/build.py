@@ -29,7 +29,9 @@ def escalation_events(data: PanelData, label: LabelConfig) -> ir.Table:
     union = parts[0]
     for p in parts[1:]:
         union = union.union(p, distinct=False)
-    return union.group_by(["grid_idx", "period"]).aggregate(esc_n=ibis._.count())
+    return union.group_by(["grid_idx", "period"]).aggregate(
+        esc_n=union["grid_idx"].count().cast("int64")
+    )
 
 
 def check_label(data: PanelData, label: LabelConfig) -> list[str]:
@@ -50,20 +52,23 @@ def label_columns_window(panel: ir.Table, horizon: int, n_complete: int) -> dict
     return out
 
 
-def label_columns_single(esc: ir.Table, p: int, horizon: int, n_complete: int) -> dict:
-    """Aggregations over ``esc`` (grid_idx, period, esc_n) for one as-of index ``p``."""
-    out = {}
-    for h in range(1, horizon + 1):
-        inside = (esc["period"] >= p) & (esc["period"] <= p + h - 1)
-        out[f"count_h{h}"] = ibis.ifelse(inside, esc["esc_n"], 0).sum()
-    return out
-
-
-def finish_single_labels(table: ir.Table, p: int, horizon: int, n_complete: int) -> dict:
-    out = {}
-    for h in range(1, horizon + 1):
-        observed = p + h - 1 <= n_complete - 1
-        count = table[f"count_h{h}"].fill_null(0) if observed else ibis.null("int64")
-        out[f"count_h{h}"] = ibis.literal(None, "int32") if not observed else count.cast("int32")
-        out[f"label_h{h}"] = (count > 0).cast("int8") if observed else ibis.literal(None, "int8")
-    return out
+def with_single_labels(data: PanelData, label: LabelConfig, base: ir.Table, q: int) -> ir.Table:
+    """Add the label columns for panel row ``q`` (as of ``s_{q+1}``) to ``base`` (one row per grid)."""
+    p, n_complete = q + 1, data.periods.n_complete
+    esc = escalation_events(data, label)
+    future = esc.filter((esc["period"] >= p) & (esc["period"] < p + label.horizon))
+    sums = {
+        f"_c{h}": ibis.ifelse(future["period"] < p + h, future["esc_n"], 0).sum()
+        for h in range(1, label.horizon + 1)
+    }
+    joined = base.left_join(future.group_by("grid_idx").aggregate(**sums), "grid_idx")
+    cols = {}
+    for h in range(1, label.horizon + 1):
+        if p + h - 1 <= n_complete - 1:
+            count = joined[f"_c{h}"].fill_null(0).cast("int32")
+            cols[f"count_h{h}"] = count
+            cols[f"label_h{h}"] = (count > 0).cast("int8")
+        else:
+            cols[f"count_h{h}"] = ibis.null("int32")
+            cols[f"label_h{h}"] = ibis.null("int8")
+    return joined.select(*base.columns, **cols)

@@ -165,5 +165,19 @@ def load_panel_data(
 def dense_panel(data: PanelData, n_periods: int | None = None) -> ir.Table:
     """Every grid for every complete period ``q`` (the row that becomes as-of ``q + 1``)."""
     n = data.periods.n_complete if n_periods is None else n_periods
-    q = ibis.memtable({"period": np.arange(n, dtype=np.int32)})
+    frame = pd.DataFrame({"period": np.arange(n, dtype=np.int32)})
+    q = data.con.create_table(f"rw_periods_{n}", frame, overwrite=True)
     return data.grids.select("grid_idx").cross_join(q)
+
+
+def arrow_batches(con, expr: ir.Table, batch_size: int = 500_000):
+    """Stream an expression's result as Arrow record batches.
+
+    Ibis 12's ``to_pyarrow_batches`` calls a cursor method that DuckDB 2.0 removed,
+    so DuckDB results are streamed from the relation instead.
+    """
+    if getattr(con, "name", None) == "duckdb":
+        sql = ibis.to_sql(expr, dialect="duckdb")
+        yield from con.con.sql(sql).to_arrow_reader(batch_size)
+    else:  # pragma: no cover - other backends keep Ibis' own streaming
+        yield from con.to_pyarrow_batches(expr, chunk_size=batch_size)
