@@ -170,7 +170,7 @@ class FeatureBuilder:
         t = t.left_join(n1, keys).left_join(n2, keys)
         structure = self.data.con.create_table(
             "rw_graph_structure",
-            graph_structure(self.data.graph, self.data.grid_ids, seed=0),
+            graph_structure(self.data.graph, self.data.grid_ids),
             overwrite=True,
         )
         t = t.join(structure, "grid_idx")
@@ -187,7 +187,15 @@ class FeatureBuilder:
     def to_pandas(self, as_of: object | None = None, labels: bool = False) -> pd.DataFrame:
         """Execute and return a frame sorted by ``as_of, grid_id``; ``as_of`` tz-aware."""
         expr = self.table(as_of, labels).order_by(list(KEYS)[::-1])
-        frame = self.data.con.to_pyarrow(expr).to_pandas()
+        # Labels are missing where the window is not observed: keep them integer.
+        nullable = {pa.int8(): pd.Int8Dtype(), pa.int32(): pd.Int32Dtype()}
+        table = self.data.con.to_pyarrow(expr)
+        frame = table.to_pandas(
+            types_mapper=lambda t: nullable.get(t) if labels else None, ignore_metadata=True
+        )
+        for name in self.feature_names:  # integer features are never missing
+            if isinstance(frame[name].dtype, pd.Int32Dtype | pd.Int8Dtype):
+                frame[name] = frame[name].to_numpy(dtype=frame[name].dtype.numpy_dtype)
         frame["as_of"] = frame["as_of"].dt.tz_localize(self.config.data.timezone)
         frame["grid_id"] = frame["grid_id"].astype("string")
         return frame

@@ -80,28 +80,32 @@ def spatial_features(
     return out
 
 
-def graph_structure(graph: GridGraph, grid_ids: np.ndarray, seed: int = 0) -> pd.DataFrame:
-    """Static structure per grid: degree, PageRank centrality, size of its community.
+def graph_structure(graph: GridGraph, grid_ids: np.ndarray) -> pd.DataFrame:
+    """Static structure per grid: degree, PageRank, clustering, size of its component.
 
-    Communities are Louvain communities with a fixed seed, so they are reproducible.
-    Only the community's size is a feature: a community label would be an identity.
+    Every measure here is invariant to how grids are named or ordered. Louvain
+    communities are not (their result depends on node order, so renaming grids moved
+    grids between communities: a grid's identity leaking into a feature); the local
+    clustering coefficient and the connected component's size describe the grid's
+    community structure without that leak.
     """
     g = graph.graph
     order = list(grid_ids)
-    degree = np.array([g.degree(n) for n in order], dtype=np.float32)
-    pagerank = (
-        nx.pagerank(g, weight=None) if g.number_of_edges() else {n: 1.0 / len(order) for n in order}
-    )
+    n = len(order)
+    degree = np.array([g.degree(v) for v in order], dtype=np.float32)
+    pagerank = nx.pagerank(g, weight=None) if g.number_of_edges() else {v: 1.0 / n for v in order}
+    clustering = nx.clustering(g)
     size = {}
-    for community in nx.community.louvain_communities(g, weight=None, seed=seed):
-        for n in community:
-            size[n] = len(community)
+    for component in nx.connected_components(g):
+        for v in component:
+            size[v] = len(component)
     return pd.DataFrame(
         {
-            "grid_idx": np.arange(len(order), dtype=np.int32),
+            "grid_idx": np.arange(n, dtype=np.int32),
             "graph_degree": degree,
-            "graph_pagerank": np.array([pagerank[n] * len(order) for n in order], dtype=np.float32),
-            "graph_community_size": np.array([size[n] for n in order], dtype=np.float32),
+            "graph_pagerank": np.array([pagerank[v] * n for v in order], dtype=np.float32),
+            "graph_clustering": np.array([clustering[v] for v in order], dtype=np.float32),
+            "graph_component_size": np.array([size[v] for v in order], dtype=np.float32),
         }
     )
 
@@ -111,7 +115,10 @@ GRAPH_INFO = [
     FeatureInfo("graph_pagerank", "graph", None,
                 "how central the grid is in the grid graph (PageRank, 1 = average)",
                 "网格在网格关系图中的中心性(PageRank,1为平均)"),
-    FeatureInfo("graph_community_size", "graph", None,
-                "number of grids in the grid's community of closely linked grids",
-                "所在紧密相连网格社区的网格数"),
+    FeatureInfo("graph_clustering", "graph", None,
+                "share of the grid's neighbours that are neighbours of each other",
+                "相邻网格之间彼此相邻的比例(聚集系数)"),
+    FeatureInfo("graph_component_size", "graph", None,
+                "number of grids connected to this grid through neighbours",
+                "通过相邻关系连通的网格数"),
 ]  # fmt: skip
