@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["simulate.py"]
+BENCHMARKS = ["simulate.py", "features.py"]
 
 
 def main() -> int:

@@ -373,5 +373,7 @@ def test_features_cli_writes_parquet_and_manifest(city, tmp_path):
         == 0
     )
     written = pd.read_parquet(out, dtype_backend="numpy_nullable")
+    assert str(written["as_of"].dt.tz) == "UTC"  # an instant; local dates by conversion
+    written["as_of"] = written["as_of"].dt.tz_convert(TZ)
     pd.testing.assert_frame_equal(written, city["full"], check_exact=True, check_dtype=False)
     assert (tmp_path / "features.manifest.json").exists()

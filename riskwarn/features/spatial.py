@@ -20,19 +20,27 @@ from riskwarn.features.streams import Stream
 from riskwarn.panel.graph import GridGraph
 
 
-def neighbour_aggregates(
-    base: ir.Table, edges: ir.Table, columns: list[str], prefix: str, with_max: bool
+def neighbour_counts(edges: ir.Table, prefix: str) -> ir.Table:
+    """``grid_idx, {prefix}_n``: how many neighbours each grid has (grids with none absent)."""
+    return edges.group_by("grid_idx").aggregate(**{f"{prefix}_n": edges["nbr_idx"].count()})
+
+
+def neighbour_sums(
+    base: ir.Table, edges: ir.Table, column: str, prefix: str, with_max: bool
 ) -> ir.Table:
-    """``grid_idx, period, {prefix}_n, {prefix}_sum__c, {prefix}_max__c`` per grid and period."""
-    nb = base.select(
-        nbr_idx=base["grid_idx"], period=base["period"], **{c: base[c] for c in columns}
-    )
+    """``grid_idx, period, {prefix}_sum__c[, {prefix}_max__c]`` over neighbours.
+
+    Only rows where the count is positive are joined: zeros add nothing to a sum
+    and nothing above zero to a maximum, and most grid-periods are quiet, so this
+    joins a fraction of the panel. A grid with neighbours but no row here has
+    sum 0 and maximum 0 (filled by the caller from the neighbour counts).
+    """
+    busy = base.filter(base[column] > 0)
+    nb = busy.select(nbr_idx=busy["grid_idx"], period=busy["period"], value=busy[column])
     joined = edges.select("grid_idx", "nbr_idx").join(nb, "nbr_idx")
-    aggs = {f"{prefix}_n": joined["nbr_idx"].count()}
-    for c in columns:
-        aggs[f"{prefix}_sum__{c}"] = joined[c].sum()
-        if with_max:
-            aggs[f"{prefix}_max__{c}"] = joined[c].max()
+    aggs = {f"{prefix}_sum__{column}": joined["value"].sum()}
+    if with_max:
+        aggs[f"{prefix}_max__{column}"] = joined["value"].max()
     return joined.group_by(["grid_idx", "period"]).aggregate(**aggs)
 
 
@@ -42,11 +50,17 @@ def spatial_features(
     """Manifest entries and expressions over the joined neighbour aggregates."""
     out = []
 
+    def total(t, prefix: str, col: str):
+        # Missing for a grid without neighbours; 0 for one whose neighbours were quiet.
+        return ibis.ifelse(
+            t[f"{prefix}_n"].fill_null(0) > 0,
+            t[f"{prefix}_sum__{col}"].fill_null(0),
+            ibis.null("int64"),
+        )
+
     def mean(prefix: str, col: str):
-        return lambda t: ibis.ifelse(
-            t[f"{prefix}_n"] > 0,
-            t[f"{prefix}_sum__{col}"].cast("float64") / t[f"{prefix}_n"].cast("float64"),
-            ibis.null("float64"),
+        return lambda t: (
+            total(t, prefix, col).cast("float64") / t[f"{prefix}_n"].cast("float64")
         ).cast("float32")
 
     for s, col in bases.items():
@@ -62,20 +76,23 @@ def spatial_features(
             FeatureInfo(f"nbr_max_{s}_w{w}", "spatial", w,
                         f"the highest {en} in the last {w} periods among neighbouring grids",
                         f"相邻网格最近{w}期{zh}的最大值"),
-            lambda t, c=col: t[f"n1_max__{c}"].cast("float32"),
+            lambda t, c=col: ibis.ifelse(
+                t["n1_n"].fill_null(0) > 0, t[f"n1_max__{c}"].fill_null(0), ibis.null("int64")
+            ).cast("float32"),
         ))  # fmt: skip
-        out.append((
-            FeatureInfo(f"ring2_mean_{s}_w{w}", "spatial", w,
-                        f"mean {en} in the last {w} periods in grids two steps away",
-                        f"二阶相邻网格最近{w}期{zh}的平均数"),
-            mean("n2", col),
-        ))  # fmt: skip
+        if s == "esc_n":  # two steps out, only escalations: the contagion signal
+            out.append((
+                FeatureInfo(f"ring2_mean_{s}_w{w}", "spatial", w,
+                            f"mean {en} in the last {w} periods in grids two steps away",
+                            f"二阶相邻网格最近{w}期{zh}的平均数"),
+                mean("n2", col),
+            ))  # fmt: skip
     for w, col in esc_cols.items():
         out.append((
             FeatureInfo(f"nbr_esc_n_w{w}", "spatial", w,
                         f"escalations in neighbouring grids in the last {w} period{'s' if w > 1 else ''}",
                         f"相邻网格最近{w}期升级事件总数"),
-            lambda t, c=col: ibis.ifelse(t["n1_n"] > 0, t[f"n1_sum__{c}"], ibis.null("int64")).cast("float32"),
+            lambda t, c=col: total(t, "n1", c).cast("float32"),
         ))  # fmt: skip
     return out
 

@@ -54,13 +54,17 @@ def slug(value: str) -> str:
 def category_vocabulary(data: PanelData, top: int) -> dict[str, list[str]]:
     """The ``top`` most frequent categories (types) per event table, ties by name."""
     vocab = {}
-    for name, frame in data.frames.items():
+    for name, table in data.events.items():
         col = _CATEGORY_COLUMN.get(name)
         if col is None or top == 0:
             continue
-        counts = frame[col].astype(str).value_counts()
-        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        vocab[name] = [c for c, _ in ranked[:top]]
+        counts = (
+            table.group_by(table[col].cast("string").name("value"))
+            .aggregate(n=table[col].count())
+            .order_by([ibis.desc("n"), "value"])
+            .limit(top)
+        )
+        vocab[name] = [str(v) for v in data.con.to_pyarrow(counts)["value"].to_pylist()]
     return vocab
 
 

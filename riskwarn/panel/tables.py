@@ -8,7 +8,9 @@ it is a join key only, never a feature.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
@@ -58,21 +60,24 @@ class PanelData:
     edges: ir.Table | None
     ring2: ir.Table | None
     graph: GridGraph
-    frames: dict[str, pd.DataFrame]
+    grids_frame: pd.DataFrame
 
     @property
     def n_grids(self) -> int:
         return len(self.grid_ids)
 
 
-def connect(engine: str = "duckdb", threads: int = 2, memory_limit: str | None = None):
-    """An Ibis backend. DuckDB is embedded; ``threads`` stays within this machine's cores."""
+def connect(engine: str = "duckdb", threads: int = 2, memory_limit: str = "4GB"):
+    """An Ibis backend for the feature build.
+
+    DuckDB is embedded. Its buffer pool is capped (``memory_limit``) and spills to a
+    private temporary folder beyond that, so a city-scale build stays within a few
+    GB instead of taking most of the machine; ``threads`` stays within the cores.
+    """
     if engine != "duckdb":
         raise RiskwarnError(f"engine {engine!r} is not available; use one of {ENGINES}.")
-    kwargs = {"threads": threads}
-    if memory_limit:
-        kwargs["memory_limit"] = memory_limit
-    return ibis.duckdb.connect(**kwargs)
+    spill = tempfile.mkdtemp(prefix="riskwarn-duckdb-")
+    return ibis.duckdb.connect(threads=threads, memory_limit=memory_limit, temp_directory=spill)
 
 
 def _local(series: pd.Series) -> pd.Series:
@@ -124,7 +129,6 @@ def load_panel_data(
     index = pd.Index(grid_ids)
     grids_pd = grids.drop(columns=[c for c in ("geometry_wkt", "name") if c in grids])
     grids_pd.insert(0, "grid_idx", np.arange(len(grids), dtype=np.int32))
-    frames: dict[str, pd.DataFrame] = {"grids": grids_pd}
     tables = {"grids": con.create_table("rw_grids", grids_pd, overwrite=True)}
     events = {}
     for name, frame in dataset.events.items():
@@ -142,8 +146,8 @@ def load_panel_data(
                 f[col.replace("_at", "_period")] = pd.array(
                     np.where(f[col].isna(), np.nan, idx), dtype="Int32"
                 )
-        frames[name] = f
         events[name] = con.create_table(f"rw_{name}", f, overwrite=True)
+        del f  # the engine has its own copy; keep Python's memory for the build
     edges = ring2 = None
     if graph.available:
         e, r2 = _edges_frame(graph, index)
@@ -158,7 +162,7 @@ def load_panel_data(
         edges=edges,
         ring2=ring2,
         graph=graph,
-        frames=frames,
+        grids_frame=grids_pd,
     )
 
 
@@ -170,14 +174,18 @@ def dense_panel(data: PanelData, n_periods: int | None = None) -> ir.Table:
     return data.grids.select("grid_idx").cross_join(q)
 
 
-def arrow_batches(con, expr: ir.Table, batch_size: int = 500_000):
-    """Stream an expression's result as Arrow record batches.
+def write_parquet(con, expr: ir.Table, path: Path, *, timezone: str) -> None:
+    """Write ``expr`` to Parquet, turning its naive local ``as_of`` into an instant.
 
-    Ibis 12's ``to_pyarrow_batches`` calls a cursor method that DuckDB 2.0 removed,
-    so DuckDB results are streamed from the relation instead.
+    DuckDB writes with its own parallel COPY (Ibis 12's batch streaming calls a
+    cursor method that DuckDB 2.0 removed, and COPY is faster anyway).
     """
-    if getattr(con, "name", None) == "duckdb":
-        sql = ibis.to_sql(expr, dialect="duckdb")
-        yield from con.con.sql(sql).to_arrow_reader(batch_size)
-    else:  # pragma: no cover - other backends keep Ibis' own streaming
-        yield from con.to_pyarrow_batches(expr, chunk_size=batch_size)
+    if getattr(con, "name", None) != "duckdb":  # pragma: no cover - later backends
+        raise RiskwarnError(f"writing Parquet is not implemented for engine {con.name!r}.")
+    sql = ibis.to_sql(expr, dialect="duckdb")
+    target = str(path).replace("'", "''")
+    zone = timezone.replace("'", "''")
+    con.con.execute(
+        f"COPY (SELECT * REPLACE (timezone('{zone}', as_of) AS as_of) FROM ({sql})) "
+        f"TO '{target}' (FORMAT parquet)"
+    )
