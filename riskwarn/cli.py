@@ -207,6 +207,24 @@ def demo(
     simulate(out=data_dir, grids=grids, periods=periods, seed=seed, freq="W-MON", fmt="parquet")
     console.rule("2. validate it")
     _validate(data_dir, None, out / "quarantine", drop_pii=False)
+    console.rule("3. build features and labels")
+    from riskwarn.workflows import build_feature_file
+
+    t0 = time.perf_counter()
+    with console.status("building features…") as status:
+        path, builder, _ = build_feature_file(
+            data_dir,
+            load_config(None),
+            out / "features.parquet",
+            labels=True,
+            progress=lambda msg: status.update(f"{msg}…"),
+        )
+    families = builder.manifest.to_frame().groupby("family").size()
+    console.print(
+        f"{len(builder.manifest)} features ({', '.join(f'{k} {v}' for k, v in families.items())}) "
+        f"for {builder.data.n_grids:,} grids × {len(builder.data.periods.as_of_dates)} as-of dates "
+        f"→ {path} in {time.perf_counter() - t0:.1f}s"
+    )
     console.print(f"\ndemo output is in {out.resolve()}")
 
 

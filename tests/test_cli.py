@@ -63,3 +63,6 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "Validation of" in printed
     assert (out / "quarantine" / "validation_report.json").exists()
+    features = pd.read_parquet(out / "features.parquet")
+    assert len(features) == 40 * 20 and "label_h1" in features.columns
+    assert (out / "features.manifest.json").exists()

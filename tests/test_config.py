@@ -75,3 +75,16 @@ def test_bad_config_is_a_clear_error(tmp_path, text, words):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_default_experiment_file_matches_the_built_in_defaults():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / "default.toml"
+    cfg = load_config(path)
+    assert (cfg.data, cfg.graph, cfg.label, cfg.features) == (
+        Config().data,
+        Config().graph,
+        Config().label,
+        Config().features,
+    )

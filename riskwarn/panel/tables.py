@@ -26,6 +26,7 @@ from riskwarn.panel.graph import GridGraph
 from riskwarn.panel.periods import PeriodIndex, period_index_for
 
 ENGINES = ("duckdb",)
+_UNUSED = ("case_id", "event_id", "channel", "outcome", "status", "amount", "parties")
 # Columns that also get a period index: the date a case was closed or resolved.
 _SECOND_TIMES = {"petitions": ("closed_at",), "disputes": ("resolved_at",)}
 
@@ -131,9 +132,15 @@ def load_panel_data(
     grids_pd.insert(0, "grid_idx", np.arange(len(grids), dtype=np.int32))
     tables = {"grids": con.create_table("rw_grids", grids_pd, overwrite=True)}
     events = {}
+    needed = {(r.table, r.column) for r in config.label.any_of}
     for name, frame in dataset.events.items():
         spec = TABLES[name]
-        f = frame.copy()
+        # Ids and free text are never features; leaving them out halves the strings
+        # the engine has to ingest. A column a label rule names is always kept.
+        drop = [
+            c for c in _UNUSED if c in frame and (name, c) not in needed and c != spec.time_column
+        ]
+        f = frame.drop(columns=drop)
         for col, dtype in f.dtypes.items():
             if isinstance(dtype, pd.DatetimeTZDtype):
                 f[col] = _local(f[col].dt.tz_convert(config.data.timezone))
