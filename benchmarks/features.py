@@ -58,6 +58,8 @@ def full_run(folder: str, out: str) -> dict[str, Any]:
     dataset = load_dataset(folder, config)
     t1 = time.perf_counter()
     builder = prepare_features(dataset, config)
+    n_events = int(sum(len(f) for f in dataset.events.values()))
+    del dataset  # the engine holds the data now, as in `riskwarn features`
     t2 = time.perf_counter()
     builder.write_parquet(out, labels=True)
     t3 = time.perf_counter()
@@ -72,7 +74,7 @@ def full_run(folder: str, out: str) -> dict[str, Any]:
         "rows": meta.num_rows,
         "columns": meta.num_columns,
         "features": len(builder.manifest),
-        "events": int(sum(len(f) for f in dataset.events.values())),
+        "events": n_events,
         "peak_rss_mb": _peak_mb(),
     }
 

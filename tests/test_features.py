@@ -57,6 +57,17 @@ def test_single_as_of_rows_equal_the_full_matrix(city):
         )
 
 
+def test_in_memory_and_window_function_kernels_agree(city):
+    """The embedded build (arrays) equals the engine's window functions (sql)."""
+    b = prepare_features(city["dataset"], city["config"], vocabulary=city["builder"].vocabulary)
+    b.kernel = "sql"
+    sql = b.to_pandas(labels=True)
+    full = city["full"]
+    decay = [c for c in full.columns if "_decay_" in c]
+    pd.testing.assert_frame_equal(sql.drop(columns=decay), full.drop(columns=decay))
+    np.testing.assert_allclose(sql[decay].to_numpy(float), full[decay].to_numpy(float), rtol=1e-5)
+
+
 def test_labels_equal_a_plain_pandas_reference(city):
     ds, b, full = city["dataset"], city["builder"], city["full"]
     bounds = b.data.periods.boundaries

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -24,6 +25,9 @@ from riskwarn.features.manifest import FeatureManifest
 from riskwarn.features.plan import FeaturePlan, plan_features
 from riskwarn.features.primitives import (
     _check_decay,
+    array_labels,
+    array_primitives,
+    dense_counts,
     filled,
     panel_primitives,
     single_primitives,
@@ -62,6 +66,10 @@ class FeatureBuilder:
         Category (type) columns per event table and the grid types that become
         features; pass it back to build the same columns on other data.
     warnings : list of str
+    kernel : {"arrays", "sql"}
+        How the whole-panel primitives are computed: in memory with cumulative
+        sums ("arrays", the embedded default) or as window functions inside the
+        engine ("sql", what a distributed engine runs). Both give the same values.
     """
 
     data: PanelData
@@ -70,6 +78,7 @@ class FeatureBuilder:
     plan: FeaturePlan
     vocabulary: dict[str, list[str]]
     warnings: list[str] = field(default_factory=list)
+    kernel: str = "arrays"
 
     @property
     def manifest(self) -> FeatureManifest:
@@ -99,6 +108,12 @@ class FeatureBuilder:
         return self.data.con.create_table(name, expr, temp=True, overwrite=True)
 
     def _base_full(self, labels: bool) -> ir.Table:
+        if self.kernel == "sql":
+            return self._base_full_sql(labels)
+        return self._base_full_arrays(labels)
+
+    def _base_full_sql(self, labels: bool) -> ir.Table:
+        """Primitives as window functions over the dense panel, inside the engine."""
         names = [s.name for s in self.streams]
         panel = dense_panel(self.data)
         for src in self._sources():
@@ -115,6 +130,48 @@ class FeatureBuilder:
             n_complete = self.data.periods.n_complete
             cols |= label_columns_window(panel, self.config.label.horizon, n_complete)
         return self._materialize("primitives", panel.select("grid_idx", "period", **cols))
+
+    def _base_full_arrays(self, labels: bool) -> ir.Table:
+        """The same primitives computed in memory from the engine's per-period counts."""
+        n_grids, n_periods = self.data.n_grids, self.data.periods.n_complete
+        dense: dict[str, np.ndarray] = {}
+        for src in self._sources():
+            rows = self.data.con.to_pyarrow(src)
+            keys = {
+                "grid_idx": rows["grid_idx"].to_numpy().astype(np.int64),
+                "period": rows["period"].to_numpy().astype(np.int64),
+            }
+            for name in rows.column_names[2:]:
+                values = rows[name].to_numpy(zero_copy_only=False).astype(np.float64)
+                dense[name] = dense_counts(keys | {"value": values}, n_grids, n_periods)
+        columns = {
+            "grid_idx": pa.array(np.repeat(np.arange(n_grids, dtype=np.int32), n_periods)),
+            "period": pa.array(np.tile(np.arange(n_periods, dtype=np.int32), n_grids)),
+        }
+        kinds = {p.column: p.kind for p in self.plan.primitives}
+        for column, values in array_primitives(dense, self.plan.primitives):
+            if kinds[column] == "decay":
+                columns[column] = pa.array(values, type=pa.float64())
+            elif kinds[column] == "last":
+                missing = np.isnan(values)
+                filled_ = np.where(missing, 0, values).astype(np.int32)
+                columns[column] = pa.array(filled_, mask=missing, type=pa.int32())
+            else:
+                columns[column] = pa.array(values.astype(np.int32, copy=False), type=pa.int32())
+        if labels:
+            counts = array_labels(dense["esc_n"], self.config.label.horizon, n_periods)
+            for h in range(1, self.config.label.horizon + 1):
+                values = counts[f"count_h{h}"]
+                missing = np.isnan(values)
+                c = np.nan_to_num(values, nan=0).astype(np.int32)
+                columns[f"count_h{h}"] = pa.array(c, mask=missing, type=pa.int32())
+                columns[f"label_h{h}"] = pa.array(
+                    (c > 0).astype(np.int8), mask=missing, type=pa.int8()
+                )
+        del dense
+        name = f"rw_stage_array_primitives_{id(self):x}"
+        self.data.con.con.register(name, pa.table(columns))
+        return self.data.con.table(name)
 
     def _base_single(self, q: int, labels: bool) -> ir.Table:
         base = self.data.grids.select("grid_idx")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 
 from riskwarn.errors import ConfigError
 
@@ -101,3 +102,81 @@ def single_primitives(streams: ir.Table, prims: list[Primitive], q: int) -> dict
 def filled(kind: str) -> bool:
     """Whether a grid with no stream rows has a known value 0 for this kind (not missing)."""
     return kind != "last"
+
+
+def dense_counts(rows: dict[str, np.ndarray], n_grids: int, n_periods: int) -> np.ndarray:
+    """A (n_grids, n_periods) int32 array from sparse ``grid_idx, period, value`` rows."""
+    keep = rows["period"] < n_periods
+    flat = rows["grid_idx"][keep].astype(np.int64) * n_periods + rows["period"][keep]
+    # Float weights are exact for counts (< 2**53), and bincount is one fast pass.
+    total = np.bincount(flat, weights=rows["value"][keep], minlength=n_grids * n_periods)
+    return total.astype(np.int32).reshape(n_grids, n_periods)
+
+
+def array_primitives(streams: dict[str, np.ndarray], prims: list[Primitive]):
+    """The panel form computed in memory on dense (n_grids, n_periods) int32 arrays.
+
+    Same definitions as :func:`panel_primitives` (the window-function form, which an
+    engine such as Spark runs); cumulative sums along the period axis make every
+    window one subtraction, so the whole panel takes seconds instead of one window
+    pass per feature. Yields ``(column, flat array in (grid_idx, period) order)`` one
+    primitive at a time, so the caller can hand each over before the next is made.
+    """
+    by_stream: dict[str, list[Primitive]] = {}
+    for p in prims:
+        by_stream.setdefault(p.stream, []).append(p)
+    for stream, group in by_stream.items():
+        c = streams[stream]
+        cum = sq = None
+        for p in group:
+            if p.kind in ("wsum", "cum") and (p.kind == "cum" or p.param > 1) and cum is None:
+                cum = np.cumsum(c, axis=1, dtype=np.int32)
+            if p.kind == "ssq" and sq is None:
+                sq = np.cumsum(c * c, axis=1, dtype=np.int32)
+            if p.kind == "wsum":
+                res = c if p.param == 1 else _window(cum, p.param)
+            elif p.kind == "ssq":
+                res = _window(sq, p.param)
+            elif p.kind == "cum":
+                res = cum
+            elif p.kind == "last":
+                periods = np.arange(c.shape[1], dtype=np.float64)
+                res = np.fmax.accumulate(np.where(c > 0, periods, np.nan), axis=1)
+            elif p.kind == "decay":
+                lam = 0.5 ** (1.0 / p.param)
+                res = np.empty(c.shape, dtype=np.float64)
+                acc = np.zeros(c.shape[0], dtype=np.float64)
+                for q in range(c.shape[1]):
+                    acc *= lam
+                    acc += c[:, q]
+                    res[:, q] = acc
+            else:  # pragma: no cover
+                raise ValueError(p.kind)
+            yield p.column, res.ravel()
+
+
+def _window(cum: np.ndarray, w: int) -> np.ndarray:
+    """Trailing ``w``-period sums from cumulative sums along axis 1."""
+    res = np.empty_like(cum)
+    res[:, :w] = cum[:, :w]
+    np.subtract(cum[:, w:], cum[:, :-w], out=res[:, w:])
+    return res
+
+
+def array_labels(esc: np.ndarray, horizon: int, n_complete: int) -> dict[str, np.ndarray]:
+    """Label counts for rows ``q`` from dense escalation counts ``esc`` (n_grids, n_periods).
+
+    ``count_h{h}`` at row ``q`` sums periods ``q+1 .. q+h``; NaN when ``q + h`` is past
+    the last complete period.
+    """
+    n_grids, n_periods = esc.shape
+    c = np.concatenate([np.zeros((n_grids, 1), dtype=np.int64), np.cumsum(esc, axis=1)], axis=1)
+    out = {}
+    q = np.arange(n_periods)
+    for h in range(1, horizon + 1):
+        observed = q + h <= n_complete - 1
+        upper = np.minimum(q + h, n_periods - 1) + 1
+        counts = (c[:, upper] - c[:, q + 1]).astype(np.float64)
+        counts[:, ~observed] = np.nan
+        out[f"count_h{h}"] = counts.ravel()
+    return out

@@ -68,7 +68,7 @@ class PanelData:
         return len(self.grid_ids)
 
 
-def connect(engine: str = "duckdb", threads: int = 2, memory_limit: str = "4GB"):
+def connect(engine: str = "duckdb", threads: int = 2, memory_limit: str = "3GB"):
     """An Ibis backend for the feature build.
 
     DuckDB is embedded. Its buffer pool is capped (``memory_limit``) and spills to a
