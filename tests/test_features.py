@@ -388,3 +388,26 @@ def test_features_cli_writes_parquet_and_manifest(city, tmp_path):
     written["as_of"] = written["as_of"].dt.tz_convert(TZ)
     pd.testing.assert_frame_equal(written, city["full"], check_exact=True, check_dtype=False)
     assert (tmp_path / "features.manifest.json").exists()
+
+
+def test_graph_structure_equals_networkx_on_a_graph_with_an_island():
+    import networkx as nx
+
+    from riskwarn.features.spatial import graph_structure
+    from riskwarn.panel.graph import GridGraph
+
+    g = nx.karate_club_graph()
+    g = nx.relabel_nodes(g, {n: f"G{n:02d}" for n in g})
+    g.add_node("G99")  # an island
+    ids = np.array(sorted(g.nodes()))
+    got = graph_structure(GridGraph("adjacency", g, None), ids).set_index(pd.Index(ids))
+    pagerank = nx.pagerank(g, weight=None, tol=1e-12)
+    clustering = nx.clustering(g)
+    np.testing.assert_allclose(
+        got["graph_pagerank"] / len(ids), [pagerank[v] for v in ids], rtol=1e-4
+    )
+    np.testing.assert_allclose(got["graph_clustering"], [clustering[v] for v in ids], atol=1e-6)
+    assert (
+        got.loc["G99", "graph_component_size"] == 1 and got.loc["G00", "graph_component_size"] == 34
+    )
+    assert got.loc["G99", "graph_degree"] == 0

@@ -24,9 +24,9 @@ from riskwarn.features.calendar import calendar_frame
 from riskwarn.features.manifest import FeatureManifest
 from riskwarn.features.plan import FeaturePlan, plan_features
 from riskwarn.features.primitives import (
-    _check_decay,
     array_labels,
     array_primitives,
+    check_decay,
     dense_counts,
     filled,
     panel_primitives,
@@ -114,6 +114,7 @@ class FeatureBuilder:
 
     def _base_full_sql(self, labels: bool) -> ir.Table:
         """Primitives as window functions over the dense panel, inside the engine."""
+        check_decay(self.plan.primitives, self.data.periods.n_complete)
         names = [s.name for s in self.streams]
         panel = dense_panel(self.data)
         for src in self._sources():
@@ -137,13 +138,12 @@ class FeatureBuilder:
         dense: dict[str, np.ndarray] = {}
         for src in self._sources():
             rows = self.data.con.to_pyarrow(src)
-            keys = {
-                "grid_idx": rows["grid_idx"].to_numpy().astype(np.int64),
-                "period": rows["period"].to_numpy().astype(np.int64),
-            }
+            period = rows["period"].to_numpy().astype(np.int64)
+            keep = period < n_periods
+            flat = rows["grid_idx"].to_numpy().astype(np.int64)[keep] * n_periods + period[keep]
             for name in rows.column_names[2:]:
-                values = rows[name].to_numpy(zero_copy_only=False).astype(np.float64)
-                dense[name] = dense_counts(keys | {"value": values}, n_grids, n_periods)
+                values = rows[name].to_numpy(zero_copy_only=False)[keep].astype(np.float64)
+                dense[name] = dense_counts(flat, values, n_grids, n_periods)
         columns = {
             "grid_idx": pa.array(np.repeat(np.arange(n_grids, dtype=np.int32), n_periods)),
             "period": pa.array(np.tile(np.arange(n_periods, dtype=np.int32), n_grids)),
@@ -201,7 +201,6 @@ class FeatureBuilder:
         periods = self.data.periods
         q = None
         if as_of is None:
-            _check_decay(self.plan.primitives, periods.n_complete)
             base = self._base_full(labels)
         else:
             q = periods.index_of(as_of) - 1

@@ -38,7 +38,7 @@ class Primitive:
         return f"_{self.kind}__{self.stream}__{self.param}"
 
 
-def _check_decay(prims: list[Primitive], n_periods: int) -> None:
+def check_decay(prims: list[Primitive], n_periods: int) -> None:
     for p in prims:
         # The panel form scales by 2 ** (q / h); keep it far from float64 overflow.
         if p.kind == "decay" and n_periods / p.param > 900:
@@ -104,12 +104,14 @@ def filled(kind: str) -> bool:
     return kind != "last"
 
 
-def dense_counts(rows: dict[str, np.ndarray], n_grids: int, n_periods: int) -> np.ndarray:
-    """A (n_grids, n_periods) int32 array from sparse ``grid_idx, period, value`` rows."""
-    keep = rows["period"] < n_periods
-    flat = rows["grid_idx"][keep].astype(np.int64) * n_periods + rows["period"][keep]
-    # Float weights are exact for counts (< 2**53), and bincount is one fast pass.
-    total = np.bincount(flat, weights=rows["value"][keep], minlength=n_grids * n_periods)
+def dense_counts(flat: np.ndarray, values: np.ndarray, n_grids: int, n_periods: int) -> np.ndarray:
+    """A (n_grids, n_periods) int32 array from sparse rows.
+
+    ``flat`` is each row's ``grid_idx * n_periods + period`` (rows of later periods
+    already dropped) and ``values`` its count. Float weights are exact for counts
+    (< 2**53), and bincount is one fast pass.
+    """
+    total = np.bincount(flat, weights=values, minlength=n_grids * n_periods)
     return total.astype(np.int32).reshape(n_grids, n_periods)
 
 

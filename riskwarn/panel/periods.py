@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
@@ -180,7 +179,3 @@ def period_index_for(event_times: list[pd.Series], config: Config) -> PeriodInde
         start=start,
         end=end,
     )
-
-
-def as_of_literal(t: pd.Timestamp) -> ir.TimestampScalar:
-    return ibis.timestamp(pd.Timestamp(t).to_pydatetime())
