@@ -35,6 +35,7 @@ from riskwarn.features.primitives import (
 from riskwarn.features.spatial import (
     GRAPH_INFO,
     graph_structure,
+    neighbour_arrays,
     neighbour_counts,
     neighbour_sums,
     spatial_features,
@@ -97,6 +98,33 @@ class FeatureBuilder:
     def _sources(self) -> list[ir.Table]:
         return stream_sources(self.data, self.streams, self.config.label)
 
+    def _spatial_columns(self) -> tuple[dict[str, str], dict[int, str], list[tuple]]:
+        """Neighbour aggregates to compute: (bases, escalation columns, (edges, column, max))."""
+        plan = self.plan
+        bases = {s: f"_wsum__{s}__{plan.short_w}" for s in plan.spatial_bases}
+        esc_cols = {1: "_wsum__esc_n__1", plan.share_w: f"_wsum__esc_n__{plan.share_w}"}
+        jobs = [
+            ("n1", c, c in bases.values())
+            for c in sorted(set(bases.values()) | set(esc_cols.values()))
+        ]
+        jobs.append(("n2", bases["esc_n"], False))
+        return bases, esc_cols, jobs
+
+    def _spatial_arrays(self, columns: dict, n_grids: int, n_periods: int) -> dict:
+        """Neighbour sums, maxima and counts as extra columns of the in-memory panel."""
+        out = {}
+        lists = self.data.edge_lists
+        for prefix in ("n1", "n2"):
+            count = np.bincount(lists[prefix]["grid_idx"].to_numpy(), minlength=n_grids)
+            out[f"{prefix}_n"] = pa.array(np.repeat(count.astype(np.int64), n_periods))
+        for prefix, col, with_max in self._spatial_columns()[2]:
+            values = columns[col].to_numpy(zero_copy_only=False).reshape(n_grids, n_periods)
+            sums, maxima = neighbour_arrays(values, lists[prefix], with_max)
+            out[f"{prefix}_sum__{col}"] = pa.array(sums.ravel())
+            if maxima is not None:
+                out[f"{prefix}_max__{col}"] = pa.array(maxima.ravel().astype(np.int64))
+        return out
+
     def _materialize(self, stage: str, expr: ir.Table) -> ir.Table:
         """Compute a stage into an engine temp table.
 
@@ -142,7 +170,7 @@ class FeatureBuilder:
             keep = period < n_periods
             flat = rows["grid_idx"].to_numpy().astype(np.int64)[keep] * n_periods + period[keep]
             for name in rows.column_names[2:]:
-                values = rows[name].to_numpy(zero_copy_only=False)[keep].astype(np.float64)
+                values = rows[name].to_numpy(zero_copy_only=False)[keep].astype(np.int32)
                 dense[name] = dense_counts(flat, values, n_grids, n_periods)
         columns = {
             "grid_idx": pa.array(np.repeat(np.arange(n_grids, dtype=np.int32), n_periods)),
@@ -158,6 +186,8 @@ class FeatureBuilder:
                 columns[column] = pa.array(filled_, mask=missing, type=pa.int32())
             else:
                 columns[column] = pa.array(values.astype(np.int32, copy=False), type=pa.int32())
+        if self.plan.has_graph and self.config.features.spatial:
+            columns |= self._spatial_arrays(columns, n_grids, n_periods)
         if labels:
             counts = array_labels(dense["esc_n"], self.config.label.horizon, n_periods)
             for h in range(1, self.config.label.horizon + 1):
@@ -233,22 +263,18 @@ class FeatureBuilder:
         return t.select(**out)
 
     def _with_spatial(self, t: ir.Table, base: ir.Table, single: bool) -> tuple:
-        plan = self.plan
         by_name = {s.name: s for s in self.streams}
-        bases = {s: f"_wsum__{s}__{plan.short_w}" for s in plan.spatial_bases}
-        esc_cols = {1: "_wsum__esc_n__1", plan.share_w: f"_wsum__esc_n__{plan.share_w}"}
-        keys = ["grid_idx"] if single else ["grid_idx", "period"]
-        parts = [
-            neighbour_sums(base, self.data.edges, c, "n1", with_max=c in bases.values())
-            for c in sorted(set(bases.values()) | set(esc_cols.values()))
-        ]
-        parts.append(neighbour_sums(base, self.data.ring2, bases["esc_n"], "n2", with_max=False))
-        for part in parts:
-            if single:  # one period: joining on the literal period column confuses Ibis
-                part = part.drop("period")
-            t = t.left_join(part, keys)
-        for edges, prefix in ((self.data.edges, "n1"), (self.data.ring2, "n2")):
-            t = t.left_join(neighbour_counts(edges, prefix), "grid_idx")
+        bases, esc_cols, jobs = self._spatial_columns()
+        if "n1_n" not in base.columns:  # the in-memory kernel already added them
+            keys = ["grid_idx"] if single else ["grid_idx", "period"]
+            edges = {"n1": self.data.edges, "n2": self.data.ring2}
+            for prefix, col, with_max in jobs:
+                part = neighbour_sums(base, edges[prefix], col, prefix, with_max=with_max)
+                if single:  # one period: joining on the literal period column confuses Ibis
+                    part = part.drop("period")
+                t = t.left_join(part, keys)
+            for prefix in ("n1", "n2"):
+                t = t.left_join(neighbour_counts(edges[prefix], prefix), "grid_idx")
         structure = self.data.con.create_table(
             "rw_graph_structure",
             graph_structure(self.data.graph, self.data.grid_ids),
@@ -256,7 +282,7 @@ class FeatureBuilder:
         )
         t = t.join(structure, "grid_idx")
         infos, exprs = [], {}
-        for info, expr in spatial_features(by_name, bases, esc_cols, plan.short_w):
+        for info, expr in spatial_features(by_name, bases, esc_cols, self.plan.short_w):
             infos.append(info)
             exprs[info.name] = expr
         for info in GRAPH_INFO:

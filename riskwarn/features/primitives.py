@@ -104,15 +104,18 @@ def filled(kind: str) -> bool:
     return kind != "last"
 
 
-def dense_counts(flat: np.ndarray, values: np.ndarray, n_grids: int, n_periods: int) -> np.ndarray:
+def dense_counts(
+    flat: np.ndarray, values: np.ndarray, n_grids: int, n_periods: int
+) -> np.ndarray:
     """A (n_grids, n_periods) int32 array from sparse rows.
 
     ``flat`` is each row's ``grid_idx * n_periods + period`` (rows of later periods
-    already dropped) and ``values`` its count. Float weights are exact for counts
-    (< 2**53), and bincount is one fast pass.
+    already dropped; each grid-period at most once, as an aggregated source has it)
+    and ``values`` its count.
     """
-    total = np.bincount(flat, weights=values, minlength=n_grids * n_periods)
-    return total.astype(np.int32).reshape(n_grids, n_periods)
+    out = np.zeros(n_grids * n_periods, dtype=np.int32)
+    out[flat] = values
+    return out.reshape(n_grids, n_periods)
 
 
 def array_primitives(streams: dict[str, np.ndarray], prims: list[Primitive]):

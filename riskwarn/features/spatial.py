@@ -14,6 +14,7 @@ import ibis.expr.types as ir
 import networkx as nx
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from riskwarn.features.manifest import FeatureInfo
@@ -43,6 +44,29 @@ def neighbour_sums(
     if with_max:
         aggs[f"{prefix}_max__{column}"] = joined["value"].max()
     return joined.group_by(["grid_idx", "period"]).aggregate(**aggs)
+
+
+def neighbour_arrays(
+    values: np.ndarray, edges: pd.DataFrame, with_max: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Sums (and maxima) over neighbours of a (n_grids, n_periods) int array, in memory.
+
+    The in-memory twin of :func:`neighbour_sums`: a sparse product for the sums and a
+    segmented maximum over the gathered neighbour rows. Grids without neighbours get
+    0 here; the feature expressions make them missing through the neighbour count.
+    """
+    n_grids = values.shape[0]
+    src = edges["grid_idx"].to_numpy()
+    dst = edges["nbr_idx"].to_numpy()
+    adj = sp.csr_matrix((np.ones(len(src), dtype=np.int64), (src, dst)), shape=(n_grids, n_grids))
+    sums = adj @ values.astype(np.int64)
+    maxima = None
+    if with_max:
+        maxima = np.zeros(values.shape, dtype=values.dtype)
+        if len(src):
+            starts = np.flatnonzero(np.r_[True, src[1:] != src[:-1]])
+            maxima[src[starts]] = np.maximum.reduceat(values[dst], starts, axis=0)
+    return sums, maxima
 
 
 def spatial_features(

@@ -50,6 +50,8 @@ class PanelData:
         ``grid_idx, nbr_idx, weight``, both directions of every edge.
     ring2 : ibis Table or None
         ``grid_idx, nbr_idx`` for grids exactly two hops apart.
+    edge_lists : dict of DataFrame or None
+        The same two edge lists in memory ("n1", "n2"), sorted by ``grid_idx``.
     graph : GridGraph
     """
 
@@ -62,6 +64,7 @@ class PanelData:
     ring2: ir.Table | None
     graph: GridGraph
     grids_frame: pd.DataFrame
+    edge_lists: dict[str, pd.DataFrame] | None = None
 
     @property
     def n_grids(self) -> int:
@@ -155,11 +158,12 @@ def load_panel_data(
                 )
         events[name] = con.create_table(f"rw_{name}", f, overwrite=True)
         del f  # the engine has its own copy; keep Python's memory for the build
-    edges = ring2 = None
+    edges = ring2 = edge_lists = None
     if graph.available:
         e, r2 = _edges_frame(graph, index)
         edges = con.create_table("rw_edges", e, overwrite=True)
         ring2 = con.create_table("rw_ring2", r2, overwrite=True)
+        edge_lists = {"n1": e, "n2": r2}
     return PanelData(
         con=con,
         periods=periods,
@@ -170,6 +174,7 @@ def load_panel_data(
         ring2=ring2,
         graph=graph,
         grids_frame=grids_pd,
+        edge_lists=edge_lists,
     )
 
 
