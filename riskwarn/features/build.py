@@ -116,13 +116,13 @@ class FeatureBuilder:
         lists = self.data.edge_lists
         for prefix in ("n1", "n2"):
             count = np.bincount(lists[prefix]["grid_idx"].to_numpy(), minlength=n_grids)
-            out[f"{prefix}_n"] = pa.array(np.repeat(count.astype(np.int64), n_periods))
+            out[f"{prefix}_n"] = pa.array(np.repeat(count.astype(np.int32), n_periods))
         for prefix, col, with_max in self._spatial_columns()[2]:
             values = columns[col].to_numpy(zero_copy_only=False).reshape(n_grids, n_periods)
             sums, maxima = neighbour_arrays(values, lists[prefix], with_max)
             out[f"{prefix}_sum__{col}"] = pa.array(sums.ravel())
             if maxima is not None:
-                out[f"{prefix}_max__{col}"] = pa.array(maxima.ravel().astype(np.int64))
+                out[f"{prefix}_max__{col}"] = pa.array(maxima.ravel())
         return out
 
     def _materialize(self, stage: str, expr: ir.Table) -> ir.Table:
@@ -186,8 +186,6 @@ class FeatureBuilder:
                 columns[column] = pa.array(filled_, mask=missing, type=pa.int32())
             else:
                 columns[column] = pa.array(values.astype(np.int32, copy=False), type=pa.int32())
-        if self.plan.has_graph and self.config.features.spatial:
-            columns |= self._spatial_arrays(columns, n_grids, n_periods)
         if labels:
             counts = array_labels(dense["esc_n"], self.config.label.horizon, n_periods)
             for h in range(1, self.config.label.horizon + 1):
@@ -198,7 +196,9 @@ class FeatureBuilder:
                 columns[f"label_h{h}"] = pa.array(
                     (c > 0).astype(np.int8), mask=missing, type=pa.int8()
                 )
-        del dense
+        del dense  # before the neighbour pass, which needs memory of its own
+        if self.plan.has_graph and self.config.features.spatial:
+            columns |= self._spatial_arrays(columns, n_grids, n_periods)
         name = f"rw_stage_array_primitives_{id(self):x}"
         self.data.con.con.register(name, pa.table(columns))
         return self.data.con.table(name)

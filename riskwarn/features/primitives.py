@@ -104,9 +104,7 @@ def filled(kind: str) -> bool:
     return kind != "last"
 
 
-def dense_counts(
-    flat: np.ndarray, values: np.ndarray, n_grids: int, n_periods: int
-) -> np.ndarray:
+def dense_counts(flat: np.ndarray, values: np.ndarray, n_grids: int, n_periods: int) -> np.ndarray:
     """A (n_grids, n_periods) int32 array from sparse rows.
 
     ``flat`` is each row's ``grid_idx * n_periods + period`` (rows of later periods

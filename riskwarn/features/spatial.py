@@ -58,8 +58,9 @@ def neighbour_arrays(
     n_grids = values.shape[0]
     src = edges["grid_idx"].to_numpy()
     dst = edges["nbr_idx"].to_numpy()
-    adj = sp.csr_matrix((np.ones(len(src), dtype=np.int64), (src, dst)), shape=(n_grids, n_grids))
-    sums = adj @ values.astype(np.int64)
+    adj = sp.csr_matrix((np.ones(len(src), dtype=np.int32), (src, dst)), shape=(n_grids, n_grids))
+    # int32 is ample: a sum over a grid's neighbours of counts in a few periods.
+    sums = (adj @ values).astype(np.int32, copy=False)
     maxima = None
     if with_max:
         maxima = np.zeros(values.shape, dtype=values.dtype)
