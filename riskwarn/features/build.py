@@ -31,6 +31,7 @@ from riskwarn.features.primitives import (
     filled,
     panel_primitives,
     single_primitives,
+    small_pages,
 )
 from riskwarn.features.spatial import (
     GRAPH_INFO,
@@ -162,6 +163,10 @@ class FeatureBuilder:
 
     def _base_full_arrays(self, labels: bool) -> ir.Table:
         """The same primitives computed in memory from the engine's per-period counts."""
+        with small_pages():
+            return self._base_full_arrays_inner(labels)
+
+    def _base_full_arrays_inner(self, labels: bool) -> ir.Table:
         n_grids, n_periods = self.data.n_grids, self.data.periods.n_complete
         dense: dict[str, np.ndarray] = {}
         for src in self._sources():
@@ -179,11 +184,9 @@ class FeatureBuilder:
         kinds = {p.column: p.kind for p in self.plan.primitives}
         for column, values in array_primitives(dense, self.plan.primitives):
             if kinds[column] == "decay":
-                columns[column] = pa.array(values, type=pa.float64())
+                columns[column] = pa.array(values, type=pa.float32())
             elif kinds[column] == "last":
-                missing = np.isnan(values)
-                filled_ = np.where(missing, 0, values).astype(np.int32)
-                columns[column] = pa.array(filled_, mask=missing, type=pa.int32())
+                columns[column] = pa.array(values, mask=values < 0, type=pa.int32())
             else:
                 columns[column] = pa.array(values.astype(np.int32, copy=False), type=pa.int32())
         if labels:
