@@ -411,3 +411,12 @@ def test_graph_structure_equals_networkx_on_a_graph_with_an_island():
         got.loc["G99", "graph_component_size"] == 1 and got.loc["G00", "graph_component_size"] == 34
     )
     assert got.loc["G99", "graph_degree"] == 0
+
+
+def test_panel_build_restores_numpy_huge_page_setting(city):
+    """The in-memory kernel turns NumPy's huge-page requests off only while it runs."""
+    setter = np._core.multiarray._set_madvise_hugepage
+    for wanted in (True, False):
+        setter(wanted)
+        prepare_features(city["dataset"], city["config"]).to_pandas()
+        assert setter(True) is wanted  # returns the setting the build left behind
