@@ -1,0 +1,1 @@
+"""Backtest room: rolling-origin evaluation and the metrics of early warning."""
