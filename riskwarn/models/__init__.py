@@ -1,0 +1,1 @@
+"""Models room: estimators that score grids from feature frames (no file access)."""

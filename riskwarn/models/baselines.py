@@ -1,0 +1,149 @@
+"""Naive baselines: what a model must beat to earn its keep.
+
+Each baseline reads one or a few feature columns of the as-of rows (so it is as-of
+correct by construction), turns them into a score, and maps the score to a
+probability learned on the training rows (a rate per group, or an isotonic fit), so
+that calibration metrics compare like with like. They follow the scikit-learn
+estimator contract: ``__init__`` stores parameters, ``fit`` validates and returns
+``self``, fitted attributes end in ``_``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.isotonic import IsotonicRegression
+from sklearn.utils.validation import check_is_fitted
+
+from riskwarn.errors import RiskwarnError
+
+
+def _labels(y) -> np.ndarray:
+    y = np.asarray(y, dtype=float)
+    if y.ndim != 1 or np.isnan(y).any() or not np.isin(y, (0.0, 1.0)).all():
+        raise RiskwarnError("labels must be a 1-d array of 0/1 without missing values.")
+    return y
+
+
+def _columns(X: pd.DataFrame, columns: tuple[str, ...], who: str) -> np.ndarray:
+    missing = [c for c in columns if c not in X.columns]
+    if missing:
+        raise RiskwarnError(f"{who} needs the feature column(s) {missing}, which X lacks.")
+    values = X[list(columns)].to_numpy(dtype=float)
+    if np.isnan(values).any():
+        raise RiskwarnError(f"{who}: feature column(s) {list(columns)} have missing values.")
+    return values
+
+
+class PersistenceBaseline(BaseEstimator):
+    """An escalation last period predicts one this period.
+
+    Parameters
+    ----------
+    column : str
+        Escalations in the last period (``esc_n_w1``).
+
+    Attributes
+    ----------
+    rate_quiet_, rate_escalated_ : float
+        Training label rate of rows without / with an escalation last period
+        (the overall rate where a group has no training rows).
+    """
+
+    def __init__(self, column: str = "esc_n_w1") -> None:
+        self.column = column
+
+    def fit(self, X: pd.DataFrame, y) -> PersistenceBaseline:
+        y = _labels(y)
+        hot = _columns(X, (self.column,), type(self).__name__)[:, 0] > 0
+        if len(y) != len(hot) or len(y) == 0:
+            raise RiskwarnError("X and y must have the same, non-zero number of rows.")
+        overall = y.mean()
+        self.rate_quiet_ = float(y[~hot].mean()) if (~hot).any() else float(overall)
+        self.rate_escalated_ = float(y[hot].mean()) if hot.any() else float(overall)
+        self.n_features_in_ = 1
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Shape (n_rows, 2): probabilities of no escalation and of an escalation."""
+        check_is_fitted(self, "rate_escalated_")
+        hot = _columns(X, (self.column,), type(self).__name__)[:, 0] > 0
+        p = np.where(hot, self.rate_escalated_, self.rate_quiet_)
+        return np.column_stack([1 - p, p])
+
+
+class _IsotonicScoreBaseline(BaseEstimator):
+    """Score = sum of some feature columns; probability = isotonic fit of the label on it."""
+
+    columns: tuple[str, ...] = ()
+
+    def _score(self, X: pd.DataFrame) -> np.ndarray:
+        return _columns(X, tuple(self.columns), type(self).__name__).sum(axis=1)
+
+    def fit(self, X: pd.DataFrame, y):
+        y = _labels(y)
+        score = self._score(X)
+        if len(y) != len(score) or len(y) == 0:
+            raise RiskwarnError("X and y must have the same, non-zero number of rows.")
+        self.isotonic_ = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(
+            score, y
+        )
+        self.n_features_in_ = len(self.columns)
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Shape (n_rows, 2): probabilities of no escalation and of an escalation."""
+        check_is_fitted(self, "isotonic_")
+        p = self.isotonic_.predict(self._score(X))
+        return np.column_stack([1 - p, p])
+
+
+class HistoricalRateBaseline(_IsotonicScoreBaseline):
+    """The grid's recent escalation rate (escalations over the long window)."""
+
+    def __init__(self, columns: tuple[str, ...] = ("esc_n_w52",)) -> None:
+        self.columns = columns
+
+
+class HotspotBaseline(_IsotonicScoreBaseline):
+    """Recent event counts across petitions, disputes and incidents."""
+
+    def __init__(self, columns: tuple[str, ...] = ("pet_n_w4", "dis_n_w4", "inc_n_w4")) -> None:
+        self.columns = columns
+
+
+class GraphHotspotBaseline(_IsotonicScoreBaseline):
+    """Recent counts diffused one step over the grid graph: own plus neighbours' mean.
+
+    The neighbour means come from the spatial features, which are missing for a
+    grid without neighbours; there the neighbours add nothing (an island's
+    neighbourhood is empty, so its diffused count is its own).
+    """
+
+    def __init__(
+        self,
+        columns: tuple[str, ...] = ("pet_n_w4", "inc_n_w4"),
+        neighbour_columns: tuple[str, ...] = ("nbr_mean_pet_n_w4", "nbr_mean_inc_n_w4"),
+    ) -> None:
+        self.columns = columns
+        self.neighbour_columns = neighbour_columns
+
+    def _score(self, X: pd.DataFrame) -> np.ndarray:
+        own = _columns(X, tuple(self.columns), type(self).__name__).sum(axis=1)
+        missing = [c for c in self.neighbour_columns if c not in X.columns]
+        if missing:
+            raise RiskwarnError(
+                f"GraphHotspotBaseline needs the neighbour feature(s) {missing}; the data "
+                "has no grid graph, so use HotspotBaseline instead."
+            )
+        nbr = X[list(self.neighbour_columns)].to_numpy(dtype=float)
+        return own + np.nansum(nbr, axis=1)
+
+
+BASELINES = {
+    "persistence": PersistenceBaseline,
+    "hist_rate": HistoricalRateBaseline,
+    "hotspot": HotspotBaseline,
+    "graph_hotspot": GraphHotspotBaseline,
+}
