@@ -24,7 +24,6 @@ from riskwarn.features.calendar import calendar_frame
 from riskwarn.features.manifest import FeatureManifest
 from riskwarn.features.plan import FeaturePlan, plan_features
 from riskwarn.features.primitives import (
-    array_labels,
     array_primitives,
     check_decay,
     dense_counts,
@@ -38,6 +37,7 @@ from riskwarn.features.spatial import (
     graph_structure,
     neighbour_arrays,
     neighbour_counts,
+    neighbour_jobs,
     neighbour_sums,
     spatial_features,
 )
@@ -47,11 +47,14 @@ from riskwarn.features.streams import (
     define_streams,
     stream_sources,
 )
-from riskwarn.labels.build import check_label, label_columns_window, with_single_labels
+from riskwarn.labels.build import (
+    array_labels,
+    check_label,
+    label_columns_window,
+    with_single_labels,
+)
 from riskwarn.panel.graph import GridGraph, build_grid_graph
 from riskwarn.panel.tables import PanelData, dense_panel, load_panel_data, write_parquet
-
-KEYS = ("grid_id", "as_of")
 
 
 @dataclass
@@ -99,18 +102,6 @@ class FeatureBuilder:
     def _sources(self) -> list[ir.Table]:
         return stream_sources(self.data, self.streams, self.config.label)
 
-    def _spatial_columns(self) -> tuple[dict[str, str], dict[int, str], list[tuple]]:
-        """Neighbour aggregates to compute: (bases, escalation columns, (edges, column, max))."""
-        plan = self.plan
-        bases = {s: f"_wsum__{s}__{plan.short_w}" for s in plan.spatial_bases}
-        esc_cols = {1: "_wsum__esc_n__1", plan.share_w: f"_wsum__esc_n__{plan.share_w}"}
-        jobs = [
-            ("n1", c, c in bases.values())
-            for c in sorted(set(bases.values()) | set(esc_cols.values()))
-        ]
-        jobs.append(("n2", bases["esc_n"], False))
-        return bases, esc_cols, jobs
-
     def _spatial_arrays(self, columns: dict, n_grids: int, n_periods: int) -> dict:
         """Neighbour sums, maxima and counts as extra columns of the in-memory panel."""
         out = {}
@@ -118,7 +109,7 @@ class FeatureBuilder:
         for prefix in ("n1", "n2"):
             count = np.bincount(lists[prefix]["grid_idx"].to_numpy(), minlength=n_grids)
             out[f"{prefix}_n"] = pa.array(np.repeat(count.astype(np.int32), n_periods))
-        for prefix, col, with_max in self._spatial_columns()[2]:
+        for prefix, col, with_max in neighbour_jobs(self.plan)[2]:
             values = columns[col].to_numpy(zero_copy_only=False).reshape(n_grids, n_periods)
             sums, maxima = neighbour_arrays(values, lists[prefix], with_max)
             out[f"{prefix}_sum__{col}"] = pa.array(sums.ravel())
@@ -251,27 +242,24 @@ class FeatureBuilder:
             t = t.join(cal, "period")
         else:  # one as-of date: its calendar row applies to every grid
             t = t.cross_join(cal.filter(cal["period"] == q).drop("period"))
-        extra_infos, extra_exprs = [], {}
         if self.plan.has_graph and self.config.features.spatial:
-            t, extra_infos, extra_exprs = self._with_spatial(t, base, as_of is not None)
+            t = self._with_spatial(t, base, as_of is not None)
         out = {"grid_id": t["grid_id"], "as_of": t["as_of"]}
         if order_keys:
             out |= {"_o_period": t["period"], "_o_grid": t["grid_idx"]}
         for name, expr in self.plan.exprs.items():
             out[name] = expr(t)
-        out |= {name: expr(t) for name, expr in extra_exprs.items()}
         if labels:
             for name in self.label_names:
                 out[name] = t[name]
         return t.select(**out)
 
-    def _with_spatial(self, t: ir.Table, base: ir.Table, single: bool) -> tuple:
-        by_name = {s.name: s for s in self.streams}
-        bases, esc_cols, jobs = self._spatial_columns()
-        if "n1_n" not in base.columns:  # the in-memory kernel already added them
+    def _with_spatial(self, t: ir.Table, base: ir.Table, single: bool) -> ir.Table:
+        """Join the neighbour aggregates (unless the in-memory kernel made them) and structure."""
+        if "n1_n" not in base.columns:
             keys = ["grid_idx"] if single else ["grid_idx", "period"]
             edges = {"n1": self.data.edges, "n2": self.data.ring2}
-            for prefix, col, with_max in jobs:
+            for prefix, col, with_max in neighbour_jobs(self.plan)[2]:
                 part = neighbour_sums(base, edges[prefix], col, prefix, with_max=with_max)
                 if single:  # one period: joining on the literal period column confuses Ibis
                     part = part.drop("period")
@@ -283,15 +271,7 @@ class FeatureBuilder:
             graph_structure(self.data.graph, self.data.grid_ids),
             overwrite=True,
         )
-        t = t.join(structure, "grid_idx")
-        infos, exprs = [], {}
-        for info, expr in spatial_features(by_name, bases, esc_cols, self.plan.short_w):
-            infos.append(info)
-            exprs[info.name] = expr
-        for info in GRAPH_INFO:
-            infos.append(info)
-            exprs[info.name] = lambda tt, n=info.name: tt[n]
-        return t, infos, exprs
+        return t.join(structure, "grid_idx")
 
     # -- execution ----------------------------------------------------------------
     def _ordered(self, as_of: object | None, labels: bool) -> ir.Table:
@@ -370,12 +350,12 @@ def prepare_features(
         has_graph=graph.available,
     )
     if graph.available and config.features.spatial:
+        bases, esc_cols, _ = neighbour_jobs(plan)
         by_name = {s.name: s for s in streams}
-        bases = {s: "" for s in plan.spatial_bases}
-        for info, _ in spatial_features(by_name, bases, {1: "", plan.share_w: ""}, plan.short_w):
-            plan.manifest.add(info)
+        for info, expr in spatial_features(by_name, bases, esc_cols, plan.short_w):
+            plan.add(info, expr)
         for info in GRAPH_INFO:
-            plan.manifest.add(info)
+            plan.add(info, lambda t, n=info.name: t[n])
     elif not graph.available:
         warnings.append("no grid graph: spatial and graph-structure features are skipped.")
     plan.manifest.freq = config.data.freq

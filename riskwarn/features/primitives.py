@@ -188,22 +188,3 @@ def _window(cum: np.ndarray, w: int) -> np.ndarray:
     res[:, :w] = cum[:, :w]
     np.subtract(cum[:, w:], cum[:, :-w], out=res[:, w:])
     return res
-
-
-def array_labels(esc: np.ndarray, horizon: int, n_complete: int) -> dict[str, np.ndarray]:
-    """Label counts for rows ``q`` from dense escalation counts ``esc`` (n_grids, n_periods).
-
-    ``count_h{h}`` at row ``q`` sums periods ``q+1 .. q+h``; NaN when ``q + h`` is past
-    the last complete period.
-    """
-    n_grids, n_periods = esc.shape
-    c = np.concatenate([np.zeros((n_grids, 1), dtype=np.int64), np.cumsum(esc, axis=1)], axis=1)
-    out = {}
-    q = np.arange(n_periods)
-    for h in range(1, horizon + 1):
-        observed = q + h <= n_complete - 1
-        upper = np.minimum(q + h, n_periods - 1) + 1
-        counts = (c[:, upper] - c[:, q + 1]).astype(np.float64)
-        counts[:, ~observed] = np.nan
-        out[f"count_h{h}"] = counts.ravel()
-    return out

@@ -22,6 +22,21 @@ from riskwarn.features.streams import Stream
 from riskwarn.panel.graph import GridGraph
 
 
+def neighbour_jobs(plan) -> tuple[dict[str, str], dict[int, str], list[tuple[str, str, bool]]]:
+    """Which neighbour aggregates a plan needs.
+
+    Returns the window column per spatial base stream, the escalation columns per
+    window, and the jobs ``(prefix, column, with_max)``: "n1" over direct neighbours,
+    "n2" over grids two steps away (escalations only).
+    """
+    bases = {s: f"_wsum__{s}__{plan.short_w}" for s in plan.spatial_bases}
+    esc_cols = {1: "_wsum__esc_n__1", plan.share_w: f"_wsum__esc_n__{plan.share_w}"}
+    columns = sorted(set(bases.values()) | set(esc_cols.values()))
+    jobs = [("n1", c, c in bases.values()) for c in columns]
+    jobs.append(("n2", bases["esc_n"], False))
+    return bases, esc_cols, jobs
+
+
 def neighbour_counts(edges: ir.Table, prefix: str) -> ir.Table:
     """``grid_idx, {prefix}_n``: how many neighbours each grid has (grids with none absent)."""
     return edges.group_by("grid_idx").aggregate(**{f"{prefix}_n": edges["nbr_idx"].count()})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 
 from riskwarn.config import LabelConfig
 from riskwarn.labels.rules import check_rules, escalation_predicate
@@ -72,3 +73,22 @@ def with_single_labels(data: PanelData, label: LabelConfig, base: ir.Table, q: i
             cols[f"count_h{h}"] = ibis.null("int32")
             cols[f"label_h{h}"] = ibis.null("int8")
     return joined.select(*base.columns, **cols)
+
+
+def array_labels(esc: np.ndarray, horizon: int, n_complete: int) -> dict[str, np.ndarray]:
+    """In-memory twin of :func:`label_columns_window` on dense counts (n_grids, n_periods).
+
+    ``count_h{h}`` at row ``q`` sums periods ``q+1 .. q+h``; NaN when ``q + h`` is past
+    the last complete period.
+    """
+    n_grids, n_periods = esc.shape
+    c = np.concatenate([np.zeros((n_grids, 1), dtype=np.int64), np.cumsum(esc, axis=1)], axis=1)
+    out = {}
+    q = np.arange(n_periods)
+    for h in range(1, horizon + 1):
+        observed = q + h <= n_complete - 1
+        upper = np.minimum(q + h, n_periods - 1) + 1
+        counts = (c[:, upper] - c[:, q + 1]).astype(np.float64)
+        counts[:, ~observed] = np.nan
+        out[f"count_h{h}"] = counts.ravel()
+    return out

@@ -183,9 +183,9 @@ def load_panel_data(
     )
 
 
-def dense_panel(data: PanelData, n_periods: int | None = None) -> ir.Table:
+def dense_panel(data: PanelData) -> ir.Table:
     """Every grid for every complete period ``q`` (the row that becomes as-of ``q + 1``)."""
-    n = data.periods.n_complete if n_periods is None else n_periods
+    n = data.periods.n_complete
     frame = pd.DataFrame({"period": np.arange(n, dtype=np.int32)})
     q = data.con.create_table(f"rw_periods_{n}", frame, overwrite=True)
     return data.grids.select("grid_idx").cross_join(q)
