@@ -168,6 +168,93 @@ def features(
 
 
 @app.command()
+def backtest(
+    data: DataOpt,
+    config: ConfigOpt = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the backtest files.")] = Path(
+        "backtest_output"
+    ),
+) -> None:
+    """Rolling-origin backtest of every configured model; writes predictions and metrics."""
+    _backtest(data, config, out)
+
+
+def _backtest(data: Path, config: Path | None, out: Path):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from riskwarn.workflows import run_backtest_files
+
+    cfg = load_config(config)
+    t0 = time.perf_counter()
+    with console.status("reading tables…") as status:
+        prepared = {"status": status}
+
+        def on_status(msg: str) -> None:
+            prepared["status"].update(f"{msg}…")
+
+        progress = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        task = {}
+
+        def on_step(done: int, total: int, message: str) -> None:
+            if not task:
+                status.stop()
+                progress.start()
+                task["id"] = progress.add_task("fitting", total=total)
+            progress.update(task["id"], completed=done, description=escape(message))
+            if done >= total:
+                progress.stop()
+                status.start()
+
+        try:
+            output = run_backtest_files(data, cfg, out, status=on_status, steps=on_step)
+        finally:
+            progress.stop()
+    metrics = output.metrics
+    settings = metrics["settings"]
+    console.print(
+        f"backtest of {len(settings['models'])} model(s) × {len(settings['horizons'])} "
+        f"horizon(s) on {settings['n_grids']:,} grids, {settings['n_as_of']} as-of dates "
+        f"({settings['first_as_of']} to {settings['last_as_of']}, {settings['n_folds']} refits) "
+        f"in {time.perf_counter() - t0:.1f}s"
+    )
+    for note in metrics["notes"]:
+        console.print(f"[yellow]note:[/] {escape(note)}")
+    table = Table(title="Horizon 1 (all metrics in metrics.md)")
+    for col in ("model", "AP", "ROC AUC", "Brier skill", "ECE", "PAI@5%", "recall@5%"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for r in metrics["overall"]:
+        if r["horizon"] != 1:
+            continue
+        table.add_row(
+            r["model"],
+            *(
+                "–" if v != v else f"{v:.3f}"
+                for v in (
+                    r["ap"],
+                    r["roc_auc"],
+                    r["brier_skill"],
+                    r["ece"],
+                    r.get("pai_at_5pct", float("nan")),
+                    r.get("recall_at_5pct", float("nan")),
+                )
+            ),
+        )
+    console.print(table)
+    console.print(
+        f"wrote {output.predictions_path}, {output.metrics_path.name} and "
+        f"{output.markdown_path.name}"
+    )
+    return output
+
+
+@app.command()
 def simulate(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the dataset to.")],
     grids: Annotated[int, typer.Option("--grids", min=1, help="Number of grids.")] = 400,

@@ -55,6 +55,40 @@ class FeaturesConfig:
     spatial: bool = True
 
 
+MODEL_NAMES = (
+    "persistence",
+    "hist_rate",
+    "hotspot",
+    "graph_hotspot",
+    "lightgbm",
+    "graph_hawkes",
+    "graph_diffusion",
+    "ensemble",
+)
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    """``[backtest]``: the rolling origin and what it evaluates.
+
+    ``start``/``end`` are the first and last test as-of dates (period boundaries;
+    ``start`` defaults to a year of periods before ``end``, ``end`` to the last date
+    whose label window is observed). ``models`` defaults to every model. ``seed``
+    seeds every model; ``k`` are the shares of grids for the top-k metrics;
+    ``population_bands`` is how many equal-count population bands the fairness
+    view splits grids into.
+    """
+
+    start: str | None = None
+    end: str | None = None
+    step: int = 1
+    refit_every: int = 4
+    models: tuple[str, ...] = MODEL_NAMES
+    seed: int = 0
+    k: tuple[float, ...] = (0.01, 0.05, 0.1)
+    population_bands: int = 3
+
+
 LABEL_OPS = ("==", "!=", ">", ">=", "<", "<=", "in")
 
 
@@ -91,6 +125,7 @@ class Config:
     graph: GraphConfig = field(default_factory=GraphConfig)
     label: LabelConfig = field(default_factory=LabelConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)
     extra: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
 
@@ -174,6 +209,50 @@ def _label(raw: Any, source: str) -> LabelConfig:
     return LabelConfig(horizon=horizon, any_of=tuple(parsed))
 
 
+def _backtest(raw: Any, source: str) -> BacktestConfig:
+    raw = dict(raw) if isinstance(raw, dict) else raw
+    if isinstance(raw, dict):
+        for key in ("models", "k"):
+            if key in raw:
+                if not isinstance(raw[key], list) or not raw[key]:
+                    raise ConfigError(f"{source}: [backtest] {key} must be a non-empty list.")
+                raw[key] = tuple(raw[key])
+    bt = _section(BacktestConfig, raw, "backtest", source)
+    for key in ("step", "refit_every", "population_bands"):
+        value = getattr(bt, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{source}: [backtest] {key} must be a whole number >= 1.")
+    if isinstance(bt.seed, bool) or not isinstance(bt.seed, int) or bt.seed < 0:
+        raise ConfigError(f"{source}: [backtest] seed must be a whole number >= 0.")
+    unknown = [m for m in bt.models if m not in MODEL_NAMES]
+    if unknown:
+        raise ConfigError(
+            f"{source}: [backtest] models {unknown} are unknown; choose from "
+            f"{', '.join(MODEL_NAMES)}."
+        )
+    if len(set(bt.models)) != len(bt.models):
+        raise ConfigError(f"{source}: [backtest] models lists a model twice.")
+    if any(isinstance(k, bool) or not isinstance(k, (int, float)) or not 0 < k <= 1 for k in bt.k):
+        raise ConfigError(f"{source}: [backtest] k must list shares of grids in (0, 1].")
+    for key in ("start", "end"):
+        value = getattr(bt, key)
+        if value is not None:
+            try:
+                pd.Timestamp(value)
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(f"{source}: [backtest] {key} = {value!r} is not a date.") from exc
+    return BacktestConfig(
+        start=None if bt.start is None else str(bt.start),
+        end=None if bt.end is None else str(bt.end),
+        step=bt.step,
+        refit_every=bt.refit_every,
+        models=tuple(bt.models),
+        seed=bt.seed,
+        k=tuple(sorted({float(k) for k in bt.k})),
+        population_bands=bt.population_bands,
+    )
+
+
 def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
     """Build a checked :class:`Config` from a parsed TOML mapping."""
     raw = dict(raw)
@@ -194,7 +273,16 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
                 )
             feats[key] = tuple(sorted(set(value)))
     features = _section(FeaturesConfig, feats, "features", source)
-    cfg = Config(data=data, graph=graph, label=label, features=features, extra=raw, source=source)
+    backtest = _backtest(raw.pop("backtest", {}), source)
+    cfg = Config(
+        data=data,
+        graph=graph,
+        label=label,
+        features=features,
+        backtest=backtest,
+        extra=raw,
+        source=source,
+    )
     return _check(cfg)
 
 

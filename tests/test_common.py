@@ -2,67 +2,112 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from riskwarn.config import Config, DataConfig
+from riskwarn.config import MODEL_NAMES, Config, DataConfig
 from riskwarn.data.validate import load_dataset
 from riskwarn.features.build import build_features
-from riskwarn.models.baselines import BASELINES
+from riskwarn.models.catalogue import make_count_model, make_model
+from riskwarn.panel.graph import build_grid_graph
 from riskwarn.simulate import simulate_city, write_city
 
-MODELS = {name: cls for name, cls in BASELINES.items()}
+MODELS = [*MODEL_NAMES, "lightgbm_count"]
 
 
 @pytest.fixture(scope="module")
-def frame(tmp_path_factory):
+def city(tmp_path_factory):
     folder = tmp_path_factory.mktemp("common_city")
     sim = simulate_city(n_grids=49, n_periods=60, seed=3)
     write_city(sim, folder)
     config = Config(
         data=DataConfig(end=sim.end.tz_convert("Asia/Shanghai").tz_localize(None).isoformat())
     )
-    f = build_features(load_dataset(folder, config), config, labels=True)
-    return f[f["label_h1"].notna()].reset_index(drop=True)
+    dataset = load_dataset(folder, config)
+    graph = build_grid_graph(dataset.grids, dataset.adjacency).graph
+    f = build_features(dataset, config, labels=True)
+    return f[f["label_h1"].notna()].reset_index(drop=True), graph
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_model_contract(name, frame):
-    model = MODELS[name]()
-    params = model.get_params()
-    assert clone(model).get_params() == params  # __init__ only stores parameters
+def _model(name, graph, seed=0):
+    if name == "lightgbm_count":
+        return make_count_model(1, seed=seed)
+    return make_model(name, horizon=1, graph=graph, seed=seed)
+
+
+def _fit(model, X):
+    y = X["label_h1"].astype(int).to_numpy()
+    if "count" in inspect.signature(model.fit).parameters:
+        return model.fit(X, y, count=X["count_h1"].to_numpy(dtype=float))
+    return model.fit(X, y)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_model_contract(name, city):
+    frame, graph = city
+    model = _model(name, graph)
+    params = model.get_params(deep=False)
+    assert set(params) == set(inspect.signature(type(model)).parameters)
+    clone(model)  # __init__ only stores parameters, so clone reproduces it
     with pytest.raises(NotFittedError):
         model.predict_proba(frame)
-    X, y = frame, frame["label_h1"].astype(int).to_numpy()
-    before = X.copy(deep=True)
-    assert model.fit(X, y) is model
-    pd.testing.assert_frame_equal(X, before)  # inputs left unchanged
+    before = frame.copy(deep=True)
+    assert _fit(model, frame) is model
+    pd.testing.assert_frame_equal(frame, before)  # inputs left unchanged
     assert any(k.endswith("_") and not k.startswith("_") for k in vars(model))
-    p = model.predict_proba(X)
-    assert p.shape == (len(X), 2) and np.all((p >= 0) & (p <= 1))
+    p = model.predict_proba(frame)
+    assert p.shape == (len(frame), 2) and np.all((p >= 0) & (p <= 1))
     np.testing.assert_allclose(p.sum(axis=1), 1.0)
-    pd.testing.assert_frame_equal(X, before)
+    pd.testing.assert_frame_equal(frame, before)
+    if hasattr(model, "predict_expected"):
+        e = model.predict_expected(frame)
+        assert e.shape == (len(frame),) and np.all(e >= 0)
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_model_is_reproducible_and_ignores_rows_after_its_training_window(name, frame):
+@pytest.mark.parametrize("name", MODELS)
+def test_model_is_reproducible_and_ignores_rows_after_its_training_window(name, city):
+    frame, graph = city
     cut = frame["as_of"].sort_values().unique()[40]
     train = frame[frame["as_of"] < cut]
-    y = train["label_h1"].astype(int).to_numpy()
-    a = MODELS[name]().fit(train, y).predict_proba(frame)
-    b = MODELS[name]().fit(train, y).predict_proba(frame)
+    a = _fit(_model(name, graph), train).predict_proba(frame)
+    b = _fit(_model(name, graph), train).predict_proba(frame)
     np.testing.assert_array_equal(a, b)
     # Later rows, however wild, change nothing that was fitted on earlier ones.
     wild = frame.copy()
     late = wild["as_of"] >= cut
     for col in wild.select_dtypes("number").columns:
-        wild[col] = wild[col].where(~late, wild[col] * 7 + 3)
-    c = MODELS[name]().fit(wild[wild["as_of"] < cut], y).predict_proba(frame)
+        if not col.startswith(("label_", "count_")):
+            wild[col] = wild[col].where(~late, wild[col] * 7 + 3)
+    c = _fit(_model(name, graph), wild[wild["as_of"] < cut]).predict_proba(frame)
     np.testing.assert_array_equal(a, c)
-    # Scoring is row by row: later rows in the same batch do not move earlier scores.
-    d = MODELS[name]().fit(train, y).predict_proba(wild)
+    # Scoring is row by row (graph models: date by date): later rows in the same
+    # batch do not move earlier scores.
+    d = _fit(_model(name, graph), train).predict_proba(wild)
     np.testing.assert_array_equal(a[~late.to_numpy()], d[~late.to_numpy()])
     assert not np.array_equal(a[late.to_numpy()], d[late.to_numpy()])  # the change was seen
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_model_scores_do_not_depend_on_row_order(name, city):
+    frame, graph = city
+    model = _fit(_model(name, graph), frame)
+    shuffled = frame.sample(frac=1.0, random_state=1)
+    p = model.predict_proba(frame)[:, 1]
+    q = pd.Series(model.predict_proba(shuffled)[:, 1], index=shuffled.index)
+    np.testing.assert_allclose(q.sort_index().to_numpy(), p, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", [n for n in MODELS if n not in ("persistence",)])
+def test_model_needs_its_features_and_says_which(name, city):
+    frame, graph = city
+    model = _fit(_model(name, graph), frame)
+    with pytest.raises(Exception, match="lacks|needs|missing") as info:
+        model.predict_proba(
+            frame.drop(columns=["esc_n_w52", "pet_n_w4", "esc_n_w1", "pet_group_w4"])
+        )
+    assert type(info.value).__name__ == "RiskwarnError"

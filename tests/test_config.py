@@ -63,6 +63,15 @@ def test_label_rules(tmp_path):
             '[[label.any_of]]\ntable = "incidents"\ncolumn = "severity"\nop = ">="\n',
             "exactly the keys",
         ),
+        ("[backtest]\nstep = 0\n", "step must be"),
+        ("[backtest]\nrefit_every = 1.5\n", "refit_every must be"),
+        ('[backtest]\nmodels = ["lightgbm", "xgboost"]\n', "xgboost"),
+        ('[backtest]\nmodels = ["lightgbm", "lightgbm"]\n', "twice"),
+        ("[backtest]\nmodels = []\n", "non-empty"),
+        ("[backtest]\nk = [0.05, 5]\n", "shares of grids"),
+        ('[backtest]\nstart = "someday"\n', "not a date"),
+        ("[backtest]\nseed = -1\n", "seed"),
+        ("[backtest]\nwindow = 3\n", "unknown key"),
     ],
 )
 def test_bad_config_is_a_clear_error(tmp_path, text, words):
@@ -82,9 +91,21 @@ def test_default_experiment_file_matches_the_built_in_defaults():
 
     path = Path(__file__).resolve().parents[1] / "experiments" / "default.toml"
     cfg = load_config(path)
-    assert (cfg.data, cfg.graph, cfg.label, cfg.features) == (
+    assert (cfg.data, cfg.graph, cfg.label, cfg.features, cfg.backtest) == (
         Config().data,
         Config().graph,
         Config().label,
         Config().features,
+        Config().backtest,
     )
+
+
+def test_backtest_section(tmp_path):
+    p = tmp_path / "b.toml"
+    p.write_text(
+        '[backtest]\nstart = 2023-01-02\nend = "2023-12-25"\nstep = 2\nrefit_every = 13\n'
+        'models = ["hotspot", "ensemble"]\nk = [0.1, 0.01]\nseed = 7\n'
+    )
+    bt = load_config(p).backtest
+    assert (bt.start, bt.end, bt.step, bt.refit_every) == ("2023-01-02", "2023-12-25", 2, 13)
+    assert bt.models == ("hotspot", "ensemble") and bt.k == (0.01, 0.1) and bt.seed == 7

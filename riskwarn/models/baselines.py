@@ -17,23 +17,15 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.utils.validation import check_is_fitted
 
 from riskwarn.errors import RiskwarnError
+from riskwarn.models.frames import check_labels, column_values
 
 
 def _labels(y) -> np.ndarray:
-    y = np.asarray(y, dtype=float)
-    if y.ndim != 1 or np.isnan(y).any() or not np.isin(y, (0.0, 1.0)).all():
-        raise RiskwarnError("labels must be a 1-d array of 0/1 without missing values.")
-    return y
+    return check_labels(y)
 
 
 def _columns(X: pd.DataFrame, columns: tuple[str, ...], who: str) -> np.ndarray:
-    missing = [c for c in columns if c not in X.columns]
-    if missing:
-        raise RiskwarnError(f"{who} needs the feature column(s) {missing}, which X lacks.")
-    values = X[list(columns)].to_numpy(dtype=float)
-    if np.isnan(values).any():
-        raise RiskwarnError(f"{who}: feature column(s) {list(columns)} have missing values.")
-    return values
+    return column_values(X, columns, who)
 
 
 class PersistenceBaseline(BaseEstimator):

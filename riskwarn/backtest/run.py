@@ -1,0 +1,192 @@
+"""The rolling-origin backtest: every model, every horizon, the same rows.
+
+For each fold of the :class:`RollingOriginSplit` and each horizon ``h``, a model is
+trained on the rows whose ``h``-period label window closed before the fold's first
+test date (as-of ``<= t0 - h`` periods) and scores every grid at each test date of
+the fold. One row per ``(model, grid_id, as_of, horizon)`` comes out, with the
+score, the observed label and count, and the expected events where the model
+gives them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from riskwarn.backtest.split import Fold, RollingOriginSplit
+from riskwarn.config import BacktestConfig
+from riskwarn.errors import RiskwarnError
+from riskwarn.models.catalogue import available_models, make_count_model, make_model
+
+PREDICTION_COLUMNS = (
+    "model",
+    "grid_id",
+    "as_of",
+    "horizon",
+    "score",
+    "label",
+    "count",
+    "expected_events",
+)
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """What a backtest produced, and what it left out and why."""
+
+    predictions: pd.DataFrame
+    folds: tuple[Fold, ...]
+    models: tuple[str, ...]
+    horizons: tuple[int, ...]
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def labelled_dates(frame: pd.DataFrame, horizon: int) -> tuple[pd.DatetimeIndex, int]:
+    """All as-of dates of the frame, ascending, and how many have a horizon-``horizon`` label."""
+    column = f"label_h{horizon}"
+    if column not in frame.columns:
+        raise RiskwarnError(
+            f"the feature frame has no {column} column: build it with labels for horizon "
+            f"{horizon} (riskwarn features --labels)."
+        )
+    dates = pd.DatetimeIndex(frame["as_of"].unique()).sort_values()
+    observed = pd.DatetimeIndex(frame.loc[frame[column].notna(), "as_of"].unique())
+    if len(observed) == 0:
+        raise RiskwarnError(
+            f"no as-of date has an observed {horizon}-period label window: the data is "
+            "too short for this horizon; use a shorter [label] horizon or more periods."
+        )
+    return dates, int(dates.get_loc(observed.max())) + 1
+
+
+def default_start(dates: pd.DatetimeIndex, n_labelled: int, horizon: int) -> pd.Timestamp:
+    """A year of test dates before the last labelled one, leaving at least half to train."""
+    spacing = np.median(np.diff(dates.asi8)) / 1e9 / 86400 if len(dates) > 1 else 7.0
+    per_year = max(int(round(365.25 / spacing)), 1)
+    last = n_labelled - 1
+    first = max(last - per_year + 1, (last + 1) // 2, horizon)
+    if first > last:
+        raise RiskwarnError(
+            f"the data has {n_labelled} labelled as-of dates, too few to hold out any for a "
+            f"backtest with horizon {horizon}; more periods of data are needed."
+        )
+    return dates[first]
+
+
+def run_backtest(
+    frame: pd.DataFrame,
+    *,
+    graph: nx.Graph | None,
+    horizon: int,
+    settings: BacktestConfig,
+    progress: Progress | None = None,
+) -> BacktestResult:
+    """Backtest every configured model on a feature frame with labels.
+
+    Parameters
+    ----------
+    frame : DataFrame, shape (n_grids * n_dates, ...)
+        The design matrix with ``label_h1..label_hH`` and ``count_h1..count_hH``
+        (``build_features(..., labels=True)``); it is not modified.
+    graph : networkx.Graph or None
+        The grid graph; without one the graph models are skipped (with a note).
+    horizon : int
+        The largest horizon H; horizons 1..H are evaluated.
+    settings : BacktestConfig
+    progress : callable(done, total, message) or None
+
+    Returns
+    -------
+    BacktestResult
+        ``predictions`` has the columns of ``PREDICTION_COLUMNS``.
+    """
+    dates, n_labelled = labelled_dates(frame, horizon)
+    start = settings.start
+    if start is None:
+        start = default_start(dates, n_labelled, horizon)
+    split = RollingOriginSplit(
+        horizon=horizon,
+        start=start,
+        end=settings.end,
+        step=settings.step,
+        refit_every=settings.refit_every,
+    )
+    folds = split.folds(dates, n_labelled)
+    models, skipped = available_models(settings.models, graph is not None)
+    notes = [f"{m} skipped: the data gives no grid graph." for m in skipped]
+    if not models:
+        raise RiskwarnError("no model can run on this data: " + " ".join(notes))
+    horizons = tuple(range(1, horizon + 1))
+    total = len(folds) * len(horizons) * len(models)
+    done = 0
+    as_of = frame["as_of"]
+    pieces = []
+    for f, fold in enumerate(folds):
+        p0 = int(dates.get_loc(fold.test_as_of[0]))
+        test = frame[as_of.isin(fold.test_as_of)]
+        for h in horizons:
+            observed = frame[f"label_h{h}"].notna()
+            train = frame[(as_of <= dates[p0 - h]) & observed]
+            y = train[f"label_h{h}"].to_numpy(dtype=float)
+            count = train[f"count_h{h}"].to_numpy(dtype=float)
+            if len(train) == 0 or y.sum() == 0:
+                raise RiskwarnError(
+                    f"fold {f + 1}: no escalation among the training rows before "
+                    f"{fold.test_as_of[0]:%Y-%m-%d} at horizon {h}; start the backtest later."
+                )
+            for name in models:
+                if progress is not None:
+                    progress(
+                        done,
+                        total,
+                        f"fold {f + 1}/{len(folds)} (train to {dates[p0 - h]:%Y-%m-%d}), "
+                        f"h={h}, {name}",
+                    )
+                model = make_model(name, horizon=h, graph=graph, seed=settings.seed)
+                if "count" in inspect.signature(model.fit).parameters:
+                    model.fit(train, y, count=count)
+                else:
+                    model.fit(train, y)
+                score = model.predict_proba(test)[:, 1]
+                expected = np.full(len(test), np.nan)
+                if hasattr(model, "predict_expected"):
+                    expected = model.predict_expected(test)
+                elif name == "lightgbm":
+                    counter = make_count_model(h, seed=settings.seed).fit(train, y, count=count)
+                    expected = counter.predict_expected(test)
+                pieces.append(
+                    pd.DataFrame(
+                        {
+                            "model": name,
+                            "grid_id": test["grid_id"].to_numpy(),
+                            "as_of": test["as_of"].to_numpy(),
+                            "horizon": np.int8(h),
+                            "score": score.astype(float),
+                            "label": test[f"label_h{h}"].astype("Int8").to_numpy(),
+                            "count": test[f"count_h{h}"].astype("Int32").to_numpy(),
+                            "expected_events": np.asarray(expected, dtype=float),
+                        }
+                    )
+                )
+                done += 1
+    if progress is not None:
+        progress(total, total, "done")
+    predictions = pd.concat(pieces, ignore_index=True)
+    predictions["model"] = pd.Categorical(predictions["model"], categories=list(models))
+    predictions = predictions.sort_values(
+        ["model", "horizon", "as_of", "grid_id"], kind="stable"
+    ).reset_index(drop=True)
+    return BacktestResult(
+        predictions=predictions,
+        folds=tuple(folds),
+        models=tuple(models),
+        horizons=horizons,
+        notes=tuple(notes),
+    )

@@ -1,0 +1,124 @@
+"""``metrics.md``: the backtest metrics as tables a person can read."""
+
+from __future__ import annotations
+
+import math
+
+from riskwarn.backtest.evaluate import headline_k, k_label
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.{digits}f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return lines + [""]
+
+
+def metrics_markdown(metrics: dict, title: str = "Backtest metrics") -> str:
+    """Render :func:`riskwarn.backtest.evaluate.evaluate`'s result as Markdown tables."""
+    k_values = metrics["k"]
+    main_k = k_label(headline_k(k_values))
+    lines = [f"# {title}", ""]
+    for note in metrics.get("notes", []):
+        lines.append(f"- {note}")
+    if metrics.get("notes"):
+        lines.append("")
+    settings = metrics.get("settings")
+    if settings:
+        lines += [
+            f"Test as-of dates {settings['first_as_of']} to {settings['last_as_of']} "
+            f"({settings['n_as_of']} dates, {settings['n_folds']} refits); "
+            f"{settings['n_grids']:,} grids.",
+            "",
+        ]
+    lines += [
+        "Probability metrics pool all test rows; top-k metrics are computed at each as-of "
+        "date (k = share of grids) and averaged. Brier skill is against the best baseline "
+        "(highest AP) at the same horizon.",
+        "",
+    ]
+    horizons = sorted({r["horizon"] for r in metrics["overall"]})
+    for h in horizons:
+        rows = [r for r in metrics["overall"] if r["horizon"] == h]
+        best = metrics["best_baseline"].get(str(h), "–")
+        lines += [f"## Horizon {h} (best baseline: {best})", ""]
+        pct = main_k.replace("pct", "%").replace("_", ".")
+        header = ["model", "AP", "ROC AUC", "Brier", "Brier skill", "log loss", "ECE"]
+        header += [f"{name}@{pct}" for name in ("P", "R", "PAI", "PEI*", "NDCG", "missed")]
+        body = []
+        for r in rows:
+            body.append(
+                [r["model"]]
+                + [_fmt(r[c], 4) for c in ("ap", "roc_auc", "brier", "brier_skill")]
+                + [_fmt(r["log_loss"], 4), _fmt(r["ece"], 4)]
+                + [
+                    _fmt(r[f"{name}_at_{main_k}"])
+                    for name in ("precision", "recall", "pai", "pei_star", "ndcg", "missed")
+                ]
+            )
+        lines += _table(header, body)
+        header = ["model"] + [
+            f"{name}@{k_label(k).replace('pct', '%').replace('_', '.')}"
+            for name in ("P", "R", "PAI")
+            for k in k_values
+        ]
+        body = [
+            [r["model"]]
+            + [
+                _fmt(r[f"{metric}_at_{k_label(k)}"])
+                for metric in ("precision", "recall", "pai")
+                for k in k_values
+            ]
+            for r in rows
+        ]
+        lines += ["Top-k at every k:", ""] + _table(header, body)
+        for view, name in (
+            ("by_grid_type", "grid type"),
+            ("by_population_band", "population band"),
+        ):
+            records = [r for r in metrics.get(view, []) if r["horizon"] == h]
+            if not records:
+                continue
+            share = next(c for c in records[0] if c.startswith("top_") and c.endswith("_share"))
+            header = [
+                "model",
+                name,
+                "rows",
+                "escalations",
+                "AP",
+                "base rate",
+                "mean score",
+                "ECE",
+                share.replace("_", " "),
+                "escalation share",
+                "ratio",
+            ]
+            body = [
+                [
+                    r["model"],
+                    r["group"],
+                    _fmt(r["n_rows"]),
+                    _fmt(r["n_positive"]),
+                    _fmt(r["ap"], 4),
+                    _fmt(r["base_rate"], 4),
+                    _fmt(r["mean_score"], 4),
+                    _fmt(r["ece"], 4),
+                    _fmt(r[share]),
+                    _fmt(r["escalation_share"]),
+                    _fmt(r["ranking_ratio"], 2),
+                ]
+                for r in records
+            ]
+            lines += [
+                f"By {name} (ratio = share of top slots / share of escalations; "
+                "far from 1 = over- or under-ranked):",
+                "",
+            ] + _table(header, body)
+    return "\n".join(lines)

@@ -1,0 +1,248 @@
+"""LightGBM models: a classifier per horizon and a Poisson regressor for counts.
+
+Deterministic by construction (``deterministic=True``, ``force_row_wise=True``,
+fixed seeds, at most two threads). Early stopping watches the last
+``validation_periods`` as-of dates of the training rows, after a gap of ``gap``
+dates so that no validation label window overlaps a training one; the model is
+then refitted on every row with the number of rounds found.
+
+Class imbalance: the rare positives are all kept and negatives are down-sampled
+only when the training set is larger than ``max_rows``; kept negatives are
+weighted by the inverse of their sampling rate, so the weighted likelihood (and
+hence the probability scale) is the same as on the full data. ``is_unbalance`` or
+``scale_pos_weight`` would inflate every probability, so they are not used.
+"""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from riskwarn.errors import RiskwarnError
+from riskwarn.models.frames import check_counts, check_labels, feature_columns
+
+
+class _LightGBMModel(BaseEstimator):
+    objective: str = ""
+
+    def __init__(
+        self,
+        features: tuple[str, ...] | None = None,
+        n_estimators: int = 1000,
+        learning_rate: float = 0.05,
+        num_leaves: int = 7,
+        min_child_samples: int | None = None,
+        feature_fraction: float = 0.3,
+        lambda_l2: float = 1.0,
+        early_stopping_rounds: int = 50,
+        validation_periods: int = 13,
+        gap: int = 1,
+        fallback_rounds: int = 100,
+        max_rows: int = 400_000,
+        random_state: int = 0,
+        num_threads: int = 2,
+    ) -> None:
+        self.features = features
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.feature_fraction = feature_fraction
+        self.lambda_l2 = lambda_l2
+        self.early_stopping_rounds = early_stopping_rounds
+        self.validation_periods = validation_periods
+        self.gap = gap
+        self.fallback_rounds = fallback_rounds
+        self.max_rows = max_rows
+        self.random_state = random_state
+        self.num_threads = num_threads
+
+    # -- fitting -------------------------------------------------------------------
+    def _params(self, n_rows: int) -> dict:
+        # Few, large leaves: escalations are rare and noisy, so small leaves overfit.
+        min_child = self.min_child_samples
+        if min_child is None:
+            min_child = int(np.clip(n_rows // 400, 20, 500))
+        if not 1 <= int(self.num_threads) <= 2:
+            raise RiskwarnError("num_threads must be 1 or 2 on this platform (never -1).")
+        return {
+            "objective": self.objective,
+            "learning_rate": float(self.learning_rate),
+            "num_leaves": int(self.num_leaves),
+            "min_data_in_leaf": int(min_child),
+            "feature_fraction": float(self.feature_fraction),
+            "feature_fraction_seed": int(self.random_state),
+            "lambda_l2": float(self.lambda_l2),
+            "seed": int(self.random_state),
+            "deterministic": True,
+            "force_row_wise": True,
+            # A second thread costs more than it saves below some tens of thousands
+            # of rows; the result is the same either way (deterministic=True).
+            "num_threads": 1 if n_rows < 50_000 else int(self.num_threads),
+            "verbosity": -1,
+        }
+
+    def _matrix(self, X: pd.DataFrame) -> np.ndarray:
+        missing = [c for c in self.feature_names_in_ if c not in X.columns]
+        if missing:
+            raise RiskwarnError(
+                f"{type(self).__name__} was fitted on features the frame lacks: {missing[:5]}"
+                f"{' …' if len(missing) > 5 else ''}."
+            )
+        return X[list(self.feature_names_in_)].to_numpy(dtype=np.float32, na_value=np.nan)
+
+    def _sample(self, target: np.ndarray) -> np.ndarray:
+        """Row weights: 1 for kept rows, 1/rate for kept negatives, 0 for dropped ones."""
+        weight = np.ones(len(target))
+        negative = target == 0
+        n_pos, n_neg = int((~negative).sum()), int(negative.sum())
+        if len(target) <= self.max_rows or n_neg == 0:
+            return weight
+        rate = max((self.max_rows - n_pos) / n_neg, 1e-3)
+        # Seeded draw: the same rows are kept on every run with the same seed.
+        keep = np.random.default_rng(self.random_state).random(n_neg) < rate
+        w = np.where(keep, 1.0 / rate, 0.0)
+        weight[negative] = w
+        return weight
+
+    def _fit(self, X: pd.DataFrame, target: np.ndarray):
+        if "as_of" not in X.columns:
+            raise RiskwarnError("X needs the as_of column: early stopping uses the latest dates.")
+        names = list(self.features) if self.features is not None else feature_columns(X)
+        if not names:
+            raise RiskwarnError(f"{type(self).__name__}: X has no feature columns.")
+        self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.n_features_in_ = len(names)
+        weight = self._sample(target)
+        kept = weight > 0
+        # Only the kept rows become a float32 matrix: at city scale the full
+        # training frame would double the memory for rows that are dropped anyway.
+        rows = np.flatnonzero(kept)
+        matrix = self._matrix(X.iloc[rows])
+        target, weight = target[rows], weight[rows]
+        dates = pd.DatetimeIndex(X["as_of"].iloc[rows])
+        unique = pd.DatetimeIndex(X["as_of"]).unique().sort_values()
+        n_val, gap = int(self.validation_periods), int(self.gap)
+        params = self._params(len(rows))
+        self.early_stopped_ = False
+        rounds = int(self.fallback_rounds)
+        if n_val > 0 and len(unique) >= n_val + gap + n_val:
+            val_start = unique[len(unique) - n_val]
+            train_end = unique[len(unique) - n_val - gap - 1]
+            val = np.asarray(dates >= val_start)
+            train = np.asarray(dates <= train_end)
+            if (target[val] > 0).any() and (target[train] > 0).any():
+                booster = lgb.train(
+                    params,
+                    lgb.Dataset(matrix[train], target[train], weight=weight[train]),
+                    num_boost_round=int(self.n_estimators),
+                    valid_sets=[
+                        lgb.Dataset(matrix[val], target[val], weight=weight[val]),
+                    ],
+                    callbacks=[lgb.early_stopping(int(self.early_stopping_rounds), verbose=False)],
+                )
+                rounds = max(int(booster.best_iteration), 1)
+                self.early_stopped_ = True
+        self.best_iteration_ = rounds
+        self.booster_ = lgb.train(
+            params,
+            lgb.Dataset(matrix, target, weight=weight),
+            num_boost_round=rounds,
+        )
+        self.n_rows_trained_ = len(rows)
+        return self
+
+    # -- prediction ---------------------------------------------------------------
+    def _raw(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "booster_")
+        return self.booster_.predict(self._matrix(X), num_threads=int(self.num_threads))
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Per-feature contributions (SHAP values on the raw score), shape (n_rows, n_features + 1).
+
+        The last column, ``bias``, is the expected raw score; a row's values sum to its
+        raw score (log-odds for the classifier, log expected count for the regressor).
+        """
+        check_is_fitted(self, "booster_")
+        contrib = self.booster_.predict(
+            self._matrix(X), pred_contrib=True, num_threads=int(self.num_threads)
+        )
+        return pd.DataFrame(contrib, index=X.index, columns=[*self.feature_names_in_, "bias"])
+
+    def feature_importance(self) -> pd.Series:
+        """Total gain per feature, descending."""
+        check_is_fitted(self, "booster_")
+        gain = self.booster_.feature_importance(importance_type="gain")
+        return pd.Series(gain, index=self.feature_names_in_, name="gain").sort_values(
+            ascending=False
+        )
+
+
+class LightGBMEscalation(_LightGBMModel):
+    """LightGBM classifier for one horizon: P(at least one escalation in the window).
+
+    Fit one per horizon (direct multi-step forecasting).
+
+    Parameters
+    ----------
+    features : tuple of str or None
+        Input columns; None takes every numeric column except keys and labels.
+    n_estimators, learning_rate, num_leaves, min_child_samples, feature_fraction, lambda_l2
+        LightGBM settings (``n_estimators`` is the cap on boosting rounds;
+        ``min_child_samples=None`` scales the leaf size with the rows: n/400 in [20, 500]).
+    early_stopping_rounds, validation_periods, gap
+        Early stopping on the last ``validation_periods`` dates, ``gap`` (= the horizon)
+        dates after the rows it trains on.
+    fallback_rounds : int
+        Rounds used when the data is too short for a validation window.
+    max_rows : int
+        Above this, negatives are down-sampled with weight correction.
+    random_state, num_threads : int
+
+    Attributes
+    ----------
+    booster_ : lightgbm.Booster
+    best_iteration_ : int
+    early_stopped_ : bool
+    feature_names_in_ : ndarray of str
+    """
+
+    objective = "binary"
+
+    def fit(self, X: pd.DataFrame, y) -> LightGBMEscalation:
+        y = check_labels(y, len(X))
+        return self._fit(X, y)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Shape (n_rows, 2): probabilities of no escalation and of an escalation."""
+        p = self._raw(X)
+        return np.column_stack([1 - p, p])
+
+
+class LightGBMCount(_LightGBMModel):
+    """LightGBM Poisson regressor for the expected number of escalations in the window.
+
+    Same parameters as :class:`LightGBMEscalation`; ``fit`` takes the counts. Its
+    ``predict_proba`` is the Poisson probability of at least one event,
+    ``1 - exp(-expected)``.
+    """
+
+    objective = "poisson"
+
+    def fit(self, X: pd.DataFrame, y, count=None) -> LightGBMCount:
+        y = check_labels(y, len(X))
+        if count is None:
+            raise RiskwarnError("LightGBMCount needs the event counts: fit(X, y, count=...).")
+        return self._fit(X, check_counts(count, y))
+
+    def predict_expected(self, X: pd.DataFrame) -> np.ndarray:
+        """Expected escalations in the window, shape (n_rows,)."""
+        return self._raw(X)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Shape (n_rows, 2), from the Poisson probability of no event."""
+        p = -np.expm1(-self._raw(X))
+        return np.column_stack([1 - p, p])

@@ -1,0 +1,125 @@
+"""The calibrated ensemble: honest windows, sensible weights, calibration, fallback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import expit
+from sklearn.base import BaseEstimator
+
+from riskwarn.backtest.metrics import expected_calibration_error
+from riskwarn.errors import RiskwarnError
+from riskwarn.models.ensemble import CalibratedEnsemble
+
+
+class ColumnModel(BaseEstimator):
+    """Scores one column through a fixed, deliberately miscalibrated logistic curve."""
+
+    def __init__(self, column="x", scale=1.0, shift=-2.0):
+        self.column = column
+        self.scale = scale
+        self.shift = shift
+
+    def fit(self, X, y):
+        self.dates_seen_ = pd.DatetimeIndex(X["as_of"].unique()).sort_values()
+        return self
+
+    def predict_proba(self, X):
+        p = expit(self.shift + self.scale * X[self.column].to_numpy(dtype=float))
+        return np.column_stack([1 - p, p])
+
+
+def _panel(n_grids=400, n_dates=60, seed=0):
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2022-01-03", periods=n_dates, freq="W-MON", tz="Asia/Shanghai")
+    n = n_grids * n_dates
+    signal = rng.normal(size=n)
+    frame = pd.DataFrame(
+        {
+            "grid_id": np.tile([f"G{i:04d}" for i in range(n_grids)], n_dates),
+            "as_of": np.repeat(dates, n_grids),
+            "good": signal + 0.3 * rng.normal(size=n),
+            "weak": signal + 3.0 * rng.normal(size=n),
+            "noise": rng.normal(size=n),
+        }
+    )
+    y = (rng.random(n) < expit(-3.0 + 1.0 * signal)).astype(float)
+    return frame, y
+
+
+def _ensemble(**kw):
+    return CalibratedEnsemble(
+        components={"good": ColumnModel("good", scale=3.0), "noise": ColumnModel("noise")},
+        baselines={"weak": ColumnModel("weak"), "noise_b": ColumnModel("noise")},
+        robust=("best_baseline",),
+        **kw,
+    )
+
+
+def test_components_never_see_the_validation_or_calibration_windows():
+    frame, y = _panel()
+    e = _ensemble(horizon=2, window_periods=8).fit(frame, y)
+    assert e.mode_ == "stacked"
+    dates = pd.DatetimeIndex(frame["as_of"].unique()).sort_values()
+    seen = e.components_["good"].dates_seen_
+    # 60 dates: calibration = last 8, gap 2, validation 8, gap 2 -> components get 40
+    assert seen.max() == dates[39] and len(seen) == 40
+    val_first, val_last = (pd.Timestamp(t) for t in e.windows_["validation"])
+    cal_first, _ = (pd.Timestamp(t) for t in e.windows_["calibration"])
+    assert val_first == dates[42] and val_last == dates[49] and cal_first == dates[52]
+
+
+def test_weights_favour_the_informative_component_and_the_best_baseline_is_chosen():
+    frame, y = _panel()
+    e = _ensemble().fit(frame, y)
+    assert e.best_baseline_ == "weak"
+    assert e.weights_["good"] > 5 * max(e.weights_["noise"], 1e-3)
+    assert all(w >= 0 for k, w in e.weights_.items() if k != "intercept")
+
+
+def test_calibrated_on_the_later_window():
+    frame, y = _panel(n_grids=600, n_dates=80)
+    e = _ensemble().fit(frame, y)
+    test, y_test = _panel(n_grids=600, n_dates=20, seed=1)
+    raw = e.components_["good"].predict_proba(test)[:, 1]
+    p = e.predict_proba(test)[:, 1]
+    # the component alone is far off (shift -2, scale 3); the ensemble is calibrated
+    assert expected_calibration_error(y_test, raw) > 0.05
+    assert expected_calibration_error(y_test, p) < 0.01
+    assert e.calibration_ == "platt"
+
+
+def test_isotonic_when_the_calibration_window_holds_enough_escalations():
+    frame, y = _panel()
+    e = _ensemble(method="auto", isotonic_min_positives=10).fit(frame, y)
+    assert e.calibration_ == "isotonic"
+    p = e.predict_proba(frame)[:, 1]
+    assert np.all((p >= 0) & (p <= 1))
+
+
+def test_small_windows_lean_on_the_robust_prior():
+    frame, y = _panel(n_grids=40, n_dates=60)
+    strong = _ensemble(prior_strength=1e6).fit(frame, y)
+    assert strong.weights_["best_baseline"] == pytest.approx(1.0, abs=1e-3)
+    assert strong.weights_["good"] == pytest.approx(0.0, abs=1e-3)
+    free = _ensemble(prior_strength=0.0).fit(frame, y)
+    assert free.weights_["good"] > strong.weights_["good"]
+
+
+def test_too_little_data_falls_back_to_the_first_baseline_fitted_on_everything():
+    frame, y = _panel(n_grids=30, n_dates=6)
+    e = _ensemble().fit(frame, y)
+    assert e.mode_ == "fallback" and e.best_baseline_ == "weak"
+    expected = e.components_["best_baseline"].predict_proba(frame)
+    np.testing.assert_array_equal(e.predict_proba(frame), expected)
+
+
+def test_bad_settings_are_clear_errors():
+    frame, y = _panel(n_grids=20, n_dates=10)
+    with pytest.raises(RiskwarnError, match="baseline"):
+        CalibratedEnsemble(components={"g": ColumnModel()}).fit(frame, y)
+    with pytest.raises(RiskwarnError, match="method"):
+        _ensemble(method="beta").fit(frame, y)
+    with pytest.raises(RiskwarnError, match="as_of"):
+        _ensemble().fit(frame.drop(columns="as_of"), y)
