@@ -109,3 +109,9 @@ def test_bad_input_is_a_clear_error(call, words):
     frame, y, count, _ = _panel(n_grids=50, n_dates=20)
     with pytest.raises(RiskwarnError, match=words):
         call(frame, y, count)
+
+
+def test_fixed_rounds_skip_early_stopping():
+    frame, y, count, _ = _panel(n_grids=100, n_dates=30)
+    model = LightGBMCount(rounds=23).fit(frame, y, count=count)
+    assert not model.early_stopped_ and model.booster_.current_iteration() == 23

@@ -59,10 +59,13 @@ def test_simulate_rejects_bad_format(tmp_path, capsys):
 
 def test_demo_runs_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--grids", "40", "--periods", "20"]) == 0
+    assert main(["demo", "--out", str(out), "--grids", "40", "--periods", "40"]) == 0
     printed = capsys.readouterr().out
     assert "Validation of" in printed
     assert (out / "quarantine" / "validation_report.json").exists()
     features = pd.read_parquet(out / "features.parquet")
-    assert len(features) == 40 * 20 and "label_h1" in features.columns
+    assert len(features) == 40 * 40 and "label_h1" in features.columns
     assert (out / "features.manifest.json").exists()
+    for name in ("predictions.parquet", "metrics.json", "metrics.md"):
+        assert (out / "backtest" / name).exists()
+    assert "ensemble" in printed

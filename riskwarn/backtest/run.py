@@ -159,7 +159,9 @@ def run_backtest(
                 if hasattr(model, "predict_expected"):
                     expected = model.predict_expected(test)
                 elif name == "lightgbm":
-                    counter = make_count_model(h, seed=settings.seed).fit(train, y, count=count)
+                    counter = make_count_model(
+                        h, seed=settings.seed, rounds=model.best_iteration_
+                    ).fit(train, y, count=count)
                     expected = counter.predict_expected(test)
                 pieces.append(
                     pd.DataFrame(

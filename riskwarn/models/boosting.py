@@ -41,6 +41,7 @@ class _LightGBMModel(BaseEstimator):
         validation_periods: int = 13,
         gap: int = 1,
         fallback_rounds: int = 100,
+        rounds: int | None = None,
         max_rows: int = 400_000,
         random_state: int = 0,
         num_threads: int = 2,
@@ -56,6 +57,7 @@ class _LightGBMModel(BaseEstimator):
         self.validation_periods = validation_periods
         self.gap = gap
         self.fallback_rounds = fallback_rounds
+        self.rounds = rounds
         self.max_rows = max_rows
         self.random_state = random_state
         self.num_threads = num_threads
@@ -128,8 +130,8 @@ class _LightGBMModel(BaseEstimator):
         n_val, gap = int(self.validation_periods), int(self.gap)
         params = self._params(len(rows))
         self.early_stopped_ = False
-        rounds = int(self.fallback_rounds)
-        if n_val > 0 and len(unique) >= n_val + gap + n_val:
+        rounds = int(self.fallback_rounds if self.rounds is None else self.rounds)
+        if self.rounds is None and n_val > 0 and len(unique) >= n_val + gap + n_val:
             val_start = unique[len(unique) - n_val]
             train_end = unique[len(unique) - n_val - gap - 1]
             val = np.asarray(dates >= val_start)
@@ -198,6 +200,9 @@ class LightGBMEscalation(_LightGBMModel):
         dates after the rows it trains on.
     fallback_rounds : int
         Rounds used when the data is too short for a validation window.
+    rounds : int or None
+        A fixed number of rounds, without early stopping (for a twin model that
+        reuses the rounds another one found).
     max_rows : int
         Above this, negatives are down-sampled with weight correction.
     random_state, num_threads : int

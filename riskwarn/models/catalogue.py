@@ -54,6 +54,10 @@ def make_model(name: str, *, horizon: int, graph: nx.Graph | None, seed: int = 0
     raise ConfigError(f"unknown model {name!r}.")
 
 
-def make_count_model(horizon: int, seed: int = 0) -> LightGBMCount:
-    """The LightGBM Poisson regressor that gives ``expected_events`` for one horizon."""
-    return LightGBMCount(gap=horizon, random_state=seed)
+def make_count_model(horizon: int, seed: int = 0, rounds: int | None = None) -> LightGBMCount:
+    """The LightGBM Poisson regressor that gives ``expected_events`` for one horizon.
+
+    ``rounds`` reuses the classifier's early-stopped rounds (both boost the log of a
+    rate on the same rows), which halves the cost of the pair.
+    """
+    return LightGBMCount(gap=horizon, random_state=seed, rounds=rounds)

@@ -1,0 +1,402 @@
+"""Quality of the backtested models against the simulator's true escalation risk.
+
+    python benchmarks/backtest_quality.py                    # (a) 2,000 x 156 weeks, seed 1
+    python benchmarks/backtest_quality.py --seeds 1,2,3 --small-seeds 1-10
+
+(a) City: a simulated city (default 2,000 grids x 156 weeks), label horizon 1, the
+default test window (the last year of labelled as-of dates), refits every 4 periods,
+every model. The simulator's true probability of an escalation in the period that
+starts at each as-of date is joined to the horizon-1 predictions and scored on
+exactly the same rows, with riskwarn's own ``evaluate`` (AP and ECE pooled over all
+rows, PAI@5% per as-of date with grid areas, then averaged over dates). Targets: the
+ensemble's AP >= 0.8 x the truth's AP and >= 1.3 x the best baseline's AP (the
+baseline with the highest AP on these same test rows), and the ensemble's ECE <= 0.02.
+
+(b) Small data: 80 grids x 60 months (freq "MS"), seeds 1-5, horizon 1, the default
+test window (12 monthly dates), refits every 4 periods, every model. Per seed: the
+ensemble's AP minus the best baseline's AP. The ensemble is "not worse than the best
+baseline within noise" when the mean difference over seeds is >= -1 standard error
+of that mean (sample standard deviation / sqrt(number of seeds)); this needs >= 2 seeds.
+
+Simulated cities are cached under bench_output/ (the weekly ones under the same
+names as benchmarks/features.py uses), and each backtest's files under
+bench_output/quality_runs/ (``--reuse`` reads them back instead of rerunning).
+Writes bench_output/backtest_quality.json and bench_output/backtest_quality.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "bench_output"
+TARGET_VS_TRUTH = 0.8
+TARGET_VS_BASELINE = 1.3
+TARGET_ECE = 0.02
+
+
+def seed_list(text: str) -> list[int]:
+    """``"1,2,5"`` or ``"1-5"`` (or a mix) → a list of seeds."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if "-" in part:
+            lo, hi = (int(x) for x in part.split("-"))
+            seeds.extend(range(lo, hi + 1))
+        elif part:
+            seeds.append(int(part))
+    return seeds
+
+
+def ensure_city(grids: int, periods: int, seed: int, freq: str) -> Path:
+    from riskwarn.simulate import simulate_city, write_city
+
+    suffix = "" if freq == "W-MON" else f"_{freq}"
+    folder = OUT / f"city_{grids}x{periods}_s{seed}{suffix}"
+    if not (folder / "_truth" / "simulation.json").exists():
+        print(f"simulating {grids} x {periods} ({freq}) into {folder} …", flush=True)
+        city = simulate_city(n_grids=grids, n_periods=periods, seed=seed, freq=freq)
+        write_city(city, folder)
+    return folder
+
+
+def config_toml(folder: Path, refit_every: int) -> str:
+    """The experiment: built-in defaults, horizon 1, the simulator's end and freq."""
+    import pandas as pd
+
+    meta = json.loads((folder / "_truth" / "simulation.json").read_text())
+    end = pd.Timestamp(meta["end"]).tz_convert(meta["timezone"]).tz_localize(None)
+    return (
+        f'[data]\nfreq = "{meta["freq"]}"\ntimezone = "{meta["timezone"]}"\n'
+        f'end = "{end.isoformat()}"\n'
+        "[label]\nhorizon = 1\n"
+        f"[backtest]\nrefit_every = {refit_every}\n"
+    )
+
+
+def backtest(folder: Path, refit_every: int, reuse: bool, verbose: bool) -> dict[str, Any]:
+    """Run (or with ``reuse`` read back) the backtest of one city; in this process."""
+    import pandas as pd
+
+    from riskwarn.config import load_config
+    from riskwarn.workflows import run_backtest_files
+
+    out = OUT / "quality_runs" / f"{folder.name}_h1_r{refit_every}"
+    toml = config_toml(folder, refit_every)
+    config_path = out / "config.toml"
+    done = out / "metrics.json"
+    seconds = None
+    if not (reuse and done.exists() and config_path.exists() and config_path.read_text() == toml):
+        out.mkdir(parents=True, exist_ok=True)
+        done.unlink(missing_ok=True)
+        config_path.write_text(toml)
+        t0 = time.perf_counter()
+
+        def step(i: int, total: int, message: str) -> None:
+            if verbose:
+                print(f"  [{i}/{total}] {message} ({time.perf_counter() - t0:.0f}s)", flush=True)
+
+        run_backtest_files(folder, load_config(config_path), out, steps=step)
+        seconds = time.perf_counter() - t0
+        print(f"  backtest of {folder.name} in {seconds:.0f}s", flush=True)
+    else:
+        print(f"  reusing {out}", flush=True)
+    return {
+        "folder": out,
+        "metrics": json.loads(done.read_text()),
+        "predictions": pd.read_parquet(out / "predictions.parquet"),
+        "seconds": seconds,
+    }
+
+
+def truth_metrics(folder: Path, predictions, metrics: dict) -> dict[str, Any]:
+    """The simulator's true probability scored on the horizon-1 test rows, as evaluate does.
+
+    The truth row for a horizon-1 prediction (grid, as-of t) is the period that starts
+    at t. Also checks that the join is complete, that the truth's realised escalations
+    match the labels, and that evaluate's AP of each model is recomputed from these rows.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from riskwarn.backtest import metrics as m
+    from riskwarn.backtest.evaluate import evaluate
+
+    pred = predictions[(predictions["horizon"] == 1) & predictions["label"].notna()].copy()
+    pred["grid_id"] = pred["grid_id"].astype(str)
+    pred["as_of"] = pd.to_datetime(pred["as_of"]).dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+    truth = pd.read_parquet(folder / "_truth" / "escalation_probability.parquet")
+    truth = pd.DataFrame(
+        {
+            "grid_id": truth["grid_id"].astype(str),
+            "as_of": pd.to_datetime(truth["period_start"])
+            .dt.tz_convert("UTC")
+            .astype("datetime64[us, UTC]"),
+            "probability": truth["probability"].to_numpy(float),
+            "expected": truth["expected"].to_numpy(float),
+            "escalations": truth["escalations"].to_numpy(int),
+        }
+    )
+    models = [str(x) for x in pred["model"].unique()]
+    first = pred[pred["model"] == models[0]]
+    keys = ["grid_id", "as_of"]
+    for name in models[1:]:
+        other = pred.loc[pred["model"] == name, keys]
+        if len(other) != len(first) or not other.merge(first[keys]).shape[0] == len(first):
+            raise SystemExit(f"{name} was tested on other rows than {models[0]}.")
+    rows = first[[*keys, "label", "count"]].merge(truth, on=keys, how="left", validate="1:1")
+    if rows["probability"].isna().any():
+        missing = rows.loc[rows["probability"].isna(), keys].head(3).to_dict("records")
+        raise SystemExit(f"{rows['probability'].isna().sum()} test rows have no truth: {missing}")
+    agree = float(((rows["escalations"] > 0).astype(int) == rows["label"].astype(int)).mean())
+    grids = pd.read_parquet(folder / "grids.parquet")
+    keep = [c for c in ("grid_id", "grid_type", "population", "area_km2") if c in grids]
+    fake = pd.DataFrame(
+        {
+            "model": "truth",
+            "grid_id": rows["grid_id"],
+            "as_of": rows["as_of"],
+            "horizon": 1,
+            "score": rows["probability"],
+            "label": rows["label"],
+            "count": rows["count"],
+            "expected_events": rows["expected"],
+        }
+    )
+    k = tuple(metrics.get("k", (0.01, 0.05, 0.1)))
+    record = evaluate(fake, grids=grids[keep].astype({"grid_id": str}), k=k)["overall"][0]
+    # evaluate's AP of every model, recomputed on the joined rows: the same rows.
+    y = rows.set_index(keys)["label"].astype(float)
+    worst = 0.0
+    for r in metrics["overall"]:
+        if r["horizon"] != 1:
+            continue
+        block = pred[pred["model"] == r["model"]].set_index(keys)["score"].reindex(y.index)
+        ap = m.average_precision(y.to_numpy(), block.to_numpy(float))
+        worst = max(worst, abs(ap - r["ap"]))
+    if worst > 1e-9:
+        raise SystemExit(f"AP recomputed on the joined rows differs from metrics.json by {worst}")
+    return {
+        "n_rows": len(rows),
+        "n_dates": int(rows["as_of"].nunique()),
+        "n_positive": int(rows["label"].sum()),
+        "label_matches_truth_escalations": agree,
+        "mean_truth_probability": float(np.mean(rows["probability"])),
+        "ap": record["ap"],
+        "ece": record["ece"],
+        "roc_auc": record["roc_auc"],
+        "pai_at_5pct": record.get("pai_at_5pct", float("nan")),
+    }
+
+
+def city_part(folder: Path, refit_every: int, reuse: bool) -> dict[str, Any]:
+    run = backtest(folder, refit_every, reuse, verbose=True)
+    metrics = run["metrics"]
+    truth = truth_metrics(folder, run["predictions"], metrics)
+    best = metrics["best_baseline"]["1"]
+    h1 = {r["model"]: r for r in metrics["overall"] if r["horizon"] == 1}
+    rows = []
+    for name, r in h1.items():
+        rows.append(
+            {
+                "model": name,
+                "ap": r["ap"],
+                "ap_vs_truth": r["ap"] / truth["ap"],
+                "ap_vs_best_baseline": r["ap"] / h1[best]["ap"],
+                "ece": r["ece"],
+                "pai_at_5pct": r.get("pai_at_5pct"),
+            }
+        )
+    ens = next((r for r in rows if r["model"] == "ensemble"), None)
+    targets = {}
+    if ens is not None:
+        targets = {
+            f"ensemble AP >= {TARGET_VS_TRUTH} x truth AP": ens["ap_vs_truth"] >= TARGET_VS_TRUTH,
+            f"ensemble AP >= {TARGET_VS_BASELINE} x best baseline AP": ens["ap_vs_best_baseline"]
+            >= TARGET_VS_BASELINE,
+            f"ensemble ECE <= {TARGET_ECE}": ens["ece"] <= TARGET_ECE,
+        }
+    return {
+        "city": folder.name,
+        "backtest_folder": str(run["folder"].relative_to(REPO)),
+        "backtest_seconds": run["seconds"],
+        "settings": metrics["settings"],
+        "best_baseline": best,
+        "truth": truth,
+        "models": rows,
+        "targets": targets,
+        "passed": bool(targets) and all(targets.values()),
+    }
+
+
+def small_part(folders: dict[int, Path], refit_every: int, reuse: bool) -> dict[str, Any]:
+    per_seed = []
+    for seed, folder in folders.items():
+        run = backtest(folder, refit_every, reuse, verbose=False)
+        metrics = run["metrics"]
+        h1 = {r["model"]: r for r in metrics["overall"] if r["horizon"] == 1}
+        best = metrics["best_baseline"]["1"]
+        per_seed.append(
+            {
+                "seed": seed,
+                "n_as_of": metrics["settings"]["n_as_of"],
+                "n_folds": metrics["settings"]["n_folds"],
+                "n_positive": h1["ensemble"]["n_positive"],
+                "ensemble_ap": h1["ensemble"]["ap"],
+                "best_baseline": best,
+                "best_baseline_ap": h1[best]["ap"],
+                "difference": h1["ensemble"]["ap"] - h1[best]["ap"],
+            }
+        )
+    diffs = [r["difference"] for r in per_seed]
+    n = len(diffs)
+    mean = statistics.fmean(diffs)
+    sd = statistics.stdev(diffs) if n >= 2 else float("nan")
+    se = sd / math.sqrt(n) if n >= 2 else float("nan")
+    return {
+        "per_seed": per_seed,
+        "n_seeds": n,
+        "mean_difference": mean,
+        "sd_difference": sd,
+        "se_mean_difference": se,
+        "seeds_ensemble_at_least_best_baseline": sum(d >= 0 for d in diffs),
+        "rule": "not worse within noise iff mean(ensemble AP - best baseline AP) >= -1 SE, "
+        "SE = sample sd / sqrt(n seeds); undefined with fewer than 2 seeds",
+        "not_worse_within_noise": (mean >= -se) if n >= 2 else None,
+    }
+
+
+def _json_ready(value):
+    # JSON has no NaN: an undefined figure is written as null.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    return value
+
+
+def _f(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = ["# Backtest quality against the simulated truth", ""]
+    for part in result["city"]:
+        s, t = part["settings"], part["truth"]
+        lines += [
+            f"## (a) {part['city']}: horizon 1, {s['n_as_of']} test dates "
+            f"({s['first_as_of']} to {s['last_as_of']}), {s['n_folds']} refits",
+            "",
+            f"{t['n_rows']:,} test rows, {t['n_positive']:,} escalations; the label matches "
+            f"the simulator's realised escalations on {t['label_matches_truth_escalations']:.2%} "
+            f"of rows. Best baseline: {part['best_baseline']}.",
+            "",
+            "| model | AP | AP / truth AP | AP / best baseline AP | ECE | PAI@5% |",
+            "|---|---|---|---|---|---|",
+            f"| truth | {_f(t['ap'])} | 1.000 | – | {_f(t['ece'], 4)} | {_f(t['pai_at_5pct'], 2)} |",
+        ]
+        for r in part["models"]:
+            lines.append(
+                f"| {r['model']} | {_f(r['ap'])} | {_f(r['ap_vs_truth'])} | "
+                f"{_f(r['ap_vs_best_baseline'])} | {_f(r['ece'], 4)} | {_f(r['pai_at_5pct'], 2)} |"
+            )
+        lines.append("")
+        for name, ok in part["targets"].items():
+            lines.append(f"- {name}: {'PASS' if ok else 'FAIL'}")
+        lines.append("")
+    small = result.get("small")
+    if small:
+        c = result["small_config"]
+        lines += [
+            f"## (b) small data: {c['grids']} grids x {c['periods']} periods ({c['freq']}), "
+            f"horizon 1, refit every {c['refit_every']}",
+            "",
+            "| seed | test dates | escalations | ensemble AP | best baseline | its AP | difference |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in small["per_seed"]:
+            lines.append(
+                f"| {r['seed']} | {r['n_as_of']} | {r['n_positive']} | {_f(r['ensemble_ap'])} | "
+                f"{r['best_baseline']} | {_f(r['best_baseline_ap'])} | {r['difference']:+.3f} |"
+            )
+        verdict = {True: "yes", False: "NO", None: "undefined (fewer than 2 seeds)"}
+        lines += [
+            "",
+            f"Mean difference {small['mean_difference']:+.4f}, sd {_f(small['sd_difference'], 4)}, "
+            f"standard error {_f(small['se_mean_difference'], 4)} over {small['n_seeds']} seed(s); "
+            f"ensemble >= best baseline on {small['seeds_ensemble_at_least_best_baseline']} of "
+            f"{small['n_seeds']}.",
+            "",
+            f"Rule: {small['rule']}. Not worse within noise: "
+            f"{verdict[small['not_worse_within_noise']]}.",
+            "",
+            "The best baseline is picked per seed by its AP on the same test rows, which "
+            "favours the baseline slightly.",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--grids", type=int, default=2000)
+    ap.add_argument("--periods", type=int, default=156)
+    ap.add_argument("--seeds", default="1", help="city seeds, e.g. 1,2,3 or 1-3")
+    ap.add_argument("--refit-every", type=int, default=4)
+    ap.add_argument("--small-grids", type=int, default=80)
+    ap.add_argument("--small-periods", type=int, default=60)
+    ap.add_argument("--small-freq", default="MS")
+    ap.add_argument("--small-seeds", default="1-5", help="small-data seeds, e.g. 1-5")
+    ap.add_argument("--small-refit-every", type=int, default=4)
+    ap.add_argument("--only", choices=["city", "small"], default=None)
+    ap.add_argument("--reuse", action="store_true", help="reuse earlier backtest files")
+    ap.add_argument("--json", type=Path, default=OUT / "backtest_quality.json")
+    args = ap.parse_args(argv)
+    OUT.mkdir(exist_ok=True)
+    result: dict[str, Any] = {"benchmark": "backtest_quality", "city": []}
+    if args.only != "small":
+        result["city_config"] = {
+            "grids": args.grids,
+            "periods": args.periods,
+            "freq": "W-MON",
+            "refit_every": args.refit_every,
+            "seeds": seed_list(args.seeds),
+        }
+        for seed in seed_list(args.seeds):
+            folder = ensure_city(args.grids, args.periods, seed, "W-MON")
+            print(f"(a) backtest of {folder.name}", flush=True)
+            result["city"].append(city_part(folder, args.refit_every, args.reuse))
+    if args.only != "city":
+        seeds = seed_list(args.small_seeds)
+        result["small_config"] = {
+            "grids": args.small_grids,
+            "periods": args.small_periods,
+            "freq": args.small_freq,
+            "refit_every": args.small_refit_every,
+            "seeds": seeds,
+        }
+        folders = {
+            s: ensure_city(args.small_grids, args.small_periods, s, args.small_freq) for s in seeds
+        }
+        print(f"(b) small-data backtests, seeds {seeds}", flush=True)
+        result["small"] = small_part(folders, args.small_refit_every, args.reuse)
+    text = markdown(result)
+    args.json.write_text(json.dumps(_json_ready(result), indent=2) + "\n")
+    args.json.with_suffix(".md").write_text(text + "\n")
+    print(text)
+    print(f"written to {args.json} and {args.json.with_suffix('.md')}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
