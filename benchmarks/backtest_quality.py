@@ -4,11 +4,12 @@
     python benchmarks/backtest_quality.py --seeds 1,2,3 --small-seeds 1-10
 
 (a) City: a simulated city (default 2,000 grids x 156 weeks), label horizon 1, the
-default test window (the last year of labelled as-of dates), refits every 4 periods,
-every model. The simulator's true probability of an escalation in the period that
-starts at each as-of date is joined to the horizon-1 predictions and scored on
-exactly the same rows, with riskwarn's own ``evaluate`` (AP and ECE pooled over all
-rows, PAI@5% per as-of date with grid areas, then averaged over dates). Targets: the
+default test window (the last year of labelled as-of dates; ``[backtest] start`` is
+set to it explicitly, see ``year_window``), refits every 4 periods, every model. The
+simulator's true probability of an escalation in the period that starts at each
+as-of date is joined to the horizon-1 predictions and scored on exactly the same
+rows, with riskwarn's own ``evaluate`` (AP and ECE pooled over all rows, PAI@5% per
+as-of date with grid areas, then averaged over dates). Targets: the
 ensemble's AP >= 0.8 x the truth's AP and >= 1.3 x the best baseline's AP (the
 baseline with the highest AP on these same test rows), and the ensemble's ECE <= 0.02.
 
@@ -66,29 +67,64 @@ def ensure_city(grids: int, periods: int, seed: int, freq: str) -> Path:
     return folder
 
 
-def config_toml(folder: Path, refit_every: int) -> str:
+def year_window(folder: Path, horizon: int = 1) -> tuple[str, int]:
+    """riskwarn's default test window: its first date (tz-aware ISO) and its length.
+
+    ``riskwarn.backtest.run.default_start`` (a year of test dates before the last
+    labelled one, leaving at least half the dates to train) on the simulator's as-of
+    dates at nanosecond resolution: on the feature frame's microsecond dates it
+    misreads the period length and falls back to half the data.
+    """
+    import pandas as pd
+
+    from riskwarn.backtest.run import default_start
+    from riskwarn.panel.periods import make_period_index
+
+    meta = json.loads((folder / "_truth" / "simulation.json").read_text())
+    tz = meta["timezone"]
+    start = pd.Timestamp(meta["start"]).tz_convert(tz).tz_localize(None)
+    end = pd.Timestamp(meta["end"]).tz_convert(tz).tz_localize(None)
+    periods = make_period_index(meta["freq"], start, end, end=end)
+    dates = periods.as_of_dates.as_unit("ns")
+    n_labelled = periods.n_complete - horizon  # s_p is labelled when p <= n_complete - h
+    first = default_start(dates, n_labelled, horizon)
+    return first.tz_localize(tz).isoformat(), n_labelled - int(dates.get_loc(first))
+
+
+def config_toml(folder: Path, refit_every: int, start: str | None) -> str:
     """The experiment: built-in defaults, horizon 1, the simulator's end and freq."""
     import pandas as pd
 
     meta = json.loads((folder / "_truth" / "simulation.json").read_text())
     end = pd.Timestamp(meta["end"]).tz_convert(meta["timezone"]).tz_localize(None)
-    return (
+    text = (
         f'[data]\nfreq = "{meta["freq"]}"\ntimezone = "{meta["timezone"]}"\n'
         f'end = "{end.isoformat()}"\n'
         "[label]\nhorizon = 1\n"
         f"[backtest]\nrefit_every = {refit_every}\n"
     )
+    if start is not None:
+        # tz-aware: RollingOriginSplit does not match a naive date to the frame's dates.
+        text += f'start = "{start}"\n'
+    return text
 
 
-def backtest(folder: Path, refit_every: int, reuse: bool, verbose: bool) -> dict[str, Any]:
-    """Run (or with ``reuse`` read back) the backtest of one city; in this process."""
+def backtest(
+    folder: Path, refit_every: int, reuse: bool, verbose: bool, riskwarn_default: bool
+) -> dict[str, Any]:
+    """Run (or with ``reuse`` read back) the backtest of one city; in this process.
+
+    The test window is riskwarn's default (a year of labelled dates); with
+    ``riskwarn_default`` the start is left to riskwarn itself instead of set to it.
+    """
     import pandas as pd
 
     from riskwarn.config import load_config
     from riskwarn.workflows import run_backtest_files
 
     out = OUT / "quality_runs" / f"{folder.name}_h1_r{refit_every}"
-    toml = config_toml(folder, refit_every)
+    start, n_dates = year_window(folder)
+    toml = config_toml(folder, refit_every, None if riskwarn_default else start)
     config_path = out / "config.toml"
     done = out / "metrics.json"
     seconds = None
@@ -107,9 +143,19 @@ def backtest(folder: Path, refit_every: int, reuse: bool, verbose: bool) -> dict
         print(f"  backtest of {folder.name} in {seconds:.0f}s", flush=True)
     else:
         print(f"  reusing {out}", flush=True)
+    metrics = json.loads(done.read_text())
+    if metrics["settings"]["n_as_of"] != n_dates:
+        message = (
+            f"{folder.name}: the backtest tested {metrics['settings']['n_as_of']} as-of dates "
+            f"({metrics['settings']['first_as_of']} to {metrics['settings']['last_as_of']}), "
+            f"not the {n_dates} of a year of labelled dates from {start[:10]}"
+        )
+        if not riskwarn_default:
+            raise SystemExit(message + ".")
+        print(f"  warning: {message} (riskwarn's own default start).", flush=True)
     return {
         "folder": out,
-        "metrics": json.loads(done.read_text()),
+        "metrics": metrics,
         "predictions": pd.read_parquet(out / "predictions.parquet"),
         "seconds": seconds,
     }
@@ -195,8 +241,8 @@ def truth_metrics(folder: Path, predictions, metrics: dict) -> dict[str, Any]:
     }
 
 
-def city_part(folder: Path, refit_every: int, reuse: bool) -> dict[str, Any]:
-    run = backtest(folder, refit_every, reuse, verbose=True)
+def city_part(folder: Path, refit_every: int, reuse: bool, default: bool) -> dict[str, Any]:
+    run = backtest(folder, refit_every, reuse, verbose=True, riskwarn_default=default)
     metrics = run["metrics"]
     truth = truth_metrics(folder, run["predictions"], metrics)
     best = metrics["best_baseline"]["1"]
@@ -235,10 +281,12 @@ def city_part(folder: Path, refit_every: int, reuse: bool) -> dict[str, Any]:
     }
 
 
-def small_part(folders: dict[int, Path], refit_every: int, reuse: bool) -> dict[str, Any]:
+def small_part(
+    folders: dict[int, Path], refit_every: int, reuse: bool, default: bool
+) -> dict[str, Any]:
     per_seed = []
     for seed, folder in folders.items():
-        run = backtest(folder, refit_every, reuse, verbose=False)
+        run = backtest(folder, refit_every, reuse, verbose=False, riskwarn_default=default)
         metrics = run["metrics"]
         h1 = {r["model"]: r for r in metrics["overall"] if r["horizon"] == 1}
         best = metrics["best_baseline"]["1"]
@@ -360,6 +408,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--small-refit-every", type=int, default=4)
     ap.add_argument("--only", choices=["city", "small"], default=None)
     ap.add_argument("--reuse", action="store_true", help="reuse earlier backtest files")
+    ap.add_argument(
+        "--riskwarn-default-start",
+        action="store_true",
+        help="leave [backtest] start unset (riskwarn's own default) instead of setting it "
+        "to a year of labelled dates",
+    )
     ap.add_argument("--json", type=Path, default=OUT / "backtest_quality.json")
     args = ap.parse_args(argv)
     OUT.mkdir(exist_ok=True)
@@ -375,7 +429,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for seed in seed_list(args.seeds):
             folder = ensure_city(args.grids, args.periods, seed, "W-MON")
             print(f"(a) backtest of {folder.name}", flush=True)
-            result["city"].append(city_part(folder, args.refit_every, args.reuse))
+            result["city"].append(
+                city_part(folder, args.refit_every, args.reuse, args.riskwarn_default_start)
+            )
     if args.only != "city":
         seeds = seed_list(args.small_seeds)
         result["small_config"] = {
@@ -389,7 +445,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             s: ensure_city(args.small_grids, args.small_periods, s, args.small_freq) for s in seeds
         }
         print(f"(b) small-data backtests, seeds {seeds}", flush=True)
-        result["small"] = small_part(folders, args.small_refit_every, args.reuse)
+        result["small"] = small_part(
+            folders, args.small_refit_every, args.reuse, args.riskwarn_default_start
+        )
     text = markdown(result)
     args.json.write_text(json.dumps(_json_ready(result), indent=2) + "\n")
     args.json.with_suffix(".md").write_text(text + "\n")

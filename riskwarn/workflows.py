@@ -153,6 +153,9 @@ def run_backtest_files(
         "config": config.source or "built-in defaults",
     }
     metrics["notes"] = list(result.notes)
+    metrics["parts"] = {
+        name: {str(h): values for h, values in by_h.items()} for name, by_h in result.parts.items()
+    }
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     predictions_path = folder / "predictions.parquet"

@@ -91,6 +91,12 @@ def test_predictions_one_row_per_model_grid_date_horizon_with_the_real_labels(ci
         assert (rows["count"].astype(int) == rows[f"count_h{h}"].astype(int)).all()
     hawkes = pred[pred["model"] == "graph_hawkes"]
     assert hawkes["expected_events"].notna().all()
+    # the Hawkes parts are reported and add up to its mean expected events
+    for h in (1, 2):
+        parts = result.parts["graph_hawkes"][h]
+        assert set(parts) == {"background", "own", "neighbours", "precursors"}
+        mean_expected = hawkes.loc[hawkes["horizon"] == h, "expected_events"].mean()
+        assert sum(parts.values()) == pytest.approx(mean_expected)
     assert pred.loc[pred["model"] == "hotspot", "expected_events"].isna().all()
 
 
@@ -232,3 +238,15 @@ def test_population_bands_cope_with_missing_and_ties():
     assert bands.iloc[3] == "unknown"
     assert bands.drop(index=3).nunique() == 3
     assert (population_bands(pd.DataFrame({"x": [1]}), 3) == "unknown").all()
+
+
+@pytest.mark.parametrize("freq, per_year", [("W-MON", 52), ("MS", 12), ("D", 365)])
+def test_default_start_holds_out_a_year_of_dates(freq, per_year):
+    from riskwarn.backtest.run import default_start
+
+    dates = pd.date_range("2020-01-06", periods=3 * per_year, freq=freq, tz="Asia/Shanghai")
+    start = default_start(dates, n_labelled=len(dates) - 1, horizon=1)
+    assert dates.get_loc(start) == len(dates) - 1 - per_year
+    # short data: at most half the labelled dates are held out
+    short = dates[:per_year]
+    assert dates.get_loc(default_start(short, per_year, 1)) == per_year // 2

@@ -111,3 +111,23 @@ def test_model_needs_its_features_and_says_which(name, city):
             frame.drop(columns=["esc_n_w52", "pet_n_w4", "esc_n_w1", "pet_group_w4"])
         )
     assert type(info.value).__name__ == "RiskwarnError"
+
+
+SKLEARN_CHECKS = (
+    "check_no_attributes_set_in_init",
+    "check_parameters_default_constructible",
+    "check_get_params_invariance",
+    "check_set_params",
+    "check_estimator_cloneable",
+    "check_do_not_raise_errors_in_init_or_set_params",
+)
+
+
+@pytest.mark.parametrize("check", SKLEARN_CHECKS)
+@pytest.mark.parametrize("name", MODELS)
+def test_scikit_learn_parameter_checks(name, check, city):
+    """The estimator checks that do not need numeric arrays (ours take feature frames)."""
+    from sklearn.utils import estimator_checks
+
+    _, graph = city
+    getattr(estimator_checks, check)(name, _model(name, graph))

@@ -46,6 +46,8 @@ class BacktestResult:
     models: tuple[str, ...]
     horizons: tuple[int, ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    parts: dict = field(default_factory=dict)
+    """Per model with parts (GraphHawkes) and horizon: mean expected events per source."""
 
 
 def labelled_dates(frame: pd.DataFrame, horizon: int) -> tuple[pd.DatetimeIndex, int]:
@@ -68,7 +70,7 @@ def labelled_dates(frame: pd.DataFrame, horizon: int) -> tuple[pd.DatetimeIndex,
 
 def default_start(dates: pd.DatetimeIndex, n_labelled: int, horizon: int) -> pd.Timestamp:
     """A year of test dates before the last labelled one, leaving at least half to train."""
-    spacing = np.median(np.diff(dates.asi8)) / 1e9 / 86400 if len(dates) > 1 else 7.0
+    spacing = pd.Series(dates).diff().median() / pd.Timedelta(days=1) if len(dates) > 1 else 7.0
     per_year = max(int(round(365.25 / spacing)), 1)
     last = n_labelled - 1
     first = max(last - per_year + 1, (last + 1) // 2, horizon)
@@ -128,6 +130,7 @@ def run_backtest(
     done = 0
     as_of = frame["as_of"]
     pieces = []
+    parts: dict[str, dict[int, list[pd.DataFrame]]] = {}
     for f, fold in enumerate(folds):
         p0 = int(dates.get_loc(fold.test_as_of[0]))
         test = frame[as_of.isin(fold.test_as_of)]
@@ -155,6 +158,8 @@ def run_backtest(
                 else:
                     model.fit(train, y)
                 score = model.predict_proba(test)[:, 1]
+                if hasattr(model, "parts"):
+                    parts.setdefault(name, {}).setdefault(h, []).append(model.parts(test))
                 expected = np.full(len(test), np.nan)
                 if hasattr(model, "predict_expected"):
                     expected = model.predict_expected(test)
@@ -185,7 +190,12 @@ def run_backtest(
     predictions = predictions.sort_values(
         ["model", "horizon", "as_of", "grid_id"], kind="stable"
     ).reset_index(drop=True)
+    mean_parts = {
+        name: {h: pd.concat(frames).mean().to_dict() for h, frames in by_h.items()}
+        for name, by_h in parts.items()
+    }
     return BacktestResult(
+        parts=mean_parts,
         predictions=predictions,
         folds=tuple(folds),
         models=tuple(models),

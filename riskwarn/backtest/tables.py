@@ -121,4 +121,18 @@ def metrics_markdown(metrics: dict, title: str = "Backtest metrics") -> str:
                 "far from 1 = over- or under-ranked):",
                 "",
             ] + _table(header, body)
+    for name, by_h in metrics.get("parts", {}).items():
+        lines += [
+            f"## Where {name}'s expected escalations come from (mean per grid and window)",
+            "",
+        ]
+        sources = list(next(iter(by_h.values())))
+        body = []
+        for h, values in sorted(by_h.items(), key=lambda kv: int(kv[0])):
+            total = sum(values.values())
+            body.append(
+                [str(h)]
+                + [f"{values[s]:.4f} ({values[s] / total:.0%})" if total else "–" for s in sources]
+            )
+        lines += _table(["horizon", *sources], body)
     return "\n".join(lines)
