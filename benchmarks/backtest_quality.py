@@ -4,8 +4,8 @@
     python benchmarks/backtest_quality.py --seeds 1,2,3 --small-seeds 1-10
 
 (a) City: a simulated city (default 2,000 grids x 156 weeks), label horizon 1, the
-default test window (the last year of labelled as-of dates; ``[backtest] start`` is
-set to it explicitly, see ``year_window``), refits every 4 periods, every model. The
+default test window (riskwarn's default start: the last year of labelled as-of
+dates; checked, see ``year_window``), refits every 4 periods, every model. The
 simulator's true probability of an escalation in the period that starts at each
 as-of date is joined to the horizon-1 predictions and scored on exactly the same
 rows, with riskwarn's own ``evaluate`` (AP and ECE pooled over all rows, PAI@5% per
@@ -72,8 +72,8 @@ def year_window(folder: Path, horizon: int = 1) -> tuple[str, int]:
 
     ``riskwarn.backtest.run.default_start`` (a year of test dates before the last
     labelled one, leaving at least half the dates to train) on the simulator's as-of
-    dates at nanosecond resolution: on the feature frame's microsecond dates it
-    misreads the period length and falls back to half the data.
+    dates, at nanosecond resolution (before commit 4b87cb3 it misread microsecond
+    dates and fell back to half the data). The backtest must test exactly this window.
     """
     import pandas as pd
 
@@ -110,12 +110,12 @@ def config_toml(folder: Path, refit_every: int, start: str | None) -> str:
 
 
 def backtest(
-    folder: Path, refit_every: int, reuse: bool, verbose: bool, riskwarn_default: bool
+    folder: Path, refit_every: int, reuse: bool, verbose: bool, explicit_start: bool
 ) -> dict[str, Any]:
     """Run (or with ``reuse`` read back) the backtest of one city; in this process.
 
     The test window is riskwarn's default (a year of labelled dates); with
-    ``riskwarn_default`` the start is left to riskwarn itself instead of set to it.
+    ``explicit_start`` it is written into the config instead of left to riskwarn.
     """
     import pandas as pd
 
@@ -124,7 +124,7 @@ def backtest(
 
     out = OUT / "quality_runs" / f"{folder.name}_h1_r{refit_every}"
     start, n_dates = year_window(folder)
-    toml = config_toml(folder, refit_every, None if riskwarn_default else start)
+    toml = config_toml(folder, refit_every, start if explicit_start else None)
     config_path = out / "config.toml"
     done = out / "metrics.json"
     seconds = None
@@ -145,14 +145,11 @@ def backtest(
         print(f"  reusing {out}", flush=True)
     metrics = json.loads(done.read_text())
     if metrics["settings"]["n_as_of"] != n_dates:
-        message = (
+        raise SystemExit(
             f"{folder.name}: the backtest tested {metrics['settings']['n_as_of']} as-of dates "
             f"({metrics['settings']['first_as_of']} to {metrics['settings']['last_as_of']}), "
-            f"not the {n_dates} of a year of labelled dates from {start[:10]}"
+            f"not the {n_dates} of a year of labelled dates from {start[:10]}."
         )
-        if not riskwarn_default:
-            raise SystemExit(message + ".")
-        print(f"  warning: {message} (riskwarn's own default start).", flush=True)
     return {
         "folder": out,
         "metrics": metrics,
@@ -241,8 +238,8 @@ def truth_metrics(folder: Path, predictions, metrics: dict) -> dict[str, Any]:
     }
 
 
-def city_part(folder: Path, refit_every: int, reuse: bool, default: bool) -> dict[str, Any]:
-    run = backtest(folder, refit_every, reuse, verbose=True, riskwarn_default=default)
+def city_part(folder: Path, refit_every: int, reuse: bool, explicit: bool) -> dict[str, Any]:
+    run = backtest(folder, refit_every, reuse, verbose=True, explicit_start=explicit)
     metrics = run["metrics"]
     truth = truth_metrics(folder, run["predictions"], metrics)
     best = metrics["best_baseline"]["1"]
@@ -282,11 +279,11 @@ def city_part(folder: Path, refit_every: int, reuse: bool, default: bool) -> dic
 
 
 def small_part(
-    folders: dict[int, Path], refit_every: int, reuse: bool, default: bool
+    folders: dict[int, Path], refit_every: int, reuse: bool, explicit: bool
 ) -> dict[str, Any]:
     per_seed = []
     for seed, folder in folders.items():
-        run = backtest(folder, refit_every, reuse, verbose=False, riskwarn_default=default)
+        run = backtest(folder, refit_every, reuse, verbose=False, explicit_start=explicit)
         metrics = run["metrics"]
         h1 = {r["model"]: r for r in metrics["overall"] if r["horizon"] == 1}
         best = metrics["best_baseline"]["1"]
@@ -409,10 +406,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--only", choices=["city", "small"], default=None)
     ap.add_argument("--reuse", action="store_true", help="reuse earlier backtest files")
     ap.add_argument(
-        "--riskwarn-default-start",
+        "--explicit-start",
         action="store_true",
-        help="leave [backtest] start unset (riskwarn's own default) instead of setting it "
-        "to a year of labelled dates",
+        help="write the default test window's start into the config instead of leaving "
+        "it to riskwarn",
     )
     ap.add_argument("--json", type=Path, default=OUT / "backtest_quality.json")
     args = ap.parse_args(argv)
@@ -430,7 +427,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             folder = ensure_city(args.grids, args.periods, seed, "W-MON")
             print(f"(a) backtest of {folder.name}", flush=True)
             result["city"].append(
-                city_part(folder, args.refit_every, args.reuse, args.riskwarn_default_start)
+                city_part(folder, args.refit_every, args.reuse, args.explicit_start)
             )
     if args.only != "city":
         seeds = seed_list(args.small_seeds)
@@ -446,7 +443,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         }
         print(f"(b) small-data backtests, seeds {seeds}", flush=True)
         result["small"] = small_part(
-            folders, args.small_refit_every, args.reuse, args.riskwarn_default_start
+            folders, args.small_refit_every, args.reuse, args.explicit_start
         )
     text = markdown(result)
     args.json.write_text(json.dumps(_json_ready(result), indent=2) + "\n")

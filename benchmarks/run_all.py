@@ -1,6 +1,8 @@
 """Run every benchmark (``make bench``); each writes its JSON to bench_output/.
 
 Figures are medians of several runs on this machine; see each script's --help.
+backtest.py (one 20,000-grid run, ~15-20 min) and backtest_quality.py (the models
+against the simulated truth, several backtests) take the longest.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["simulate.py", "features.py"]
+BENCHMARKS = ["simulate.py", "features.py", "backtest.py", "backtest_quality.py"]
 
 
 def main() -> int:

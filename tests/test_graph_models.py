@@ -287,6 +287,17 @@ def test_diffusion_beats_a_constant_on_later_rows(city):
     assert log_loss(y_test, hawkes.predict_proba(test)[:, 1]) < constant
 
 
+def test_diffusion_down_sampling_keeps_the_probability_scale(city):
+    frame, graph = city
+    y = frame["label_h1"].astype(int)
+    full = GraphDiffusion(graph=graph).fit(frame, y)
+    sampled = GraphDiffusion(graph=graph, max_rows=3_000).fit(frame, y)
+    assert full.n_rows_trained_ == len(frame) and sampled.n_rows_trained_ < 3_500
+    p, q = full.predict_proba(frame)[:, 1], sampled.predict_proba(frame)[:, 1]
+    assert q.mean() == pytest.approx(y.mean(), rel=0.15)
+    assert np.corrcoef(p, q)[0, 1] > 0.9
+
+
 # ------------------------------------------------------------ both: contract
 
 

@@ -47,6 +47,10 @@ class GraphDiffusion(BaseEstimator):
         Inverse L2 strength of the logistic regression.
     max_iter : int
         Iteration limit of the lbfgs solver.
+    max_rows : int
+        Above this many training rows, negatives are down-sampled (seeded by
+        ``random_state``) and weighted by the inverse of their sampling rate.
+    random_state : int
 
     Attributes
     ----------
@@ -78,12 +82,16 @@ class GraphDiffusion(BaseEstimator):
         hops: int = 2,
         C: float = 1.0,
         max_iter: int = 1000,
+        max_rows: int = 400_000,
+        random_state: int = 0,
     ) -> None:
         self.graph = graph
         self.columns = columns
         self.hops = hops
         self.C = C
         self.max_iter = max_iter
+        self.max_rows = max_rows
+        self.random_state = random_state
 
     def _check_params(self) -> None:
         for name, low in (("hops", 0), ("max_iter", 1)):
@@ -181,9 +189,22 @@ class GraphDiffusion(BaseEstimator):
             )
         design = self.design_matrix(X)
         self.design_columns_ = list(design.columns)
-        self.scaler_ = StandardScaler().fit(design.to_numpy())
+        matrix = design.to_numpy()
+        # Above max_rows, negatives are down-sampled and weighted by the inverse of
+        # their rate: the weighted likelihood, and so the probability scale, is kept.
+        weight = np.ones(len(y))
+        negative = np.flatnonzero(y == 0)
+        n_keep = int(self.max_rows) - int(y.sum())
+        if len(y) > self.max_rows and 0 < n_keep < len(negative):
+            rate = n_keep / len(negative)
+            draw = np.random.default_rng(self.random_state).random(len(negative))
+            weight[negative] = np.where(draw < rate, 1.0 / rate, 0.0)
+        rows = weight > 0
+        matrix, target, weight = matrix[rows], y[rows].astype(int), weight[rows]
+        self.n_rows_trained_ = int(rows.sum())
+        self.scaler_ = StandardScaler().fit(matrix, sample_weight=weight)
         self.logistic_ = LogisticRegression(C=self.C, solver="lbfgs", max_iter=self.max_iter)
-        self.logistic_.fit(self.scaler_.transform(design.to_numpy()), y.astype(int))
+        self.logistic_.fit(self.scaler_.transform(matrix), target, sample_weight=weight)
         self.coef_ = pd.Series(self.logistic_.coef_[0], index=self.design_columns_)
         self.n_features_in_ = len(self._column_names())
         return self
