@@ -52,3 +52,10 @@ def test_split_is_immutable():
 def test_bad_settings_are_config_errors(kwargs, words):
     with pytest.raises(ConfigError, match=words):
         RollingOriginSplit(**kwargs).folds(DATES, n_labelled=26)
+
+
+def test_naive_and_offset_dates_name_the_same_local_boundary():
+    dates = pd.date_range("2021-01-11", periods=20, freq="W-MON", tz="Asia/Shanghai")
+    for start in ("2021-03-01", "2021-03-01T00:00:00+08:00", "2021-02-28T16:00:00Z"):
+        folds = RollingOriginSplit(horizon=1, start=start).folds(dates, 20)
+        assert folds[0].test_as_of[0] == dates[7]

@@ -98,6 +98,11 @@ class RollingOriginSplit:
         t = pd.Timestamp(value)
         if t.tzinfo is not None and dates.tz is None:
             t = t.tz_localize(None)
+        elif t.tzinfo is None and dates.tz is not None:
+            # A naive date in the config is local time, as everywhere in riskwarn.
+            t = t.tz_localize(dates.tz)
+        elif t.tzinfo is not None:
+            t = t.tz_convert(dates.tz)
         if t not in dates:
             raise ConfigError(
                 f"[backtest] {name} = {value!r} is not an as-of date of the data (period "
