@@ -76,7 +76,8 @@ class BacktestConfig:
     whose label window is observed). ``models`` defaults to every model. ``seed``
     seeds every model; ``k`` are the shares of grids for the top-k metrics;
     ``population_bands`` is how many equal-count population bands the fairness
-    view splits grids into.
+    view splits grids into. ``train_periods`` limits each fit to the latest that
+    many as-of dates of training rows (default: all history).
     """
 
     start: str | None = None
@@ -87,6 +88,7 @@ class BacktestConfig:
     seed: int = 0
     k: tuple[float, ...] = (0.01, 0.05, 0.1)
     population_bands: int = 3
+    train_periods: int | None = None
 
 
 LABEL_OPS = ("==", "!=", ">", ">=", "<", "<=", "in")
@@ -218,8 +220,10 @@ def _backtest(raw: Any, source: str) -> BacktestConfig:
                     raise ConfigError(f"{source}: [backtest] {key} must be a non-empty list.")
                 raw[key] = tuple(raw[key])
     bt = _section(BacktestConfig, raw, "backtest", source)
-    for key in ("step", "refit_every", "population_bands"):
+    for key in ("step", "refit_every", "population_bands", "train_periods"):
         value = getattr(bt, key)
+        if value is None and key == "train_periods":
+            continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{source}: [backtest] {key} must be a whole number >= 1.")
     if isinstance(bt.seed, bool) or not isinstance(bt.seed, int) or bt.seed < 0:
@@ -250,6 +254,7 @@ def _backtest(raw: Any, source: str) -> BacktestConfig:
         seed=bt.seed,
         k=tuple(sorted({float(k) for k in bt.k})),
         population_bands=bt.population_bands,
+        train_periods=bt.train_periods,
     )
 
 

@@ -250,3 +250,13 @@ def test_default_start_holds_out_a_year_of_dates(freq, per_year):
     # short data: at most half the labelled dates are held out
     short = dates[:per_year]
     assert dates.get_loc(default_start(short, per_year, 1)) == per_year // 2
+
+
+def test_train_periods_keeps_only_the_latest_dates(city, monkeypatch):
+    _, _, frame, graph = city
+    Spy.calls = []
+    monkeypatch.setattr(run_module, "make_model", lambda *a, **k: Spy())
+    settings = BacktestConfig(refit_every=52, models=("hotspot",), train_periods=10)
+    run_backtest(frame, graph=graph, horizon=1, settings=settings)
+    _, n_rows, _ = Spy.calls[0]
+    assert n_rows == 10 * 36

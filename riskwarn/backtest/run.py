@@ -136,7 +136,12 @@ def run_backtest(
         test = frame[as_of.isin(fold.test_as_of)]
         for h in horizons:
             observed = frame[f"label_h{h}"].notna()
-            train = frame[(as_of <= dates[p0 - h]) & observed]
+            last = p0 - h
+            window = as_of <= dates[last]
+            if settings.train_periods is not None and last >= settings.train_periods:
+                # only the latest train_periods as-of dates: recent behaviour, less work
+                window &= as_of > dates[last - settings.train_periods]
+            train = frame[window & observed]
             y = train[f"label_h{h}"].to_numpy(dtype=float)
             count = train[f"count_h{h}"].to_numpy(dtype=float)
             if len(train) == 0 or y.sum() == 0:

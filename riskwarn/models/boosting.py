@@ -42,7 +42,7 @@ class _LightGBMModel(BaseEstimator):
         gap: int = 1,
         fallback_rounds: int = 100,
         rounds: int | None = None,
-        max_rows: int = 400_000,
+        max_rows: int = 200_000,
         random_state: int = 0,
         num_threads: int = 2,
     ) -> None:
