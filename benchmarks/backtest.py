@@ -74,12 +74,15 @@ def test_window(folder: Path, horizon: int, n_dates: int) -> dict[str, Any]:
     }
 
 
-def config_text(window: dict[str, Any], refit_every: int) -> str:
-    return (
+def config_text(window: dict[str, Any], refit_every: int, train_periods: int | None) -> str:
+    text = (
         "# benchmarks/backtest.py: built-in defaults, quarterly refits, a year of test dates.\n"
         f'[data]\nend = "{window["data_end"]}"\n'
         f'[backtest]\nrefit_every = {refit_every}\nstart = "{window["start"]}"\n'
     )
+    if train_periods is not None:
+        text += f"train_periods = {train_periods}\n"
+    return text
 
 
 def phases(lines: list[str], wall_s: float) -> dict[str, Any]:
@@ -175,18 +178,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--runs", type=int, default=1, help="one full run takes ~15-20 min")
     ap.add_argument("--test-dates", type=int, default=52)
     ap.add_argument("--refit-every", type=int, default=13)
-    ap.add_argument("--json", type=Path, default=OUT / "backtest.json")
+    ap.add_argument(
+        "--train-periods",
+        type=int,
+        default=None,
+        help="[backtest] train_periods: fit on the latest N as-of dates (default: all)",
+    )
+    ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
+    tag = "" if args.train_periods is None else f"_tp{args.train_periods}"
+    if args.json is None:
+        args.json = OUT / f"backtest{tag}.json"
     OUT.mkdir(exist_ok=True)
     folder = ensure_city(args.grids, args.periods, args.seed)
     window = test_window(folder, HORIZON, args.test_dates)
-    config = OUT / "backtest.toml"
-    config.write_text(config_text(window, args.refit_every))
-    out = OUT / "backtest_run"
+    config = OUT / f"backtest{tag}.toml"
+    config.write_text(config_text(window, args.refit_every, args.train_periods))
+    out = OUT / f"backtest_run{tag}"
     runs = []
     for i in range(args.runs):
         print(f"run {i + 1}/{args.runs}: riskwarn backtest on {folder.name}", flush=True)
-        run = one_run(folder, config, out, OUT / f"backtest_run{i + 1}.log")
+        run = one_run(folder, config, out, OUT / f"backtest{tag}_run{i + 1}.log")
         n_as_of = run["settings"]["n_as_of"]
         if n_as_of != args.test_dates or run["settings"]["last_as_of"] != window["last"][:10]:
             raise SystemExit(

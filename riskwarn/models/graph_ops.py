@@ -109,16 +109,23 @@ def neighbour_values(
     current[grid_code, date_code] = values
     for _ in range(hops):
         have = ~np.isnan(current)
-        filled = np.where(have, current, 0.0).reshape(n_grids, -1)
+        complete = bool(have.all())
+        filled = (current if complete else np.where(have, current, 0.0)).reshape(n_grids, -1)
         total = (w @ filled).reshape(n_grids, n_dates, n_cols)
         if how == "sum":
             result = total
         else:
-            weight = (w @ (have * present[:, :, None]).reshape(n_grids, -1)).reshape(
-                n_grids, n_dates, n_cols
-            )
+            if complete:
+                # Every grid-date has a value: the neighbour weight is the same for
+                # every column, one product over (grid, date) instead of per column.
+                weight = (w @ present)[:, :, None]
+            else:
+                weight = (w @ (have * present[:, :, None]).reshape(n_grids, -1)).reshape(
+                    n_grids, n_dates, n_cols
+                )
             with np.errstate(invalid="ignore", divide="ignore"):
-                result = np.where(weight > 0, total / np.where(weight > 0, weight, 1.0), np.nan)
+                result = total / weight
+            result[np.broadcast_to(weight <= 0, result.shape)] = np.nan
         out.append(result[grid_code, date_code])
         # The next hop spreads only what grids with a row hold: a grid absent at a
         # date has no value of its own to pass on, even if its neighbours have one.
