@@ -134,6 +134,12 @@ class GraphDiffusion(BaseEstimator):
             ``log1p_<c>``, then ``hop<k>_mean_<c>`` for k = 1..hops, then
             ``no_neighbours`` (1.0 where the grid has no neighbour row at its date).
         """
+        matrix, columns = self._design(X)
+        return pd.DataFrame(matrix, index=X.index, columns=columns)
+
+    def _design(self, X: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+        # One preallocated array, filled block by block: at city scale a frame of
+        # blocks and its copy would cost two more matrices of millions of rows.
         self._check_params()
         names = self._column_names()
         who = type(self).__name__
@@ -144,25 +150,29 @@ class GraphDiffusion(BaseEstimator):
                 f"{who}: column(s) {bad} have negative values; pass count features (>= 0)."
             )
         own = np.log1p(values)
-        blocks = {f"log1p_{c}": own[:, j] for j, c in enumerate(names)}
+        del values
+        n, m = own.shape
+        columns = [f"log1p_{c}" for c in names]
         if self.hops == 0:
-            return pd.DataFrame(blocks, index=X.index)
-        spread = []
+            return own, columns
+        for k in range(1, self.hops + 1):
+            columns += [f"hop{k}_mean_{c}" for c in names]
+        columns.append(NO_NEIGHBOURS)
+        matrix = np.empty((n, len(columns)))
+        matrix[:, :m] = own
         current = own
-        for _ in range(self.hops):
+        for k in range(1, self.hops + 1):
             if self.graph is None:
                 current = np.full_like(own, np.nan)
             else:
                 # One hop at a time, so that a grid without a row at the date (whose
                 # hop values would be computed all the same) never enters a mean.
                 current = neighbour_values(X, current, self.graph, hops=1, how="mean")[0]
-            spread.append(current)
-        for k, hop in enumerate(spread, start=1):
-            for j, c in enumerate(names):
-                blocks[f"hop{k}_mean_{c}"] = np.nan_to_num(hop[:, j], nan=0.0)
-        # Hop 1 is missing exactly when no neighbour is present; hop k > 1 then too.
-        blocks[NO_NEIGHBOURS] = np.isnan(spread[0][:, 0]).astype(float)
-        return pd.DataFrame(blocks, index=X.index)
+            if k == 1:
+                # Hop 1 is missing exactly when no neighbour is present; hop k > 1 then too.
+                matrix[:, -1] = np.isnan(current[:, 0])
+            matrix[:, k * m : (k + 1) * m] = np.nan_to_num(current, nan=0.0)
+        return matrix, columns
 
     def fit(self, X: pd.DataFrame, y, count=None) -> GraphDiffusion:
         """Standardise the design matrix and fit the logistic regression.
@@ -187,9 +197,7 @@ class GraphDiffusion(BaseEstimator):
                 "GraphDiffusion needs training rows with and without an escalation; "
                 "widen the training window."
             )
-        design = self.design_matrix(X)
-        self.design_columns_ = list(design.columns)
-        matrix = design.to_numpy()
+        matrix, self.design_columns_ = self._design(X)
         # Above max_rows, negatives are down-sampled and weighted by the inverse of
         # their rate: the weighted likelihood, and so the probability scale, is kept.
         weight = np.ones(len(y))
@@ -200,7 +208,9 @@ class GraphDiffusion(BaseEstimator):
             draw = np.random.default_rng(self.random_state).random(len(negative))
             weight[negative] = np.where(draw < rate, 1.0 / rate, 0.0)
         rows = weight > 0
-        matrix, target, weight = matrix[rows], y[rows].astype(int), weight[rows]
+        if not rows.all():
+            matrix = matrix[rows]
+        target, weight = y[rows].astype(int), weight[rows]
         self.n_rows_trained_ = int(rows.sum())
         self.scaler_ = StandardScaler().fit(matrix, sample_weight=weight)
         self.logistic_ = LogisticRegression(C=self.C, solver="lbfgs", max_iter=self.max_iter)
@@ -212,5 +222,5 @@ class GraphDiffusion(BaseEstimator):
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Shape (n_rows, 2): probabilities of no escalation and of an escalation."""
         check_is_fitted(self, "logistic_")
-        design = self.design_matrix(X)
-        return self.logistic_.predict_proba(self.scaler_.transform(design.to_numpy()))
+        matrix, _ = self._design(X)
+        return self.logistic_.predict_proba(self.scaler_.transform(matrix))
