@@ -317,17 +317,6 @@ def small_part(
     }
 
 
-def _json_ready(value):
-    # JSON has no NaN: an undefined figure is written as null.
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    return value
-
-
 def _f(value, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
@@ -445,8 +434,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result["small"] = small_part(
             folders, args.small_refit_every, args.reuse, args.explicit_start
         )
+    from riskwarn.workflows import json_ready
+
     text = markdown(result)
-    args.json.write_text(json.dumps(_json_ready(result), indent=2) + "\n")
+    args.json.write_text(json.dumps(json_ready(result), indent=2) + "\n")
     args.json.with_suffix(".md").write_text(text + "\n")
     print(text)
     print(f"written to {args.json} and {args.json.with_suffix('.md')}")

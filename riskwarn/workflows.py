@@ -89,14 +89,14 @@ class BacktestOutput:
     result: BacktestResult
 
 
-def _json_ready(value):
-    # JSON has no NaN: an undefined metric is written as null, not as a number.
+def json_ready(value):
+    """``value`` with NaN and infinities as None: JSON has no NaN, an undefined metric is null."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
+        return [json_ready(v) for v in value]
     return value
 
 
@@ -161,7 +161,7 @@ def run_backtest_files(
     predictions_path = folder / "predictions.parquet"
     write_atomic(predictions_path, lambda p: result.predictions.to_parquet(p, index=False))
     metrics_path = write_text_atomic(
-        folder / "metrics.json", json.dumps(_json_ready(metrics), indent=2) + "\n"
+        folder / "metrics.json", json.dumps(json_ready(metrics), indent=2) + "\n"
     )
     markdown_path = write_text_atomic(folder / "metrics.md", metrics_markdown(metrics) + "\n")
     return BacktestOutput(folder, predictions_path, metrics_path, markdown_path, metrics, result)
