@@ -10,7 +10,6 @@ gives them.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -22,6 +21,7 @@ from riskwarn.backtest.split import Fold, RollingOriginSplit
 from riskwarn.config import BacktestConfig
 from riskwarn.errors import RiskwarnError
 from riskwarn.models.catalogue import available_models, make_count_model, make_model
+from riskwarn.models.frames import fit_model
 
 PREDICTION_COLUMNS = (
     "model",
@@ -158,10 +158,7 @@ def run_backtest(
                         f"h={h}, {name}",
                     )
                 model = make_model(name, horizon=h, graph=graph, seed=settings.seed)
-                if "count" in inspect.signature(model.fit).parameters:
-                    model.fit(train, y, count=count)
-                else:
-                    model.fit(train, y)
+                fit_model(model, train, y, count)
                 score = model.predict_proba(test)[:, 1]
                 if hasattr(model, "parts"):
                     parts.setdefault(name, {}).setdefault(h, []).append(model.parts(test))

@@ -20,8 +20,6 @@ the ensemble is the best robust baseline fitted on everything.
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
@@ -32,20 +30,13 @@ from sklearn.metrics import average_precision_score
 from sklearn.utils.validation import check_is_fitted
 
 from riskwarn.errors import RiskwarnError
-from riskwarn.models.frames import check_counts, check_labels
+from riskwarn.models.frames import check_counts, check_labels, fit_model
 
 _CLIP = 1e-6
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
     return logit(np.clip(p, _CLIP, 1 - _CLIP))
-
-
-def _fit_component(model: BaseEstimator, X: pd.DataFrame, y: np.ndarray, count):
-    # Components that model counts (Poisson, Hawkes) take them; the others ignore them.
-    if count is not None and "count" in inspect.signature(model.fit).parameters:
-        return model.fit(X, y, count=count)
-    return model.fit(X, y)
 
 
 class CalibratedEnsemble(BaseEstimator):
@@ -173,8 +164,7 @@ class CalibratedEnsemble(BaseEstimator):
         X_val, X_cal = X[val], X[cal]
         # The best baseline is chosen on the validation window, like the weights.
         fitted_baselines = {
-            name: _fit_component(clone(m), X_train, y_train, c_train)
-            for name, m in baselines.items()
+            name: fit_model(clone(m), X_train, y_train, c_train) for name, m in baselines.items()
         }
         ap = {
             name: average_precision_score(y[val], m.predict_proba(X_val)[:, 1])
@@ -183,8 +173,7 @@ class CalibratedEnsemble(BaseEstimator):
         self.baseline_scores_ = ap
         self.best_baseline_ = max(sorted(ap), key=ap.get)
         self.components_ = {
-            name: _fit_component(clone(m), X_train, y_train, c_train)
-            for name, m in components.items()
+            name: fit_model(clone(m), X_train, y_train, c_train) for name, m in components.items()
         }
         self.components_["best_baseline"] = fitted_baselines[self.best_baseline_]
         names = list(self.components_)
@@ -204,9 +193,7 @@ class CalibratedEnsemble(BaseEstimator):
             # scikit-learn's CalibratedClassifierCV(ensemble=False) does, so the
             # latest periods inform the ranking too.
             chosen = {**components, "best_baseline": baselines[self.best_baseline_]}
-            self.components_ = {
-                name: _fit_component(clone(chosen[name]), X, y, count) for name in names
-            }
+            self.components_ = {name: fit_model(clone(chosen[name]), X, y, count) for name in names}
         self.n_features_in_ = X.shape[1]
         return self
 
@@ -218,7 +205,7 @@ class CalibratedEnsemble(BaseEstimator):
         name = next(iter(baselines))
         self.best_baseline_ = name
         self.baseline_scores_ = {}
-        self.components_ = {"best_baseline": _fit_component(clone(baselines[name]), X, y, count)}
+        self.components_ = {"best_baseline": fit_model(clone(baselines[name]), X, y, count)}
         self.prior_ = {"best_baseline": 1.0}
         self.weights_ = {"intercept": 0.0, "best_baseline": 1.0}
         self.calibration_ = "none"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 
 import numpy as np
@@ -59,3 +60,10 @@ def feature_columns(X: pd.DataFrame) -> list[str]:
         if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
             out.append(str(name))
     return out
+
+
+def fit_model(model, X: pd.DataFrame, y: np.ndarray, count=None):
+    """``model.fit`` with the event counts for models that take them (Poisson, Hawkes)."""
+    if count is not None and "count" in inspect.signature(model.fit).parameters:
+        return model.fit(X, y, count=count)
+    return model.fit(X, y)
