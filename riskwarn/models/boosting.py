@@ -22,7 +22,12 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from riskwarn.errors import RiskwarnError
-from riskwarn.models.frames import check_counts, check_labels, feature_columns
+from riskwarn.models.frames import (
+    check_counts,
+    check_labels,
+    feature_columns,
+    negative_sample_weights,
+)
 
 
 class _LightGBMModel(BaseEstimator):
@@ -96,20 +101,6 @@ class _LightGBMModel(BaseEstimator):
             )
         return X[list(self.feature_names_in_)].to_numpy(dtype=np.float32, na_value=np.nan)
 
-    def _sample(self, target: np.ndarray) -> np.ndarray:
-        """Row weights: 1 for kept rows, 1/rate for kept negatives, 0 for dropped ones."""
-        weight = np.ones(len(target))
-        negative = target == 0
-        n_pos, n_neg = int((~negative).sum()), int(negative.sum())
-        if len(target) <= self.max_rows or n_neg == 0:
-            return weight
-        rate = max((self.max_rows - n_pos) / n_neg, 1e-3)
-        # Seeded draw: the same rows are kept on every run with the same seed.
-        keep = np.random.default_rng(self.random_state).random(n_neg) < rate
-        w = np.where(keep, 1.0 / rate, 0.0)
-        weight[negative] = w
-        return weight
-
     def _fit(self, X: pd.DataFrame, target: np.ndarray):
         if "as_of" not in X.columns:
             raise RiskwarnError("X needs the as_of column: early stopping uses the latest dates.")
@@ -118,7 +109,7 @@ class _LightGBMModel(BaseEstimator):
             raise RiskwarnError(f"{type(self).__name__}: X has no feature columns.")
         self.feature_names_in_ = np.asarray(names, dtype=object)
         self.n_features_in_ = len(names)
-        weight = self._sample(target)
+        weight = negative_sample_weights(target, self.max_rows, self.random_state)
         kept = weight > 0
         # Only the kept rows become a float32 matrix: at city scale the full
         # training frame would double the memory for rows that are dropped anyway.

@@ -25,7 +25,12 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from riskwarn.errors import RiskwarnError
-from riskwarn.models.frames import check_counts, check_labels, column_values
+from riskwarn.models.frames import (
+    check_counts,
+    check_labels,
+    column_values,
+    negative_sample_weights,
+)
 from riskwarn.models.graph_ops import neighbour_values
 
 NO_NEIGHBOURS = "no_neighbours"
@@ -198,15 +203,7 @@ class GraphDiffusion(BaseEstimator):
                 "widen the training window."
             )
         matrix, self.design_columns_ = self._design(X)
-        # Above max_rows, negatives are down-sampled and weighted by the inverse of
-        # their rate: the weighted likelihood, and so the probability scale, is kept.
-        weight = np.ones(len(y))
-        negative = np.flatnonzero(y == 0)
-        n_keep = int(self.max_rows) - int(y.sum())
-        if len(y) > self.max_rows and 0 < n_keep < len(negative):
-            rate = n_keep / len(negative)
-            draw = np.random.default_rng(self.random_state).random(len(negative))
-            weight[negative] = np.where(draw < rate, 1.0 / rate, 0.0)
+        weight = negative_sample_weights(y, self.max_rows, self.random_state)
         rows = weight > 0
         if not rows.all():
             matrix = matrix[rows]

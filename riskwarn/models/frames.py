@@ -67,3 +67,22 @@ def fit_model(model, X: pd.DataFrame, y: np.ndarray, count=None):
     if count is not None and "count" in inspect.signature(model.fit).parameters:
         return model.fit(X, y, count=count)
     return model.fit(X, y)
+
+
+def negative_sample_weights(target: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
+    """Row weights, shape (n_rows,): down-sample negatives above ``max_rows`` rows.
+
+    All positives (``target > 0``) are kept; negatives are kept with the rate that
+    brings the rows to ``max_rows`` and weighted by its inverse, so the weighted
+    likelihood, and the probability scale, is that of the full data. Dropped rows
+    weigh 0. No sampling when the positives alone fill ``max_rows``.
+    """
+    weight = np.ones(len(target))
+    negative = np.flatnonzero(target == 0)
+    n_keep = int(max_rows) - (len(target) - len(negative))
+    if len(target) > max_rows and 0 < n_keep < len(negative):
+        rate = n_keep / len(negative)
+        # Seeded draw: the same rows are kept on every run with the same seed.
+        draw = np.random.default_rng(seed).random(len(negative))
+        weight[negative] = np.where(draw < rate, 1.0 / rate, 0.0)
+    return weight
