@@ -90,3 +90,20 @@ def config() -> Config:
 @pytest.fixture
 def city(tmp_path: Path) -> Path:
     return write_tables(tmp_path / "city", base_tables())
+
+
+def simulated_features(folder: Path, n_grids: int, n_periods: int, seed: int, horizon: int = 4):
+    """Simulate a city into ``folder``; return its config, feature frame (with labels) and graph."""
+    from riskwarn.config import LabelConfig
+    from riskwarn.data.validate import load_dataset
+    from riskwarn.features.build import build_features
+    from riskwarn.panel.graph import build_grid_graph
+    from riskwarn.simulate import simulate_city, write_city
+
+    sim = simulate_city(n_grids=n_grids, n_periods=n_periods, seed=seed)
+    write_city(sim, folder)
+    end = sim.end.tz_convert("Asia/Shanghai").tz_localize(None).isoformat()
+    config = Config(data=DataConfig(end=end), label=LabelConfig(horizon=horizon))
+    dataset = load_dataset(folder, config)
+    graph = build_grid_graph(dataset.grids, dataset.adjacency, k=config.graph.k).graph
+    return config, build_features(dataset, config, labels=True), graph

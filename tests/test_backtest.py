@@ -13,28 +13,15 @@ from riskwarn.backtest import run as run_module
 from riskwarn.backtest.evaluate import evaluate, population_bands
 from riskwarn.backtest.run import PREDICTION_COLUMNS, run_backtest
 from riskwarn.cli import main
-from riskwarn.config import BacktestConfig, Config, DataConfig, LabelConfig
-from riskwarn.data.validate import load_dataset
+from riskwarn.config import BacktestConfig
 from riskwarn.errors import ConfigError, RiskwarnError
-from riskwarn.features.build import build_features
-from riskwarn.panel.graph import build_grid_graph
-from riskwarn.simulate import simulate_city, write_city
-
-
-def _config(sim, horizon=2):
-    end = sim.end.tz_convert("Asia/Shanghai").tz_localize(None).isoformat()
-    return Config(data=DataConfig(end=end), label=LabelConfig(horizon=horizon))
+from tests.conftest import simulated_features
 
 
 @pytest.fixture(scope="module")
 def city(tmp_path_factory):
     folder = tmp_path_factory.mktemp("backtest_city")
-    sim = simulate_city(n_grids=36, n_periods=70, seed=5)
-    write_city(sim, folder)
-    config = _config(sim)
-    dataset = load_dataset(folder, config)
-    graph = build_grid_graph(dataset.grids, dataset.adjacency).graph
-    frame = build_features(dataset, config, labels=True)
+    config, frame, graph = simulated_features(folder, 36, 70, seed=5, horizon=2)
     return folder, config, frame, graph
 
 

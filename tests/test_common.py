@@ -10,27 +10,16 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from riskwarn.config import MODEL_NAMES, Config, DataConfig
-from riskwarn.data.validate import load_dataset
-from riskwarn.features.build import build_features
+from riskwarn.config import MODEL_NAMES
 from riskwarn.models.catalogue import make_count_model, make_model
-from riskwarn.panel.graph import build_grid_graph
-from riskwarn.simulate import simulate_city, write_city
+from tests.conftest import simulated_features
 
 MODELS = [*MODEL_NAMES, "lightgbm_count"]
 
 
 @pytest.fixture(scope="module")
 def city(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("common_city")
-    sim = simulate_city(n_grids=49, n_periods=60, seed=3)
-    write_city(sim, folder)
-    config = Config(
-        data=DataConfig(end=sim.end.tz_convert("Asia/Shanghai").tz_localize(None).isoformat())
-    )
-    dataset = load_dataset(folder, config)
-    graph = build_grid_graph(dataset.grids, dataset.adjacency).graph
-    f = build_features(dataset, config, labels=True)
+    _, f, graph = simulated_features(tmp_path_factory.mktemp("common_city"), 49, 60, seed=3)
     return f[f["label_h1"].notna()].reset_index(drop=True), graph
 
 

@@ -18,14 +18,10 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from riskwarn.backtest.metrics import log_loss
-from riskwarn.config import Config, DataConfig
-from riskwarn.data.validate import load_dataset
 from riskwarn.errors import RiskwarnError
-from riskwarn.features.build import build_features
 from riskwarn.models.diffusion import NO_NEIGHBOURS, GraphDiffusion
 from riskwarn.models.hawkes import GraphHawkes
-from riskwarn.panel.graph import build_grid_graph
-from riskwarn.simulate import simulate_city, write_city
+from tests.conftest import simulated_features
 
 TYPES = ("type_a", "type_b", "type_c")
 TRUE_RATE = {"type_a": 0.05, "type_b": 0.1, "type_c": 0.2}
@@ -112,15 +108,7 @@ def ring_fits(ring):
 @pytest.fixture(scope="module")
 def city(tmp_path_factory):
     """The simulator's feature frame (rows with a label) and its grid graph."""
-    folder = tmp_path_factory.mktemp("graph_city")
-    sim = simulate_city(n_grids=200, n_periods=104, seed=3)
-    write_city(sim, folder)
-    config = Config(
-        data=DataConfig(end=sim.end.tz_convert("Asia/Shanghai").tz_localize(None).isoformat())
-    )
-    dataset = load_dataset(folder, config)
-    frame = build_features(dataset, config, labels=True)
-    graph = build_grid_graph(dataset.grids, dataset.adjacency, k=config.graph.k).graph
+    _, frame, graph = simulated_features(tmp_path_factory.mktemp("graph_city"), 200, 104, seed=3)
     return frame[frame["label_h1"].notna()].reset_index(drop=True), graph
 
 
