@@ -8,6 +8,7 @@ import pytest
 
 from riskwarn.errors import RiskwarnError
 from riskwarn.models.boosting import LightGBMCount, LightGBMEscalation
+from riskwarn.models.frames import downsample_weights
 
 
 def _panel(n_grids=300, n_dates=40, seed=0):
@@ -115,3 +116,18 @@ def test_fixed_rounds_skip_early_stopping():
     frame, y, count, _ = _panel(n_grids=100, n_dates=30)
     model = LightGBMCount(rounds=23).fit(frame, y, count=count)
     assert not model.early_stopped_ and model.booster_.current_iteration() == 23
+
+
+@pytest.mark.parametrize("rate", [0.02, 0.3, 0.8])
+def test_downsampling_never_keeps_more_than_max_rows_and_keeps_the_class_totals(rate):
+    # Long horizons at city scale have more positives than max_rows: both classes
+    # are then sampled, and the weights still add up to each class's full count.
+    target = (np.random.default_rng(1).random(200_000) < rate).astype(float)
+    weight = downsample_weights(target, 20_000, seed=3)
+    kept = weight > 0
+    assert kept.sum() == pytest.approx(20_000, rel=0.03)
+    assert target[kept].sum() > 0 and (target[kept] == 0).sum() >= 9_000
+    for cls in (0.0, 1.0):
+        assert weight[target == cls].sum() == pytest.approx((target == cls).sum(), rel=0.03)
+    np.testing.assert_array_equal(weight, downsample_weights(target, 20_000, seed=3))
+    assert (downsample_weights(target[:500], 20_000, seed=3) == 1).all()

@@ -15,6 +15,7 @@ model systematically over- or under-ranks that kind of area.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -64,25 +65,46 @@ def _probability_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     }
 
 
-def _top_k_metrics(block: pd.DataFrame, k_values, area: pd.Series | None) -> dict[str, float]:
+@dataclass(frozen=True)
+class _Block:
+    """One model and horizon as arrays sorted by (as-of, grid), split by as-of date."""
+
+    date: np.ndarray
+    grid: np.ndarray
+    y: np.ndarray
+    count: np.ndarray
+    score: np.ndarray
+    expected: np.ndarray
+    days: list[slice]
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, grid: np.ndarray) -> _Block:
+        date = pd.DatetimeIndex(frame["as_of"]).asi8
+        order = np.lexsort((grid, date))
+        date, grid = date[order], grid[order]
+        cuts = np.r_[0, np.flatnonzero(date[1:] != date[:-1]) + 1, len(date)]
+        return cls(
+            date=date,
+            grid=grid,
+            y=frame["label"].to_numpy(dtype=float)[order],
+            count=frame["count"].to_numpy(dtype=float)[order],
+            score=frame["score"].to_numpy(dtype=float)[order],
+            expected=frame["expected_events"].to_numpy(dtype=float)[order],
+            days=[slice(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)],
+        )
+
+    def same_rows(self, other: _Block) -> bool:
+        return np.array_equal(self.date, other.date) and np.array_equal(self.grid, other.grid)
+
+
+def _top_k_metrics(block: _Block, k_values, area: np.ndarray | None) -> dict[str, float]:
     sums: dict[str, list[float]] = {}
-    for _, day in block.groupby("as_of", sort=True, observed=True):
-        y = day["label"].to_numpy(dtype=float)
-        c = day["count"].to_numpy(dtype=float)
-        s = day["score"].to_numpy(dtype=float)
-        a = None if area is None else area.reindex(day["grid_id"]).to_numpy(dtype=float)
-        for k in k_values:
-            name = k_label(k)
-            values = {
-                "precision": m.precision_at_k(y, s, k),
-                "recall": m.recall_at_k(y, s, k),
-                "missed": m.missed_escalation_rate(y, s, k),
-                "pai": m.pai_at_k(c, s, k, area=a),
-                "pei_star": m.pei_star_at_k(c, s, k),
-                "ndcg": m.ndcg_at_k(c, s, k),
-            }
+    for day in block.days:
+        a = None if area is None else area[block.grid[day]]
+        by_k = m.top_k_metrics(block.y[day], block.count[day], block.score[day], k_values, a)
+        for k, values in by_k.items():
             for metric, v in values.items():
-                sums.setdefault(f"{metric}_at_{name}", []).append(v)
+                sums.setdefault(f"{metric}_at_{k_label(k)}", []).append(v)
     # Dates without escalations leave recall, PAI and the like undefined; they are
     # skipped in the mean rather than counted as zero.
     return {
@@ -91,21 +113,21 @@ def _top_k_metrics(block: pd.DataFrame, k_values, area: pd.Series | None) -> dic
     }
 
 
-def _top_k_shares(block: pd.DataFrame, groups: pd.Series, k: float) -> pd.DataFrame:
-    """Per group: share of the top-k slots over all dates, and share of escalations."""
-    slots = []
-    for _, day in block.groupby("as_of", sort=True, observed=True):
-        mask = m.top_k_mask(day["score"].to_numpy(dtype=float), k)
-        slots.append(day["grid_id"].to_numpy()[mask])
-    top = groups.reindex(np.concatenate(slots)).value_counts()
-    positives = block.loc[block["label"] == 1, "grid_id"]
-    esc = groups.reindex(positives).value_counts()
-    return pd.DataFrame(
-        {
-            "top_share": top / top.sum() if top.sum() else top,
-            "escalation_share": esc / esc.sum() if esc.sum() else esc,
-        }
-    ).fillna(0.0)
+def _top_k_shares(block: _Block, group: np.ndarray, n_groups: int, k: float) -> tuple:
+    """Per group code: share of the top-k slots over all dates, and of escalations.
+
+    The last code is for grids missing from the grids table; they are left out of
+    both shares, as they belong to no group.
+    """
+    slots = np.zeros(n_groups)
+    for day in block.days:
+        top = m.top_k_mask(block.score[day], k)
+        slots += np.bincount(group[block.grid[day][top]], minlength=n_groups)
+    esc = np.bincount(group[block.grid[block.y == 1]], minlength=n_groups).astype(float)
+    slots, esc = slots[:-1], esc[:-1]
+    top_share = slots / slots.sum() if slots.sum() else slots
+    esc_share = esc / esc.sum() if esc.sum() else esc
+    return top_share, esc_share
 
 
 def best_baselines(overall: list[dict]) -> dict[int, str]:
@@ -143,9 +165,14 @@ def evaluate(
         ``overall``, ``by_grid_type`` and ``by_population_band``: lists of records
         with ``model`` and ``horizon``; ``best_baseline`` per horizon.
     """
-    pred = predictions[predictions["label"].notna()].copy()
-    pred["label"] = pred["label"].astype(int)
-    pred["count"] = pred["count"].astype(float)
+    pred = predictions[predictions["label"].notna()]
+    grid_ids = pred["grid_id"]
+    if isinstance(grid_ids.dtype, pd.CategoricalDtype):
+        grid_code = grid_ids.cat.codes.to_numpy().astype(np.int64)
+        uniques = pd.Index(grid_ids.cat.categories.astype(str))
+    else:
+        grid_code, uniques = pd.factorize(grid_ids.astype(str))
+        uniques = pd.Index(uniques)
     meta = None
     area = None
     if grids is not None and len(grids):
@@ -153,26 +180,34 @@ def evaluate(
         if "area_km2" in meta.columns:
             a = pd.to_numeric(meta["area_km2"], errors="coerce")
             if a.notna().all() and (a > 0).all():
-                area = a.astype(float)
+                # Aligned with the grid codes; a grid missing from ``grids`` has no area.
+                area = a.astype(float).reindex(uniques).to_numpy()
+                if np.isnan(area).any():
+                    area = None
     overall = []
-    blocks = {}
-    for (model, h), block in pred.groupby(["model", "horizon"], sort=False, observed=True):
-        blocks[(model, int(h))] = block
-        y, p = block["label"].to_numpy(float), block["score"].to_numpy(float)
+    blocks: dict[tuple[str, int], _Block] = {}
+    positions = pd.Series(np.arange(len(pred))).groupby(
+        [pred["model"].to_numpy(), pred["horizon"].to_numpy()], sort=False
+    )
+    for (model, h), rows in positions:
+        block_frame = pred.iloc[rows.to_numpy()]
+        block = _Block.of(block_frame, grid_code[rows.to_numpy()])
+        blocks[(str(model), int(h))] = block
+        y, p = block.y, block.score
         record = {
             "model": str(model),
             "horizon": int(h),
-            "n_rows": len(block),
-            "n_dates": int(block["as_of"].nunique()),
+            "n_rows": len(y),
+            "n_dates": len(block.days),
             "n_positive": int(y.sum()),
             "base_rate": float(y.mean()),
             "mean_score": float(p.mean()),
             **_probability_metrics(y, p),
             **_top_k_metrics(block, k, area),
         }
-        if block["expected_events"].notna().all():
-            record["expected_events_mean"] = float(block["expected_events"].mean())
-            record["count_mean"] = float(block["count"].mean())
+        if not np.isnan(block.expected).any():
+            record["expected_events_mean"] = float(block.expected.mean())
+            record["count_mean"] = float(block.count.mean())
         overall.append(record)
     best = best_baselines(overall)
     for record in overall:
@@ -181,12 +216,15 @@ def evaluate(
         if ref is not None:
             a = blocks[(record["model"], record["horizon"])]
             b = blocks[(ref, record["horizon"])]
-            joined = a.merge(b, on=["grid_id", "as_of"], suffixes=("", "_ref"))
-            record["brier_skill"] = m.brier_skill(
-                joined["label"].to_numpy(float),
-                joined["score"].to_numpy(float),
-                joined["score_ref"].to_numpy(float),
-            )
+            if a.same_rows(b):
+                record["brier_skill"] = m.brier_skill(a.y, a.score, b.score)
+            else:
+                # Models scored different rows: compare them on the rows both have.
+                keys = ["date", "grid"]
+                joined = pd.DataFrame(
+                    {"date": a.date, "grid": a.grid, "y": a.y, "p": a.score}
+                ).merge(pd.DataFrame({"date": b.date, "grid": b.grid, "ref": b.score}), on=keys)
+                record["brier_skill"] = m.brier_skill(joined["y"], joined["p"], joined["ref"])
     result = {
         "k": list(k),
         "best_baseline": {str(h): name for h, name in best.items()},
@@ -202,23 +240,25 @@ def evaluate(
     views["by_population_band"] = population_bands(meta, n_population_bands)
     fair_k = headline_k(k)
     for view, groups in views.items():
+        names = sorted(pd.unique(groups))
+        # Group code per grid code; grids missing from ``grids`` get their own code.
+        code_of = pd.Series(np.arange(len(names)), index=names)
+        group = code_of.reindex(groups.reindex(uniques)).fillna(len(names)).to_numpy(dtype=int)
         for (model, h), block in blocks.items():
-            shares = _top_k_shares(block, groups, fair_k)
-            member = groups.reindex(block["grid_id"]).to_numpy()
-            for group in sorted(pd.unique(groups)):
-                rows = block[member == group]
-                if rows.empty:
+            top_share, esc_share = _top_k_shares(block, group, len(names) + 1, fair_k)
+            member = group[block.grid]
+            for g, name in enumerate(names):
+                rows = member == g
+                if not rows.any():
                     continue
-                y, p = rows["label"].to_numpy(float), rows["score"].to_numpy(float)
-                share = shares.loc[group] if group in shares.index else None
-                top = float(share["top_share"]) if share is not None else 0.0
-                esc = float(share["escalation_share"]) if share is not None else 0.0
+                y, p = block.y[rows], block.score[rows]
+                top, esc = float(top_share[g]), float(esc_share[g])
                 result[view].append(
                     {
                         "model": model,
                         "horizon": h,
-                        "group": str(group),
-                        "n_rows": len(rows),
+                        "group": str(name),
+                        "n_rows": int(rows.sum()),
                         "n_positive": int(y.sum()),
                         "base_rate": float(y.mean()),
                         "mean_score": float(p.mean()),

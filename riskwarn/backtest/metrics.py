@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy.stats import rankdata
 
 EPS = 1e-15
 
@@ -81,13 +82,7 @@ def roc_auc(y: ArrayLike, score: ArrayLike) -> float:
     if n_pos == 0 or n_neg == 0:
         return float("nan")
     # Mid-ranks handle ties: the Mann-Whitney U statistic.
-    order = np.argsort(s, kind="stable")
-    ranks = np.empty(len(s))
-    sorted_s = s[order]
-    starts = np.r_[0, np.flatnonzero(sorted_s[1:] != sorted_s[:-1]) + 1]
-    ends = np.r_[starts[1:], len(s)]
-    for a, b in zip(starts, ends, strict=True):
-        ranks[order[a:b]] = (a + b + 1) / 2
+    ranks = rankdata(s, method="average")
     u = ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2
     return float(u / (n_pos * n_neg))
 
@@ -124,25 +119,78 @@ def expected_calibration_error(y: ArrayLike, p: ArrayLike, n_bins: int = 10) -> 
     return float(total)
 
 
+TOP_K_NAMES = ("precision", "recall", "missed", "pai", "pei_star", "ndcg")
+
+
+def top_k_metrics(
+    y: ArrayLike,
+    count: ArrayLike,
+    score: ArrayLike,
+    k_values,
+    area: ArrayLike | None = None,
+) -> dict[float, dict[str, float]]:
+    """Every top-k metric of one snapshot for each k, from a single ranking.
+
+    Parameters
+    ----------
+    y, count, score : array-like, shape (n_grids,)
+    k_values : iterable of float
+        Shares of grids.
+    area : array-like, shape (n_grids,), optional
+        Grid areas for PAI; every grid is one unit without them.
+
+    Returns
+    -------
+    dict
+        ``{k: {"precision", "recall", "missed", "pai", "pei_star", "ndcg"}}``, each as
+        the function of the same name gives it.
+    """
+    y, c, s = _arr(y), _arr(count), _arr(score)
+    a = np.ones(len(c)) if area is None else _arr(area)
+    _check(y, c, s, a)
+    order = ranking(s)
+    n_pos, n_events, total_area = y.sum(), c.sum(), a.sum()
+    best_counts = np.sort(c)[::-1]
+    gain = np.log1p(c)
+    best_gain = np.sort(gain)[::-1]
+    out = {}
+    for k in k_values:
+        n = top_k_size(len(s), k)
+        top = order[:n]
+        hits, events = y[top].sum(), c[top].sum()
+        recall = hits / n_pos if n_pos else float("nan")
+        discount = 1.0 / np.log2(np.arange(2, n + 2))
+        best, ideal = best_counts[:n].sum(), (best_gain[:n] * discount).sum()
+        out[k] = {
+            "precision": float(hits / n),
+            "recall": float(recall),
+            "missed": float(1.0 - recall),
+            "pai": float((events / n_events) / (a[top].sum() / total_area))
+            if n_events
+            else float("nan"),
+            "pei_star": float(events / best) if best > 0 else float("nan"),
+            "ndcg": float((gain[top] * discount).sum() / ideal) if ideal > 0 else float("nan"),
+        }
+    return out
+
+
+def _one(metric: str, y, count, score, k, area=None) -> float:
+    return top_k_metrics(y, count, score, (k,), area)[k][metric]
+
+
 def precision_at_k(y: ArrayLike, score: ArrayLike, k: float) -> float:
     """Positives in the top k / size of the top k."""
-    y = _arr(y)
-    mask = top_k_mask(score, k)
-    _check(y, mask)
-    return float(y[mask].sum() / mask.sum())
+    return _one("precision", y, y, score, k)
 
 
 def recall_at_k(y: ArrayLike, score: ArrayLike, k: float) -> float:
     """Positives in the top k / all positives (NaN without positives)."""
-    y = _arr(y)
-    mask = top_k_mask(score, k)
-    _check(y, mask)
-    return float(y[mask].sum() / y.sum()) if y.sum() else float("nan")
+    return _one("recall", y, y, score, k)
 
 
 def missed_escalation_rate(y: ArrayLike, score: ArrayLike, k: float) -> float:
     """Share of positives outside the top k: 1 - recall@k."""
-    return 1.0 - recall_at_k(y, score, k)
+    return _one("missed", y, y, score, k)
 
 
 def pai_at_k(count: ArrayLike, score: ArrayLike, k: float, area: ArrayLike | None = None) -> float:
@@ -150,34 +198,17 @@ def pai_at_k(count: ArrayLike, score: ArrayLike, k: float, area: ArrayLike | Non
 
     Without areas every grid counts as one unit of area.
     """
-    c = _arr(count)
-    a = np.ones(len(c)) if area is None else _arr(area)
-    mask = top_k_mask(score, k)
-    _check(c, a, mask)
-    if c.sum() == 0:
-        return float("nan")
-    return float((c[mask].sum() / c.sum()) / (a[mask].sum() / a.sum()))
+    return _one("pai", count, count, score, k, area)
 
 
 def pei_star_at_k(count: ArrayLike, score: ArrayLike, k: float) -> float:
     """Events in the top k / events in the best possible k grids (PEI*)."""
-    c = _arr(count)
-    mask = top_k_mask(score, k)
-    _check(c, mask)
-    best = np.sort(c)[::-1][: mask.sum()].sum()
-    return float(c[mask].sum() / best) if best > 0 else float("nan")
+    return _one("pei_star", count, count, score, k)
 
 
 def ndcg_at_k(count: ArrayLike, score: ArrayLike, k: float) -> float:
     """Normalised discounted cumulative gain of the top k with gain log1p(count)."""
-    c = _arr(count)
-    _check(c, _arr(score))
-    n = top_k_size(len(c), k)
-    discount = 1.0 / np.log2(np.arange(2, n + 2))
-    gain = np.log1p(c)
-    dcg = (gain[ranking(score)[:n]] * discount).sum()
-    ideal = (np.sort(gain)[::-1][:n] * discount).sum()
-    return float(dcg / ideal) if ideal > 0 else float("nan")
+    return _one("ndcg", count, count, score, k)
 
 
 def brier_skill(y: ArrayLike, p: ArrayLike, p_reference: ArrayLike) -> float:

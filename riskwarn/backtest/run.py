@@ -21,7 +21,7 @@ from riskwarn.backtest.split import Fold, RollingOriginSplit
 from riskwarn.config import BacktestConfig
 from riskwarn.errors import RiskwarnError
 from riskwarn.models.catalogue import available_models, make_count_model, make_model
-from riskwarn.models.frames import fit_model
+from riskwarn.models.frames import fit_model, select_rows
 
 PREDICTION_COLUMNS = (
     "model",
@@ -129,11 +129,15 @@ def run_backtest(
     total = len(folds) * len(horizons) * len(models)
     done = 0
     as_of = frame["as_of"]
+    # Categorical grid ids: tens of millions of prediction rows share a few
+    # thousand ids (sorted, so ordering by grid_id is unchanged).
+    grid_ids = pd.CategoricalDtype(np.sort(frame["grid_id"].astype(str).unique()))
     pieces = []
     parts: dict[str, dict[int, list[pd.DataFrame]]] = {}
     for f, fold in enumerate(folds):
         p0 = int(dates.get_loc(fold.test_as_of[0]))
-        test = frame[as_of.isin(fold.test_as_of)]
+        test = select_rows(frame, as_of.isin(fold.test_as_of))
+        test_grid = pd.Categorical(test["grid_id"].astype(str), dtype=grid_ids)
         for h in horizons:
             observed = frame[f"label_h{h}"].notna()
             last = p0 - h
@@ -141,7 +145,7 @@ def run_backtest(
             if settings.train_periods is not None and last >= settings.train_periods:
                 # only the latest train_periods as-of dates: recent behaviour, less work
                 window &= as_of > dates[last - settings.train_periods]
-            train = frame[window & observed]
+            train = select_rows(frame, window & observed)
             y = train[f"label_h{h}"].to_numpy(dtype=float)
             count = train[f"count_h{h}"].to_numpy(dtype=float)
             if len(train) == 0 or y.sum() == 0:
@@ -174,7 +178,7 @@ def run_backtest(
                     pd.DataFrame(
                         {
                             "model": name,
-                            "grid_id": test["grid_id"].to_numpy(),
+                            "grid_id": test_grid,
                             "as_of": test["as_of"].to_numpy(),
                             "horizon": np.int8(h),
                             "score": score.astype(float),

@@ -6,10 +6,11 @@ fixed seeds, at most two threads). Early stopping watches the last
 dates so that no validation label window overlaps a training one; the model is
 then refitted on every row with the number of rounds found.
 
-Class imbalance: the rare positives are all kept and negatives are down-sampled
-only when the training set is larger than ``max_rows``; kept negatives are
-weighted by the inverse of their sampling rate, so the weighted likelihood (and
-hence the probability scale) is the same as on the full data. ``is_unbalance`` or
+Class imbalance: above ``max_rows`` training rows the rare positives are kept and
+negatives are down-sampled (positives too, when they alone would fill more than
+half of ``max_rows``); kept rows are weighted by the inverse of their sampling
+rate, so the weighted likelihood (and hence the probability scale) is the same as
+on the full data. ``is_unbalance`` or
 ``scale_pos_weight`` would inflate every probability, so they are not used.
 """
 
@@ -25,8 +26,8 @@ from riskwarn.errors import RiskwarnError
 from riskwarn.models.frames import (
     check_counts,
     check_labels,
+    downsample_weights,
     feature_columns,
-    negative_sample_weights,
 )
 
 
@@ -109,7 +110,7 @@ class _LightGBMModel(BaseEstimator):
             raise RiskwarnError(f"{type(self).__name__}: X has no feature columns.")
         self.feature_names_in_ = np.asarray(names, dtype=object)
         self.n_features_in_ = len(names)
-        weight = negative_sample_weights(target, self.max_rows, self.random_state)
+        weight = downsample_weights(target, self.max_rows, self.random_state)
         kept = weight > 0
         # Only the kept rows become a float32 matrix: at city scale the full
         # training frame would double the memory for rows that are dropped anyway.
@@ -122,6 +123,10 @@ class _LightGBMModel(BaseEstimator):
         params = self._params(len(rows))
         self.early_stopped_ = False
         rounds = int(self.fallback_rounds if self.rounds is None else self.rounds)
+        # One binned dataset for every training run: the early-stopping split and
+        # its validation window are subsets of it (binning once instead of three
+        # times; the bins are the refit's, so the rounds found carry over exactly).
+        full = lgb.Dataset(matrix, target, weight=weight, params={"verbosity": -1}).construct()
         if self.rounds is None and n_val > 0 and len(unique) >= n_val + gap + n_val:
             val_start = unique[len(unique) - n_val]
             train_end = unique[len(unique) - n_val - gap - 1]
@@ -130,21 +135,15 @@ class _LightGBMModel(BaseEstimator):
             if (target[val] > 0).any() and (target[train] > 0).any():
                 booster = lgb.train(
                     params,
-                    lgb.Dataset(matrix[train], target[train], weight=weight[train]),
+                    full.subset(np.flatnonzero(train)),
                     num_boost_round=int(self.n_estimators),
-                    valid_sets=[
-                        lgb.Dataset(matrix[val], target[val], weight=weight[val]),
-                    ],
+                    valid_sets=[full.subset(np.flatnonzero(val))],
                     callbacks=[lgb.early_stopping(int(self.early_stopping_rounds), verbose=False)],
                 )
                 rounds = max(int(booster.best_iteration), 1)
                 self.early_stopped_ = True
         self.best_iteration_ = rounds
-        self.booster_ = lgb.train(
-            params,
-            lgb.Dataset(matrix, target, weight=weight),
-            num_boost_round=rounds,
-        )
+        self.booster_ = lgb.train(params, full, num_boost_round=rounds)
         self.n_rows_trained_ = len(rows)
         return self
 
@@ -195,7 +194,7 @@ class LightGBMEscalation(_LightGBMModel):
         A fixed number of rounds, without early stopping (for a twin model that
         reuses the rounds another one found).
     max_rows : int
-        Above this, negatives are down-sampled with weight correction.
+        Above this, rows are down-sampled with weight correction (see ``downsample_weights``).
     random_state, num_threads : int
 
     Attributes

@@ -29,7 +29,7 @@ from riskwarn.models.frames import (
     check_counts,
     check_labels,
     column_values,
-    negative_sample_weights,
+    downsample_weights,
 )
 from riskwarn.models.graph_ops import neighbour_values
 
@@ -53,8 +53,9 @@ class GraphDiffusion(BaseEstimator):
     max_iter : int
         Iteration limit of the lbfgs solver.
     max_rows : int
-        Above this many training rows, negatives are down-sampled (seeded by
-        ``random_state``) and weighted by the inverse of their sampling rate.
+        Above this many training rows, rows are down-sampled (seeded by
+        ``random_state``) and weighted by the inverse of their class's sampling
+        rate (see ``downsample_weights``).
     random_state : int
 
     Attributes
@@ -142,9 +143,13 @@ class GraphDiffusion(BaseEstimator):
         matrix, columns = self._design(X)
         return pd.DataFrame(matrix, index=X.index, columns=columns)
 
-    def _design(self, X: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    def _design(
+        self, X: pd.DataFrame, rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, list[str]]:
         # One preallocated array, filled block by block: at city scale a frame of
         # blocks and its copy would cost two more matrices of millions of rows.
+        # ``rows`` (a boolean mask) keeps only those rows of the matrix: neighbour
+        # means need every row of a date, the model only the sampled ones.
         self._check_params()
         names = self._column_names()
         who = type(self).__name__
@@ -156,15 +161,18 @@ class GraphDiffusion(BaseEstimator):
             )
         own = np.log1p(values)
         del values
-        n, m = own.shape
+        keep = slice(None) if rows is None else np.flatnonzero(rows)
+        m = own.shape[1]
         columns = [f"log1p_{c}" for c in names]
         if self.hops == 0:
-            return own, columns
+            return own[keep], columns
         for k in range(1, self.hops + 1):
             columns += [f"hop{k}_mean_{c}" for c in names]
         columns.append(NO_NEIGHBOURS)
-        matrix = np.empty((n, len(columns)))
-        matrix[:, :m] = own
+        kept = own[keep]
+        matrix = np.empty((len(kept), len(columns)))
+        matrix[:, :m] = kept
+        del kept
         current = own
         for k in range(1, self.hops + 1):
             if self.graph is None:
@@ -173,10 +181,11 @@ class GraphDiffusion(BaseEstimator):
                 # One hop at a time, so that a grid without a row at the date (whose
                 # hop values would be computed all the same) never enters a mean.
                 current = neighbour_values(X, current, self.graph, hops=1, how="mean")[0]
+            hop = current[keep]
             if k == 1:
                 # Hop 1 is missing exactly when no neighbour is present; hop k > 1 then too.
-                matrix[:, -1] = np.isnan(current[:, 0])
-            matrix[:, k * m : (k + 1) * m] = np.nan_to_num(current, nan=0.0)
+                matrix[:, -1] = np.isnan(hop[:, 0])
+            matrix[:, k * m : (k + 1) * m] = np.nan_to_num(hop, nan=0.0)
         return matrix, columns
 
     def fit(self, X: pd.DataFrame, y, count=None) -> GraphDiffusion:
@@ -202,11 +211,9 @@ class GraphDiffusion(BaseEstimator):
                 "GraphDiffusion needs training rows with and without an escalation; "
                 "widen the training window."
             )
-        matrix, self.design_columns_ = self._design(X)
-        weight = negative_sample_weights(y, self.max_rows, self.random_state)
+        weight = downsample_weights(y, self.max_rows, self.random_state)
         rows = weight > 0
-        if not rows.all():
-            matrix = matrix[rows]
+        matrix, self.design_columns_ = self._design(X, None if rows.all() else rows)
         target, weight = y[rows].astype(int), weight[rows]
         self.n_rows_trained_ = int(rows.sum())
         self.scaler_ = StandardScaler().fit(matrix, sample_weight=weight)

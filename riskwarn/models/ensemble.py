@@ -30,7 +30,7 @@ from sklearn.metrics import average_precision_score
 from sklearn.utils.validation import check_is_fitted
 
 from riskwarn.errors import RiskwarnError
-from riskwarn.models.frames import check_counts, check_labels, fit_model
+from riskwarn.models.frames import check_counts, check_labels, fit_model, select_rows
 
 _CLIP = 1e-6
 
@@ -159,9 +159,9 @@ class CalibratedEnsemble(BaseEstimator):
         self.windows_ = {
             name: (str(dates[m].min()), str(dates[m].max())) for name, m in parts.items()
         }
-        X_train, y_train = X[train], y[train]
+        X_train, y_train = select_rows(X, train), y[train]
         c_train = count[train] if count is not None else None
-        X_val, X_cal = X[val], X[cal]
+        X_val, X_cal = select_rows(X, val), select_rows(X, cal)
         # The best baseline is chosen on the validation window, like the weights.
         fitted_baselines = {
             name: fit_model(clone(m), X_train, y_train, c_train) for name, m in baselines.items()

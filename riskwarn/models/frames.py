@@ -69,20 +69,43 @@ def fit_model(model, X: pd.DataFrame, y: np.ndarray, count=None):
     return model.fit(X, y)
 
 
-def negative_sample_weights(target: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
-    """Row weights, shape (n_rows,): down-sample negatives above ``max_rows`` rows.
+def downsample_weights(target: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
+    """Row weights, shape (n_rows,): at most ``max_rows`` rows kept, each class reweighted.
 
-    All positives (``target > 0``) are kept; negatives are kept with the rate that
-    brings the rows to ``max_rows`` and weighted by its inverse, so the weighted
-    likelihood, and the probability scale, is that of the full data. Dropped rows
-    weigh 0. No sampling when the positives alone fill ``max_rows``.
+    Negatives (``target == 0``) are down-sampled to the rows the positives leave;
+    when the positives are so many that fewer than half of ``max_rows`` would be
+    left (long horizons at city scale), each class keeps half, positives sampled
+    too. A kept row weighs the inverse of its class's sampling rate, so the
+    weighted likelihood, and the probability scale, is that of the full data.
+    Dropped rows weigh 0; below ``max_rows`` rows every row weighs 1.
     """
-    weight = np.ones(len(target))
-    negative = np.flatnonzero(target == 0)
-    n_keep = int(max_rows) - (len(target) - len(negative))
-    if len(target) > max_rows and 0 < n_keep < len(negative):
-        rate = n_keep / len(negative)
-        # Seeded draw: the same rows are kept on every run with the same seed.
-        draw = np.random.default_rng(seed).random(len(negative))
-        weight[negative] = np.where(draw < rate, 1.0 / rate, 0.0)
-    return weight
+    target = np.asarray(target)
+    n_rows = len(target)
+    weight = np.ones(n_rows)
+    if n_rows <= max_rows:
+        return weight
+    positive = target > 0
+    n_pos = int(positive.sum())
+    n_neg = n_rows - n_pos
+    keep_neg = max(int(max_rows) - n_pos, int(max_rows) // 2)
+    keep_pos = int(max_rows) - keep_neg
+    rate_pos = min(keep_pos / n_pos, 1.0) if n_pos else 1.0
+    rate_neg = min(keep_neg / n_neg, 1.0) if n_neg else 1.0
+    rate = np.where(positive, rate_pos, rate_neg)
+    # Seeded draw: the same rows are kept on every run with the same seed.
+    draw = np.random.default_rng(seed).random(n_rows)
+    return np.where(draw < rate, 1.0 / rate, 0.0)
+
+
+def select_rows(X: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
+    """``X[mask]``, without a copy when the selected rows are one contiguous run.
+
+    Feature frames are sorted by as-of date, so a time window is a run of rows: a
+    slice shares the frame's memory (copy-on-write), where a boolean mask would copy
+    gigabytes at city scale. The result must not be written to.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    index = np.flatnonzero(mask)
+    if len(index) and index[-1] - index[0] + 1 == len(index):
+        return X.iloc[index[0] : index[-1] + 1]
+    return X[mask]

@@ -100,14 +100,17 @@ def neighbour_values(
     date_code, grid_code, grids = _keys(frame)
     n_dates, n_grids, n_cols = int(date_code.max(initial=-1)) + 1, len(grids), values.shape[1]
     w = adjacency(graph, grids)
-    present = np.zeros((n_grids, n_dates))
-    present[grid_code, date_code] = 1.0
-    out = []
     # Grid-major dense blocks: (n_grids, n_dates * n_cols), so one sparse product
-    # spreads every date and column at once.
-    current = np.full((n_grids, n_dates, n_cols), np.nan)
-    current[grid_code, date_code] = values
-    for _ in range(hops):
+    # spreads every date and column at once. Rows map to it by one flat index
+    # (a 1-d take is several times faster than 2-d fancy indexing at city scale).
+    flat = grid_code.astype(np.int64) * n_dates + date_code
+    present = np.zeros(n_grids * n_dates)
+    present[flat] = 1.0
+    present = present.reshape(n_grids, n_dates)
+    current = np.full((n_grids * n_dates, n_cols), np.nan)
+    current[flat] = values
+    out = []
+    for hop in range(hops):
         have = ~np.isnan(current)
         complete = bool(have.all())
         filled = (current if complete else np.where(have, current, 0.0)).reshape(n_grids, -1)
@@ -120,14 +123,17 @@ def neighbour_values(
                 # every column, one product over (grid, date) instead of per column.
                 weight = (w @ present)[:, :, None]
             else:
-                weight = (w @ (have * present[:, :, None]).reshape(n_grids, -1)).reshape(
+                weight = (w @ have.reshape(n_grids, -1).astype(float)).reshape(
                     n_grids, n_dates, n_cols
                 )
+            # No neighbour present means a zero total over a zero weight: 0/0 is the
+            # NaN a mean over nothing should be (weights are positive).
             with np.errstate(invalid="ignore", divide="ignore"):
                 result = total / weight
-            result[np.broadcast_to(weight <= 0, result.shape)] = np.nan
-        out.append(result[grid_code, date_code])
-        # The next hop spreads only what grids with a row hold: a grid absent at a
-        # date has no value of its own to pass on, even if its neighbours have one.
-        current = np.where(present[:, :, None] > 0, result, np.nan)
+        result = result.reshape(n_grids * n_dates, n_cols)
+        out.append(np.take(result, flat, axis=0))
+        if hop + 1 < hops:
+            # The next hop spreads only what grids with a row hold: a grid absent at
+            # a date has no value of its own to pass on, even if its neighbours have one.
+            current = np.where(present.reshape(-1, 1) > 0, result, np.nan)
     return out
