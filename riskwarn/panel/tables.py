@@ -100,7 +100,9 @@ def _edges_frame(graph: GridGraph, index: pd.Index) -> tuple[pd.DataFrame, pd.Da
         {
             "grid_idx": np.concatenate([a, b]),
             "nbr_idx": np.concatenate([b, a]),
-            "weight": np.concatenate([e["weight"], e["weight"]]),
+            # float64 even without edges (one grid, all islands): DuckDB has no
+            # column type for an empty object array.
+            "weight": np.concatenate([e["weight"], e["weight"]]).astype(np.float64),
         }
     ).sort_values(["grid_idx", "nbr_idx"], ignore_index=True)
     # Ring two: reachable in two steps, not the grid itself, not a direct neighbour.

@@ -1,0 +1,276 @@
+"""The scorer a watchlist comes from: probability, expected events and reasons.
+
+:class:`EscalationScorer` bundles the trained model (the calibrated ensemble by
+default), the LightGBM Poisson twin for the expected number of escalations, and
+the reasons for each grid's score. Reasons are additive contributions on the
+log-odds scale of the ensemble's stacked score:
+
+- each LightGBM feature: the ensemble's weight on LightGBM times the feature's
+  ``pred_contrib`` value (SHAP on LightGBM's log-odds);
+- the Hawkes parts (own recent escalations, neighbours', precursors): the
+  ensemble's weight on the Hawkes model times the model's log-odds above its
+  background-only log-odds, shared in proportion to each part's expected events.
+
+Only positive contributions are reasons (what raises the risk); the largest come
+first. Sources the ensemble gives no weight do not appear.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+from scipy.special import logit
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from riskwarn.errors import RiskwarnError
+from riskwarn.models.baselines import PersistenceBaseline, _IsotonicScoreBaseline
+from riskwarn.models.boosting import LightGBMEscalation
+from riskwarn.models.catalogue import make_count_model, make_model
+from riskwarn.models.ensemble import CalibratedEnsemble
+from riskwarn.models.frames import KEY_COLUMNS, check_labels, feature_columns, fit_model
+from riskwarn.models.hawkes import GraphHawkes
+
+_CLIP = 1e-6
+HAWKES_PARTS = {
+    "own": "hawkes_own",
+    "neighbours": "hawkes_neighbours",
+    "precursors": "hawkes_precursors",
+}
+"""Reason names of the GraphHawkes parts (they are not features of the frame)."""
+
+PART_DESCRIPTIONS = {
+    "hawkes_own": (
+        "recent escalations in this grid (they tend to be followed by more)",
+        "本网格近期的升级事件（往往引发后续事件）",
+    ),
+    "hawkes_neighbours": (
+        "recent escalations in neighbouring grids",
+        "相邻网格近期的升级事件",
+    ),
+    "hawkes_precursors": (
+        "collective petitions and unresolved disputes",
+        "集体信访和未化解的纠纷",
+    ),
+}
+"""English and Chinese descriptions of the Hawkes reasons (expected events as value)."""
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    return logit(np.clip(np.asarray(p, dtype=float), _CLIP, 1 - _CLIP))
+
+
+class EscalationScorer(BaseEstimator):
+    """The trained model behind a watchlist.
+
+    Parameters
+    ----------
+    graph : networkx.Graph or None
+        The grid graph, for the graph models.
+    horizon : int
+        The label horizon the score is for (``label_h{horizon}``).
+    model : str
+        Catalogue name of the probability model (``"ensemble"`` by default).
+    seed : int
+    n_reasons : int
+        Reasons per grid.
+
+    Attributes
+    ----------
+    model_ : fitted estimator
+        The probability model.
+    counter_ : LightGBMCount
+        The Poisson model for ``expected_events``.
+    feature_names_in_ : list of str
+        Every feature column the scorer was trained with; scoring needs them all.
+    """
+
+    def __init__(
+        self,
+        graph: nx.Graph | None = None,
+        horizon: int = 1,
+        model: str = "ensemble",
+        seed: int = 0,
+        n_reasons: int = 3,
+    ) -> None:
+        self.graph = graph
+        self.horizon = horizon
+        self.model = model
+        self.seed = seed
+        self.n_reasons = n_reasons
+
+    def fit(self, X: pd.DataFrame, y, count=None) -> EscalationScorer:
+        """Fit the probability model and the count model on the same rows.
+
+        Parameters
+        ----------
+        X : DataFrame, shape (n_rows, n_columns)
+            Feature frame (``grid_id``, ``as_of``, features).
+        y : array-like of 0/1, shape (n_rows,)
+        count : array-like, shape (n_rows,)
+            Escalation events in each row's label window.
+        """
+        y = check_labels(y, len(X))
+        if count is None:
+            raise RiskwarnError("EscalationScorer needs the event counts: fit(X, y, count=...).")
+        if int(self.n_reasons) < 0:
+            raise RiskwarnError(f"n_reasons must be >= 0, got {self.n_reasons!r}.")
+        self.feature_names_in_ = feature_columns(X)
+        self.n_features_in_ = len(self.feature_names_in_)
+        self.model_ = fit_model(
+            make_model(self.model, horizon=self.horizon, graph=self.graph, seed=self.seed),
+            X,
+            y,
+            count,
+        )
+        booster = self._lightgbm()
+        rounds = booster[0].best_iteration_ if booster else None
+        self.counter_ = make_count_model(self.horizon, seed=self.seed, rounds=rounds).fit(
+            X, y, count=count
+        )
+        return self
+
+    # -- what the model is made of ---------------------------------------------------
+    def _weighted(self) -> list[tuple[str, object, float]]:
+        """(name, fitted component, weight on its log-odds) of the sources of reasons."""
+        model = self.model_
+        if isinstance(model, CalibratedEnsemble):
+            if model.mode_ == "fallback":
+                return [("best_baseline", model.components_["best_baseline"], 1.0)]
+            return [
+                (name, comp, float(model.weights_.get(name, 0.0)))
+                for name, comp in model.components_.items()
+            ]
+        return [(self.model, model, 1.0)]
+
+    def _lightgbm(self) -> tuple[LightGBMEscalation, float] | None:
+        for _, comp, weight in self._weighted():
+            if isinstance(comp, LightGBMEscalation):
+                return comp, weight
+        return None
+
+    def _check(self, X: pd.DataFrame) -> None:
+        check_is_fitted(self, "model_")
+        missing = [c for c in (*KEY_COLUMNS, *self.feature_names_in_) if c not in X.columns]
+        if missing:
+            raise RiskwarnError(
+                f"the data lacks {len(missing)} feature(s) the model was trained "
+                f"with: {', '.join(missing[:8])}{' …' if len(missing) > 8 else ''}. Score with "
+                "data that has the same tables and columns as the training data."
+            )
+
+    # -- outputs ----------------------------------------------------------------------
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Shape (n_rows, 2): calibrated probabilities of no escalation and of one."""
+        self._check(X)
+        return self.model_.predict_proba(X)
+
+    def predict_expected(self, X: pd.DataFrame) -> np.ndarray:
+        """Expected escalation events in the window, shape (n_rows,)."""
+        self._check(X)
+        return self.counter_.predict_expected(X)
+
+    def contributions(self, X: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Each source's contribution to the stacked log-odds, and the value it reports.
+
+        Returns
+        -------
+        contribution : DataFrame, shape (n_rows, n_sources)
+            Columns are feature names and the Hawkes part names of ``HAWKES_PARTS``.
+        value : DataFrame, shape (n_rows, n_sources)
+            The feature's value, or the part's expected events.
+        """
+        self._check(X)
+        contribution: dict[str, np.ndarray] = {}
+        value: dict[str, np.ndarray] = {}
+
+        def add(name: str, c: np.ndarray, v: np.ndarray) -> None:
+            contribution[name] = contribution.get(name, 0.0) + c
+            value[name] = v
+
+        for _, comp, weight in self._weighted():
+            if weight <= 0:
+                continue
+            if isinstance(comp, LightGBMEscalation):
+                contrib = comp.contributions(X).drop(columns="bias")
+                for name in contrib.columns:
+                    add(name, weight * contrib[name].to_numpy(), X[name].to_numpy(dtype=float))
+            elif isinstance(comp, GraphHawkes):
+                parts = comp.parts(X)
+                background = parts["background"].to_numpy()
+                excess = parts[list(HAWKES_PARTS)].to_numpy()
+                above = excess.sum(axis=1)
+                lift = _logit(-np.expm1(-(background + above))) - _logit(-np.expm1(-background))
+                share = excess / np.where(above > 0, above, 1.0)[:, None]
+                for j, part in enumerate(HAWKES_PARTS.values()):
+                    add(part, weight * lift * share[:, j], excess[:, j])
+            elif isinstance(comp, _IsotonicScoreBaseline | PersistenceBaseline):
+                # A baseline's log-odds above those of a grid with no history, shared
+                # among its input columns in proportion to their values.
+                if isinstance(comp, PersistenceBaseline):
+                    columns = [comp.column]
+                else:
+                    columns = [*comp.columns, *getattr(comp, "neighbour_columns", ())]
+                values = np.nan_to_num(X[columns].to_numpy(dtype=float), nan=0.0)
+                zero = pd.DataFrame(0.0, index=[0], columns=columns)
+                lift = _logit(comp.predict_proba(X)[:, 1]) - _logit(comp.predict_proba(zero)[0, 1])
+                sums = values.sum(axis=1)
+                share = values / np.where(sums > 0, sums, 1.0)[:, None]
+                for j, name in enumerate(columns):
+                    add(name, weight * lift * share[:, j], values[:, j])
+        index = X.index
+        return pd.DataFrame(contribution, index=index), pd.DataFrame(value, index=index)
+
+    def reasons(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The top ``n_reasons`` positive contributions per row.
+
+        Returns
+        -------
+        DataFrame, shape (n_rows, 3 * n_reasons)
+            ``reason_{i}_feature`` (None when fewer reasons), ``reason_{i}_value`` and
+            ``reason_{i}_contribution`` for i = 1..n_reasons, largest first.
+        """
+        contribution, value = self.contributions(X)
+        n = int(self.n_reasons)
+        out: dict[str, object] = {}
+        names = np.asarray(contribution.columns, dtype=object)
+        c = contribution.to_numpy(dtype=float) if len(names) else np.zeros((len(X), 0))
+        v = value.to_numpy(dtype=float) if len(names) else np.zeros((len(X), 0))
+        # Ties go to the earlier column, so the reasons are the same on every run.
+        order = np.argsort(-c, axis=1, kind="stable")
+        rows = np.arange(len(X))
+        for i in range(n):
+            feature = np.full(len(X), None, dtype=object)
+            val = np.full(len(X), np.nan)
+            con = np.full(len(X), np.nan)
+            if i < c.shape[1]:
+                pick = order[:, i]
+                positive = c[rows, pick] > 0
+                feature[positive] = names[pick[positive]]
+                val[positive] = v[rows, pick][positive]
+                con[positive] = c[rows, pick][positive]
+            out[f"reason_{i + 1}_feature"] = feature
+            out[f"reason_{i + 1}_value"] = val
+            out[f"reason_{i + 1}_contribution"] = con
+        return pd.DataFrame(out, index=X.index)
+
+    def score(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Everything a watchlist needs, one row per row of X.
+
+        Returns
+        -------
+        DataFrame, shape (n_rows, 4 + 3 * n_reasons)
+            ``grid_id, as_of, score, expected_events`` and the reason columns.
+        """
+        self._check(X)
+        head = pd.DataFrame(
+            {
+                "grid_id": X["grid_id"].astype(str).to_numpy(),
+                "as_of": X["as_of"],
+                "score": self.model_.predict_proba(X)[:, 1],
+                "expected_events": self.counter_.predict_expected(X),
+            },
+            index=X.index,
+        )
+        return pd.concat([head, self.reasons(X)], axis=1).reset_index(drop=True)

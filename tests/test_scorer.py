@@ -1,0 +1,115 @@
+"""EscalationScorer: the probability, expected events and reasons a watchlist shows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import logit
+
+from riskwarn.errors import RiskwarnError
+from riskwarn.models.scorer import HAWKES_PARTS, EscalationScorer
+from tests.conftest import simulated_features
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory):
+    _, f, graph = simulated_features(tmp_path_factory.mktemp("scorer_city"), 64, 80, seed=5)
+    train = f[f["label_h1"].notna()].reset_index(drop=True)
+    last = f[f["as_of"] == f["as_of"].max()].reset_index(drop=True)
+    return train, last, graph
+
+
+def _fit(train, graph, **params):
+    scorer = EscalationScorer(graph=graph, horizon=1, **params)
+    return scorer.fit(train, train["label_h1"].to_numpy(), count=train["count_h1"].to_numpy())
+
+
+def test_score_has_one_row_per_grid_with_probability_expected_events_and_reasons(city):
+    train, last, graph = city
+    scorer = _fit(train, graph)
+    out = scorer.score(last)
+    assert len(out) == len(last) == last["grid_id"].nunique()
+    assert list(out.columns[:4]) == ["grid_id", "as_of", "score", "expected_events"]
+    np.testing.assert_array_equal(out["score"], scorer.predict_proba(last)[:, 1])
+    assert (out["expected_events"] > 0).all()
+    assert [c for c in out.columns if c.startswith("reason_")] == [
+        f"reason_{i}_{part}" for i in (1, 2, 3) for part in ("feature", "value", "contribution")
+    ]
+    # Reasons are positive and ordered, and the riskiest grids have some.
+    c = out[["reason_1_contribution", "reason_2_contribution", "reason_3_contribution"]]
+    assert (c.fillna(1.0) > 0).all().all()
+    assert (c["reason_1_contribution"].fillna(0) >= c["reason_2_contribution"].fillna(0)).all()
+    assert (c["reason_2_contribution"].fillna(0) >= c["reason_3_contribution"].fillna(0)).all()
+    top = out.nlargest(5, "score")
+    assert top["reason_1_feature"].notna().all()
+    known = set(scorer.feature_names_in_) | set(HAWKES_PARTS.values())
+    assert set(out["reason_1_feature"].dropna()) <= known
+    # A reason's value is the grid's own feature value.
+    row = out.dropna(subset=["reason_1_feature"]).iloc[0]
+    if row["reason_1_feature"] in last.columns:
+        grid = last.set_index("grid_id").loc[row["grid_id"]]
+        assert row["reason_1_value"] == pytest.approx(float(grid[row["reason_1_feature"]]))
+
+
+def test_lightgbm_reasons_add_up_to_its_log_odds(city):
+    train, last, graph = city
+    scorer = _fit(train, graph, model="lightgbm")
+    contribution, _ = scorer.contributions(last)
+    booster = scorer.model_
+    bias = booster.contributions(last)["bias"].to_numpy()
+    p = scorer.predict_proba(last)[:, 1]
+    np.testing.assert_allclose(contribution.sum(axis=1) + bias, logit(p), rtol=1e-6, atol=1e-6)
+
+
+def test_hawkes_reasons_split_its_lift_over_the_background(city):
+    train, last, graph = city
+    scorer = _fit(train, graph, model="graph_hawkes")
+    contribution, value = scorer.contributions(last)
+    assert list(contribution.columns) == list(HAWKES_PARTS.values())
+    parts = scorer.model_.parts(last)
+    total = parts.sum(axis=1)
+    lift = logit(-np.expm1(-total)) - logit(-np.expm1(-parts["background"]))
+    np.testing.assert_allclose(contribution.sum(axis=1), lift, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(value["hawkes_neighbours"], parts["neighbours"])
+
+
+def test_a_grid_with_no_events_scores_low_and_its_own_history_is_no_reason(city):
+    train, last, graph = city
+    scorer = _fit(train, graph)
+    quiet = last.copy()
+    counts = [c for c in quiet.columns if c.startswith(("esc_", "pet_", "dis_", "inc_"))]
+    riskiest = int(scorer.score(last)["score"].idxmax())
+    quiet.loc[riskiest, counts] = 0.0
+    before, after = scorer.score(last), scorer.score(quiet)
+    assert after.loc[riskiest, "score"] < before.loc[riskiest, "score"]
+    reasons = after.loc[riskiest, ["reason_1_feature", "reason_2_feature", "reason_3_feature"]]
+    assert "hawkes_own" not in set(reasons.dropna())
+    assert "hawkes_own" in set(before[["reason_1_feature", "reason_2_feature"]].stack())
+
+
+def test_scoring_data_without_a_training_feature_is_a_clear_error(city):
+    train, last, graph = city
+    scorer = _fit(train, graph)
+    with pytest.raises(RiskwarnError, match="lacks 1 feature.*dis_open"):
+        scorer.score(last.drop(columns=["dis_open"]))
+
+
+def test_fit_needs_counts_for_the_expected_events(city):
+    train, _, graph = city
+    with pytest.raises(RiskwarnError, match="counts"):
+        EscalationScorer(graph=graph).fit(train, train["label_h1"].to_numpy())
+
+
+def test_one_grid_scores(tmp_path):
+    # Seed 5: the one grid escalates 7 times in 104 weeks (a grid that never
+    # escalates cannot train a model; that is the ensemble's fallback's job).
+    _, f, graph = simulated_features(tmp_path, 1, 104, seed=5)
+    train = f[f["label_h1"].notna()].reset_index(drop=True)
+    assert train["label_h1"].sum() > 0
+    scorer = EscalationScorer(graph=graph, horizon=1).fit(
+        train, train["label_h1"].to_numpy(), count=train["count_h1"].to_numpy()
+    )
+    out = scorer.score(f[f["as_of"] == f["as_of"].max()])
+    assert len(out) == 1 and 0 < out.loc[0, "score"] < 1
+    assert isinstance(out, pd.DataFrame)
