@@ -77,7 +77,8 @@ class BacktestConfig:
     seeds every model; ``k`` are the shares of grids for the top-k metrics;
     ``population_bands`` is how many equal-count population bands the fairness
     view splits grids into. ``train_periods`` limits each fit to the latest that
-    many as-of dates of training rows (default: all history).
+    many as-of dates of training rows (default: all history). ``n_jobs`` is how
+    many (fold, horizon) fits run at once, in threads; the results do not depend on it.
     """
 
     start: str | None = None
@@ -89,6 +90,52 @@ class BacktestConfig:
     k: tuple[float, ...] = (0.01, 0.05, 0.1)
     population_bands: int = 3
     train_periods: int | None = None
+    n_jobs: int = 2
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """``[train]``: what ``riskwarn train`` fits, and what decides its promotion.
+
+    ``model`` is the model trained and registered (a ``[backtest]`` model name);
+    ``metric`` is the backtest metric at the label horizon that a new version must
+    beat the champion (or, for the first version, the best baseline) on: higher is
+    better except for ``brier``, ``log_loss``, ``ece`` and ``missed_at_*``.
+    ``registered_name`` is the MLflow registered model.
+    """
+
+    model: str = "ensemble"
+    metric: str = "ap"
+    registered_name: str = "riskwarn-escalation"
+
+
+@dataclass(frozen=True)
+class WatchlistConfig:
+    """``[watchlist]``: what ``riskwarn score`` writes.
+
+    ``tiers`` are the top shares of grids of tiers 1, 2, 3 …; ``reasons`` is the
+    number of reasons per grid; raw event counts from 1 to ``suppress_below`` − 1
+    are shown as "fewer than ``suppress_below``" (0 turns suppression off).
+    """
+
+    tiers: tuple[float, ...] = (0.01, 0.05, 0.1)
+    reasons: int = 3
+    suppress_below: int = 3
+
+
+def k_label(k: float) -> str:
+    """``0.05`` → ``"5pct"``, as used in metric names (``precision_at_5pct``)."""
+    return f"{k * 100:g}pct".replace(".", "_")
+
+
+LOWER_IS_BETTER = ("brier", "log_loss", "ece", "missed_at_")
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of a backtest metric is better."""
+    return not any(
+        metric == m or (m.endswith("_") and metric.startswith(m)) for m in LOWER_IS_BETTER
+    )
 
 
 LABEL_OPS = ("==", "!=", ">", ">=", "<", "<=", "in")
@@ -128,6 +175,8 @@ class Config:
     label: LabelConfig = field(default_factory=LabelConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    watchlist: WatchlistConfig = field(default_factory=WatchlistConfig)
     extra: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
 
@@ -220,7 +269,7 @@ def _backtest(raw: Any, source: str) -> BacktestConfig:
                     raise ConfigError(f"{source}: [backtest] {key} must be a non-empty list.")
                 raw[key] = tuple(raw[key])
     bt = _section(BacktestConfig, raw, "backtest", source)
-    for key in ("step", "refit_every", "population_bands", "train_periods"):
+    for key in ("step", "refit_every", "population_bands", "train_periods", "n_jobs"):
         value = getattr(bt, key)
         if value is None and key == "train_periods":
             continue
@@ -255,7 +304,56 @@ def _backtest(raw: Any, source: str) -> BacktestConfig:
         k=tuple(sorted({float(k) for k in bt.k})),
         population_bands=bt.population_bands,
         train_periods=bt.train_periods,
+        n_jobs=bt.n_jobs,
     )
+
+
+_METRICS = ("ap", "roc_auc", "brier", "log_loss", "ece")
+_TOP_K = ("precision", "recall", "missed", "pai", "pei_star", "ndcg")
+
+
+def _train(raw: Any, source: str, backtest: BacktestConfig) -> TrainConfig:
+    train = _section(TrainConfig, raw, "train", source)
+    if train.model not in MODEL_NAMES:
+        raise ConfigError(
+            f"{source}: [train] model {train.model!r} is unknown; choose from "
+            f"{', '.join(MODEL_NAMES)}."
+        )
+    k_names = [k_label(k) for k in backtest.k]
+    known = [*_METRICS, *(f"{m}_at_{k}" for m in _TOP_K for k in k_names)]
+    if train.metric not in known:
+        raise ConfigError(
+            f"{source}: [train] metric {train.metric!r} is not a backtest metric; choose from "
+            f"{', '.join(known)}."
+        )
+    if not isinstance(train.registered_name, str) or not train.registered_name.strip():
+        raise ConfigError(f"{source}: [train] registered_name must be a non-empty string.")
+    return train
+
+
+def _watchlist(raw: Any, source: str) -> WatchlistConfig:
+    raw = dict(raw) if isinstance(raw, dict) else raw
+    if isinstance(raw, dict) and "tiers" in raw:
+        tiers = raw["tiers"]
+        if (
+            not isinstance(tiers, list)
+            or not tiers
+            or any(
+                isinstance(t, bool) or not isinstance(t, int | float) or not 0 < t <= 1
+                for t in tiers
+            )
+            or len(set(tiers)) != len(tiers)
+        ):
+            raise ConfigError(
+                f"{source}: [watchlist] tiers must list distinct shares of grids in (0, 1]."
+            )
+        raw["tiers"] = tuple(sorted(float(t) for t in tiers))
+    wl = _section(WatchlistConfig, raw, "watchlist", source)
+    for key, low in (("reasons", 0), ("suppress_below", 0)):
+        value = getattr(wl, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"{source}: [watchlist] {key} must be a whole number >= {low}.")
+    return wl
 
 
 def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
@@ -279,12 +377,16 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
             feats[key] = tuple(sorted(set(value)))
     features = _section(FeaturesConfig, feats, "features", source)
     backtest = _backtest(raw.pop("backtest", {}), source)
+    train = _train(raw.pop("train", {}), source, backtest)
+    watchlist = _watchlist(raw.pop("watchlist", {}), source)
     cfg = Config(
         data=data,
         graph=graph,
         label=label,
         features=features,
         backtest=backtest,
+        train=train,
+        watchlist=watchlist,
         extra=raw,
         source=source,
     )

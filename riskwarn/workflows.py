@@ -120,7 +120,10 @@ def run_backtest_files(
     frame = builder.to_pandas(None, labels=True)
     grids = validated.dataset.grids
     graph = validated.graph.graph
-    del builder
+    # The engine and the event tables are done with: free them before the fits,
+    # which need the memory at city scale.
+    builder.data.con.disconnect()
+    del builder, validated
     result = run_backtest(
         frame,
         graph=graph,

@@ -247,3 +247,37 @@ def test_train_periods_keeps_only_the_latest_dates(city, monkeypatch):
     run_backtest(frame, graph=graph, horizon=1, settings=settings)
     _, n_rows, _ = Spy.calls[0]
     assert n_rows == 10 * 36
+
+
+def test_parallel_fits_give_the_same_predictions_and_parts(city):
+    _, _, frame, graph = city
+    models = ("hist_rate", "lightgbm", "graph_hawkes", "ensemble")
+    serial = run_backtest(
+        frame,
+        graph=graph,
+        horizon=2,
+        settings=BacktestConfig(refit_every=8, models=models, n_jobs=1),
+    )
+    steps = []
+    parallel = run_backtest(
+        frame,
+        graph=graph,
+        horizon=2,
+        settings=BacktestConfig(refit_every=8, models=models, n_jobs=2),
+        progress=lambda done, total, message: steps.append((done, total, message)),
+    )
+    pd.testing.assert_frame_equal(serial.predictions, parallel.predictions)
+    assert serial.parts == parallel.parts
+    total = len(serial.folds) * 2 * len(models)
+    assert steps[-1] == (total, total, "done") and len(steps) == total + 1
+
+
+def test_an_error_in_a_parallel_fit_stops_the_backtest_with_its_message(city):
+    _, _, frame, graph = city
+    quiet = frame.copy()
+    for h in (1, 2):
+        quiet[f"label_h{h}"] = quiet[f"label_h{h}"].where(quiet[f"label_h{h}"].isna(), 0)
+        quiet[f"count_h{h}"] = quiet[f"count_h{h}"].where(quiet[f"count_h{h}"].isna(), 0)
+    settings = BacktestConfig(refit_every=8, models=("hist_rate",), n_jobs=2)
+    with pytest.raises(RiskwarnError, match="no escalation among the training rows"):
+        run_backtest(quiet, graph=graph, horizon=2, settings=settings)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from riskwarn.config import Config, LabelConfig, LabelRule, load_config
+from riskwarn.config import (
+    Config,
+    LabelConfig,
+    LabelRule,
+    config_from_dict,
+    higher_is_better,
+    load_config,
+)
 from riskwarn.errors import ConfigError
 
 
@@ -109,3 +116,31 @@ def test_backtest_section(tmp_path):
     bt = load_config(p).backtest
     assert (bt.start, bt.end, bt.step, bt.refit_every) == ("2023-01-02", "2023-12-25", 2, 13)
     assert bt.models == ("hotspot", "ensemble") and bt.k == (0.01, 0.1) and bt.seed == 7
+
+
+def test_train_and_watchlist_sections_are_checked(tmp_path):
+    cfg = config_from_dict(
+        {
+            "train": {"metric": "pai_at_5pct", "model": "lightgbm"},
+            "watchlist": {"tiers": [0.1, 0.02], "suppress_below": 5},
+        }
+    )
+    assert cfg.train.metric == "pai_at_5pct" and cfg.train.model == "lightgbm"
+    assert cfg.watchlist.tiers == (0.02, 0.1) and cfg.watchlist.suppress_below == 5
+    assert higher_is_better("ap") and higher_is_better("pai_at_5pct")
+    assert not higher_is_better("brier") and not higher_is_better("missed_at_1pct")
+    bad = [
+        ({"train": {"model": "magic"}}, "model 'magic' is unknown"),
+        ({"train": {"metric": "accuracy"}}, "not a backtest metric"),
+        ({"train": {"metric": "pai_at_2pct"}}, "not a backtest metric"),
+        ({"train": {"registered_name": " "}}, "registered_name"),
+        ({"train": {"modle": "ensemble"}}, "modle"),
+        ({"watchlist": {"tiers": []}}, "tiers"),
+        ({"watchlist": {"tiers": [0.0, 0.1]}}, "tiers"),
+        ({"watchlist": {"tiers": [0.1, 0.1]}}, "tiers"),
+        ({"watchlist": {"reasons": -1}}, "reasons"),
+        ({"watchlist": {"suppress_below": True}}, "suppress_below"),
+    ]
+    for raw, message in bad:
+        with pytest.raises(ConfigError, match=message):
+            config_from_dict(raw)

@@ -21,16 +21,11 @@ import numpy as np
 import pandas as pd
 
 from riskwarn.backtest import metrics as m
+from riskwarn.config import k_label
 from riskwarn.models.baselines import BASELINES
 
 PROBABILITY_METRICS = ("ap", "roc_auc", "brier", "log_loss", "ece")
 TOP_K_METRICS = ("precision", "recall", "missed", "pai", "pei_star", "ndcg")
-
-
-def k_label(k: float) -> str:
-    """``0.05`` → ``"5pct"``, as used in metric names (``precision_at_5pct``)."""
-    pct = k * 100
-    return f"{pct:g}pct".replace(".", "_")
 
 
 def headline_k(k_values) -> float:
@@ -165,7 +160,9 @@ def evaluate(
         ``overall``, ``by_grid_type`` and ``by_population_band``: lists of records
         with ``model`` and ``horizon``; ``best_baseline`` per horizon.
     """
-    pred = predictions[predictions["label"].notna()]
+    labelled = predictions["label"].notna()
+    # A backtest labels every row: no copy of tens of millions of rows then.
+    pred = predictions if labelled.all() else predictions[labelled]
     grid_ids = pred["grid_id"]
     if isinstance(grid_ids.dtype, pd.CategoricalDtype):
         grid_code = grid_ids.cat.codes.to_numpy().astype(np.int64)

@@ -10,7 +10,9 @@ gives them.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -82,6 +84,80 @@ def default_start(dates: pd.DatetimeIndex, n_labelled: int, horizon: int) -> pd.
     return dates[first]
 
 
+class _FoldTask:
+    """Fit every model for one fold and horizon, and score the fold's test dates."""
+
+    def __init__(self, frame, dates, graph, settings, models, n_folds, grid_ids, progress, total):
+        self.frame, self.dates, self.graph, self.settings = frame, dates, graph, settings
+        self.models, self.n_folds, self.grid_ids = models, n_folds, grid_ids
+        self.progress, self.total = progress, total
+        self.done = 0
+        self.lock = threading.Lock()
+
+    def _step(self, message: str) -> None:
+        if self.progress is None:
+            return
+        with self.lock:
+            self.progress(self.done, self.total, message)
+
+    def _finished(self) -> None:
+        with self.lock:
+            self.done += 1
+
+    def __call__(self, f: int, fold: Fold, h: int):
+        frame, dates, settings = self.frame, self.dates, self.settings
+        as_of = frame["as_of"]
+        p0 = int(dates.get_loc(fold.test_as_of[0]))
+        test = select_rows(frame, as_of.isin(fold.test_as_of))
+        test_grid = pd.Categorical(test["grid_id"].astype(str), dtype=self.grid_ids)
+        observed = frame[f"label_h{h}"].notna()
+        last = p0 - h
+        window = as_of <= dates[last]
+        if settings.train_periods is not None and last >= settings.train_periods:
+            # only the latest train_periods as-of dates: recent behaviour, less work
+            window &= as_of > dates[last - settings.train_periods]
+        train = select_rows(frame, window & observed)
+        y = train[f"label_h{h}"].to_numpy(dtype=float)
+        count = train[f"count_h{h}"].to_numpy(dtype=float)
+        if len(train) == 0 or y.sum() == 0:
+            raise RiskwarnError(
+                f"fold {f + 1}: no escalation among the training rows before "
+                f"{fold.test_as_of[0]:%Y-%m-%d} at horizon {h}; start the backtest later."
+            )
+        pieces, parts = [], []
+        for name in self.models:
+            self._step(
+                f"fold {f + 1}/{self.n_folds} (train to {dates[last]:%Y-%m-%d}), h={h}, {name}"
+            )
+            model = make_model(name, horizon=h, graph=self.graph, seed=settings.seed)
+            fit_model(model, train, y, count)
+            score = model.predict_proba(test)[:, 1]
+            if hasattr(model, "parts"):
+                parts.append(((name, h), model.parts(test)))
+            expected = np.full(len(test), np.nan)
+            if hasattr(model, "predict_expected"):
+                expected = model.predict_expected(test)
+            elif name == "lightgbm":
+                counter = make_count_model(h, seed=settings.seed, rounds=model.best_iteration_)
+                expected = counter.fit(train, y, count=count).predict_expected(test)
+            pieces.append(
+                pd.DataFrame(
+                    {
+                        "model": name,
+                        "grid_id": test_grid,
+                        "as_of": test["as_of"].to_numpy(),
+                        "horizon": np.int8(h),
+                        "score": score.astype(float),
+                        "label": test[f"label_h{h}"].astype("Int8").to_numpy(),
+                        "count": test[f"count_h{h}"].astype("Int32").to_numpy(),
+                        "expected_events": np.asarray(expected, dtype=float),
+                    }
+                )
+            )
+            self._finished()
+        return pieces, parts
+
+
 def run_backtest(
     frame: pd.DataFrame,
     *,
@@ -127,68 +203,31 @@ def run_backtest(
         raise RiskwarnError("no model can run on this data: " + " ".join(notes))
     horizons = tuple(range(1, horizon + 1))
     total = len(folds) * len(horizons) * len(models)
-    done = 0
-    as_of = frame["as_of"]
     # Categorical grid ids: tens of millions of prediction rows share a few
     # thousand ids (sorted, so ordering by grid_id is unchanged).
     grid_ids = pd.CategoricalDtype(np.sort(frame["grid_id"].astype(str).unique()))
-    pieces = []
+    task = _FoldTask(frame, dates, graph, settings, models, len(folds), grid_ids, progress, total)
+    jobs = [(f, fold, h) for f, fold in enumerate(folds) for h in horizons]
+    if settings.n_jobs == 1 or len(jobs) == 1:
+        results = [task(*job) for job in jobs]
+    else:
+        # Threads, not processes: the frame is shared as it is, and LightGBM, NumPy's
+        # large array operations and the sparse products release the GIL, so a
+        # second fit runs while the first is in single-threaded NumPy code.
+        with ThreadPoolExecutor(max_workers=settings.n_jobs) as pool:
+            futures = [pool.submit(task, *job) for job in jobs]
+            try:
+                # In submission order, so results are assembled the same way on every run.
+                results = [future.result() for future in futures]
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+    pieces = [piece for result_pieces, _ in results for piece in result_pieces]
     parts: dict[str, dict[int, list[pd.DataFrame]]] = {}
-    for f, fold in enumerate(folds):
-        p0 = int(dates.get_loc(fold.test_as_of[0]))
-        test = select_rows(frame, as_of.isin(fold.test_as_of))
-        test_grid = pd.Categorical(test["grid_id"].astype(str), dtype=grid_ids)
-        for h in horizons:
-            observed = frame[f"label_h{h}"].notna()
-            last = p0 - h
-            window = as_of <= dates[last]
-            if settings.train_periods is not None and last >= settings.train_periods:
-                # only the latest train_periods as-of dates: recent behaviour, less work
-                window &= as_of > dates[last - settings.train_periods]
-            train = select_rows(frame, window & observed)
-            y = train[f"label_h{h}"].to_numpy(dtype=float)
-            count = train[f"count_h{h}"].to_numpy(dtype=float)
-            if len(train) == 0 or y.sum() == 0:
-                raise RiskwarnError(
-                    f"fold {f + 1}: no escalation among the training rows before "
-                    f"{fold.test_as_of[0]:%Y-%m-%d} at horizon {h}; start the backtest later."
-                )
-            for name in models:
-                if progress is not None:
-                    progress(
-                        done,
-                        total,
-                        f"fold {f + 1}/{len(folds)} (train to {dates[p0 - h]:%Y-%m-%d}), "
-                        f"h={h}, {name}",
-                    )
-                model = make_model(name, horizon=h, graph=graph, seed=settings.seed)
-                fit_model(model, train, y, count)
-                score = model.predict_proba(test)[:, 1]
-                if hasattr(model, "parts"):
-                    parts.setdefault(name, {}).setdefault(h, []).append(model.parts(test))
-                expected = np.full(len(test), np.nan)
-                if hasattr(model, "predict_expected"):
-                    expected = model.predict_expected(test)
-                elif name == "lightgbm":
-                    counter = make_count_model(
-                        h, seed=settings.seed, rounds=model.best_iteration_
-                    ).fit(train, y, count=count)
-                    expected = counter.predict_expected(test)
-                pieces.append(
-                    pd.DataFrame(
-                        {
-                            "model": name,
-                            "grid_id": test_grid,
-                            "as_of": test["as_of"].to_numpy(),
-                            "horizon": np.int8(h),
-                            "score": score.astype(float),
-                            "label": test[f"label_h{h}"].astype("Int8").to_numpy(),
-                            "count": test[f"count_h{h}"].astype("Int32").to_numpy(),
-                            "expected_events": np.asarray(expected, dtype=float),
-                        }
-                    )
-                )
-                done += 1
+    for _, result_parts in results:
+        for (name, h), frame_parts in result_parts:
+            parts.setdefault(name, {}).setdefault(h, []).append(frame_parts)
     if progress is not None:
         progress(total, total, "done")
     predictions = pd.concat(pieces, ignore_index=True)

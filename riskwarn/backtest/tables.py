@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from riskwarn.backtest.evaluate import headline_k, k_label
+from riskwarn.backtest.evaluate import headline_k
+from riskwarn.config import k_label
 
 
 def _fmt(value, digits: int = 3) -> str:

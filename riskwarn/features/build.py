@@ -283,15 +283,25 @@ class FeatureBuilder:
     def to_pandas(self, as_of: object | None = None, labels: bool = False) -> pd.DataFrame:
         """Execute and return a frame sorted by ``as_of, grid_id``; ``as_of`` tz-aware."""
         expr = self._ordered(as_of, labels)
-        # Labels are missing where the window is not observed: keep them integer.
-        nullable = {pa.int8(): pd.Int8Dtype(), pa.int32(): pd.Int32Dtype()}
         table = self.data.con.to_pyarrow(expr)
-        frame = table.to_pandas(
-            types_mapper=lambda t: nullable.get(t) if labels else None, ignore_metadata=True
-        )
-        for name in self.feature_names:  # integer features are never missing
-            if isinstance(frame[name].dtype, pd.Int32Dtype | pd.Int8Dtype):
-                frame[name] = frame[name].to_numpy(dtype=frame[name].dtype.numpy_dtype)
+        # Labels are missing where the window is not observed: they become nullable
+        # integers. Features never are, and convert straight to NumPy. Each part is
+        # converted with self_destruct, so Arrow's copy is freed column by column
+        # instead of doubling the memory of a city-scale frame.
+        label_names = [c for c in table.column_names if c in set(self.label_names)]
+        nullable = {pa.int8(): pd.Int8Dtype(), pa.int32(): pd.Int32Dtype()}
+        label_table = table.select(label_names)
+        feature_table = table.drop_columns(label_names)
+        del table
+        frame = feature_table.to_pandas(self_destruct=True, split_blocks=True, ignore_metadata=True)
+        del feature_table
+        if label_names:
+            label_frame = label_table.to_pandas(
+                types_mapper=nullable.get, self_destruct=True, ignore_metadata=True
+            )
+            del label_table
+            frame = pd.concat([frame, label_frame], axis=1)
+            del label_frame
         frame["as_of"] = frame["as_of"].dt.tz_localize(self.config.data.timezone)
         frame["grid_id"] = frame["grid_id"].astype("string")
         return frame

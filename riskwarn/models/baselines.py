@@ -78,8 +78,14 @@ class _IsotonicScoreBaseline(BaseEstimator):
         score = self._score(X)
         if len(y) != len(score) or len(y) == 0:
             raise RiskwarnError("X and y must have the same, non-zero number of rows.")
+        # Scores are sums of counts with few distinct values: fitting on each distinct
+        # score with its mean label, weighted by its rows, is the same fit (the
+        # isotonic fit pools tied scores this way itself) and much faster on millions.
+        distinct, inverse = np.unique(score, return_inverse=True)
+        rows = np.bincount(inverse, minlength=len(distinct)).astype(float)
+        mean = np.bincount(inverse, weights=y, minlength=len(distinct)) / rows
         self.isotonic_ = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(
-            score, y
+            distinct, mean, sample_weight=rows
         )
         self.n_features_in_ = len(self.columns)
         return self

@@ -38,7 +38,7 @@ class _LightGBMModel(BaseEstimator):
         self,
         features: tuple[str, ...] | None = None,
         n_estimators: int = 1000,
-        learning_rate: float = 0.05,
+        learning_rate: float = 0.1,
         num_leaves: int = 7,
         min_child_samples: int | None = None,
         feature_fraction: float = 0.3,
