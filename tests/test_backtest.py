@@ -45,7 +45,9 @@ def test_training_rows_end_a_horizon_before_each_test_block(city, monkeypatch):
     _, _, frame, graph = city
     Spy.calls = []
     monkeypatch.setattr(run_module, "make_model", lambda *a, **k: Spy())
-    settings = BacktestConfig(step=1, refit_every=4, models=("hotspot",))
+    settings = BacktestConfig(
+        step=1, refit_every=4, models=("hotspot",), n_jobs=1
+    )  # calls in order
     result = run_backtest(frame, graph=graph, horizon=2, settings=settings)
     dates = pd.DatetimeIndex(frame["as_of"].unique()).sort_values()
     assert len(Spy.calls) == len(result.folds) * 2
