@@ -45,3 +45,32 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> Pa
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_all_atomic(writers: dict[str | os.PathLike, Callable[[Path], object]]) -> list[Path]:
+    """Write several files so that either all of them are replaced or none is.
+
+    Every file is first written to a temporary file beside its target; only when
+    all writes have succeeded are they renamed into place, one after the other.
+    A failure in any write leaves every target as it was.
+    """
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, write in writers.items():
+            target = Path(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(
+                prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+            )
+            os.close(fd)
+            staged.append((Path(tmp_name), target))
+            write(Path(tmp_name))
+            with open(tmp_name, "rb") as fh:
+                os.fsync(fh.fileno())
+        for tmp, target in staged:
+            os.replace(tmp, target)
+    finally:
+        for tmp, _ in staged:
+            if tmp.exists():
+                tmp.unlink()
+    return [target for _, target in staged]

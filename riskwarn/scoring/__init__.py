@@ -1,0 +1,1 @@
+"""Scoring room: the watchlist a registered model writes for dashboards."""

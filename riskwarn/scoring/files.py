@@ -1,0 +1,155 @@
+"""Watchlist files: Parquet, CSV, JSON and GeoJSON, all replaced together or not at all.
+
+Each ``riskwarn score`` also keeps a copy per as-of date under ``history/``, so that
+"what changed" compares with the latest *earlier* as-of date: scoring the same
+date again gives the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from riskwarn.atomic import write_all_atomic
+from riskwarn.errors import RiskwarnError
+
+FILE_NAMES = ("watchlist.parquet", "watchlist.csv", "watchlist.json", "watchlist.geojson")
+HISTORY = "history"
+
+_REASON = pa.struct(
+    [
+        ("feature", pa.string()),
+        ("text_en", pa.string()),
+        ("text_zh", pa.string()),
+        ("value", pa.float64()),
+        ("contribution", pa.float64()),
+        ("suppressed", pa.bool_()),
+    ]
+)
+
+
+def _arrow(watchlist: pd.DataFrame) -> pa.Table:
+    table = pa.Table.from_pandas(watchlist.drop(columns=["reasons", "as_of"]), preserve_index=False)
+    # The instant in UTC with the zone as metadata: readers get local dates back.
+    as_of = watchlist["as_of"].dt
+    utc = as_of.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+    stamps = pa.array(utc, type=pa.timestamp("us", tz=str(as_of.tz)))
+    table = table.add_column(list(watchlist.columns).index("as_of"), "as_of", stamps)
+    reasons = pa.array(watchlist["reasons"].tolist(), type=pa.list_(_REASON))
+    position = list(watchlist.columns).index("reasons")
+    return table.add_column(position, pa.field("reasons", reasons.type), reasons)
+
+
+def _plain(value):
+    """JSON-ready value: NaN and <NA> become null, timestamps ISO 8601 with offset."""
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _records(watchlist: pd.DataFrame) -> list[dict]:
+    columns = list(watchlist.columns)
+    return [
+        {c: _plain(v) for c, v in zip(columns, row, strict=True)}
+        for row in watchlist.itertuples(index=False, name=None)
+    ]
+
+
+def _geometries(watchlist: pd.DataFrame, grids: pd.DataFrame | None) -> list | None:
+    """GeoJSON geometry per watchlist row from ``geometry_wkt`` or ``lon``/``lat``."""
+    if grids is None:
+        return None
+    by_id = grids.drop_duplicates("grid_id").set_index(grids["grid_id"].astype(str))
+    if "geometry_wkt" in by_id.columns and by_id["geometry_wkt"].notna().any():
+        import shapely
+
+        wkt = by_id["geometry_wkt"].reindex(watchlist["grid_id"])
+        shapes = [shapely.from_wkt(w) if isinstance(w, str) else None for w in wkt]
+        return [None if s is None else shapely.geometry.mapping(s) for s in shapes]
+    if {"lon", "lat"} <= set(by_id.columns):
+        lon = pd.to_numeric(by_id["lon"], errors="coerce").reindex(watchlist["grid_id"])
+        lat = pd.to_numeric(by_id["lat"], errors="coerce").reindex(watchlist["grid_id"])
+        return [
+            None if math.isnan(x) or math.isnan(y) else {"type": "Point", "coordinates": [x, y]}
+            for x, y in zip(lon.to_numpy(float), lat.to_numpy(float), strict=True)
+        ]
+    return None
+
+
+def _json_text(value) -> str:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, indent=1) + "\n"
+
+
+def write_watchlist(
+    watchlist: pd.DataFrame, out: str | Path, grids: pd.DataFrame | None = None
+) -> list[Path]:
+    """Write the watchlist files into ``out`` (and its dated copy under ``history/``).
+
+    GeoJSON is written when the grids have ``geometry_wkt`` or ``lon``/``lat``.
+    Returns the paths written, the main files first.
+    """
+    folder = Path(out)
+    as_of = pd.Timestamp(watchlist["as_of"].iloc[0])
+    table = _arrow(watchlist)
+    records = _records(watchlist)
+    csv = watchlist.copy()
+    csv["reasons"] = [json.dumps(_plain(r), ensure_ascii=False) for r in watchlist["reasons"]]
+    csv["as_of"] = [_plain(t) for t in watchlist["as_of"]]
+    writers = {
+        folder / "watchlist.parquet": lambda p: pq.write_table(table, p),
+        folder / "watchlist.csv": lambda p: csv.to_csv(p, index=False, encoding="utf-8"),
+        folder / "watchlist.json": lambda p: p.write_text(_json_text(records), encoding="utf-8"),
+    }
+    shapes = _geometries(watchlist, grids)
+    if shapes is not None:
+        features = [
+            {"type": "Feature", "geometry": g, "properties": r}
+            for g, r in zip(shapes, records, strict=True)
+        ]
+        collection = {"type": "FeatureCollection", "features": features}
+        writers[folder / "watchlist.geojson"] = lambda p: p.write_text(
+            _json_text(collection), encoding="utf-8"
+        )
+    history = folder / HISTORY / f"watchlist_{as_of:%Y-%m-%d}.parquet"
+    writers[history] = lambda p: pq.write_table(table, p)
+    return write_all_atomic(writers)
+
+
+def previous_watchlist(out: str | Path, as_of: pd.Timestamp) -> pd.DataFrame | None:
+    """The watchlist of the latest as-of date before ``as_of`` kept in ``out``, if any."""
+    folder = Path(out) / HISTORY
+    if not folder.is_dir():
+        return None
+    earlier = []
+    for path in sorted(folder.glob("watchlist_*.parquet")):
+        try:
+            day = pd.Timestamp(path.stem.removeprefix("watchlist_"))
+        except ValueError:
+            continue
+        if day < pd.Timestamp(as_of.date()):
+            earlier.append(path)
+    if not earlier:
+        return None
+    try:
+        return pd.read_parquet(earlier[-1], columns=["grid_id", "rank", "tier", "as_of"])
+    except (OSError, pa.ArrowInvalid, KeyError) as exc:
+        raise RiskwarnError(
+            f"the previous watchlist {earlier[-1]} cannot be read ({exc}); move it away to "
+            "start the history afresh."
+        ) from exc

@@ -1,0 +1,226 @@
+"""The ranked watchlist: one row per grid, with tier, reasons, change and provenance.
+
+Columns (DESIGN.md, "Watchlist"): ``grid_id, as_of, horizon, rank, score,
+expected_events, tier, reasons, prev_rank, change, model_name, model_version,
+run_id, data_hash, generated_at``, plus ``prev_tier`` and the reasons as plain
+text in English and Chinese (``reasons_en``, ``reasons_zh``) for tables that cannot
+show nested values.
+
+Small-cell suppression: a raw event count from 1 to ``suppress_below - 1`` is never
+shown, only "fewer than N"; zero and larger counts are shown. Only grids are named.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from riskwarn.backtest.metrics import top_k_size
+from riskwarn.errors import RiskwarnError
+from riskwarn.features.manifest import FeatureManifest
+from riskwarn.models.scorer import PART_DESCRIPTIONS
+
+WATCHLIST_COLUMNS = (
+    "grid_id",
+    "as_of",
+    "horizon",
+    "rank",
+    "score",
+    "expected_events",
+    "tier",
+    "reasons",
+    "reasons_en",
+    "reasons_zh",
+    "prev_rank",
+    "prev_tier",
+    "change",
+    "model_name",
+    "model_version",
+    "run_id",
+    "data_hash",
+    "generated_at",
+)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a watchlist comes from."""
+
+    model_name: str
+    model_version: str
+    run_id: str
+    data_hash: str
+    generated_at: str
+
+
+def is_raw_count(feature: str, manifest: FeatureManifest) -> bool:
+    """Whether a feature's value is a raw count of events (subject to suppression).
+
+    Windowed counts, open cases, and the largest neighbour's count are; means,
+    shares, rates, decayed counts and the model's expected events are not.
+    """
+    try:
+        info = manifest[feature]
+    except KeyError:
+        return False
+    return (
+        info.family == "counts"
+        or (info.family == "backlog" and feature.endswith("_open"))
+        or feature.startswith("nbr_max_")
+    )
+
+
+def _number(value: float) -> str:
+    if float(value).is_integer():
+        return f"{int(value):d}"
+    return f"{value:.2f}"
+
+
+def reason_entry(
+    feature: str,
+    value: float,
+    contribution: float,
+    manifest: FeatureManifest,
+    suppress_below: int,
+) -> dict:
+    """One reason: feature, plain text in English and Chinese, value, contribution.
+
+    ``value`` is None when suppressed (a raw count below ``suppress_below``).
+    """
+    if feature in PART_DESCRIPTIONS:
+        en, zh = PART_DESCRIPTIONS[feature]
+        text_en = f"{en}: {value:.2f} expected escalations"
+        text_zh = f"{zh}：预计{value:.2f}起升级事件"
+        return {
+            "feature": feature,
+            "text_en": text_en,
+            "text_zh": text_zh,
+            "value": float(value),
+            "contribution": float(contribution),
+            "suppressed": False,
+        }
+    try:
+        info = manifest[feature]
+        en, zh = info.description_en, info.description_zh
+    except KeyError:
+        en = zh = feature
+    suppressed = (
+        is_raw_count(feature, manifest) and suppress_below > 0 and 0 < value < suppress_below
+    )
+    if suppressed:
+        shown_en, shown_zh = f"fewer than {suppress_below}", f"少于{suppress_below}"
+    else:
+        shown_en = shown_zh = _number(value)
+    return {
+        "feature": feature,
+        "text_en": f"{en}: {shown_en}",
+        "text_zh": f"{zh}：{shown_zh}",
+        "value": None if suppressed else float(value),
+        "contribution": float(contribution),
+        "suppressed": bool(suppressed),
+    }
+
+
+def tiers_of(rank: np.ndarray, n: int, shares: tuple[float, ...]) -> pd.array:
+    """Tier 1, 2, … by rank: tier i holds the grids in the top ``shares[i-1]``; else <NA>."""
+    tier = pd.array(np.full(len(rank), pd.NA), dtype="Int8")
+    for i, share in sorted(enumerate(sorted(shares)), reverse=True):
+        tier[rank <= top_k_size(n, share)] = i + 1
+    return tier
+
+
+def build_watchlist(
+    scored: pd.DataFrame,
+    *,
+    horizon: int,
+    manifest: FeatureManifest,
+    tiers: tuple[float, ...],
+    suppress_below: int,
+    provenance: Provenance,
+    previous: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Rank the grids of one as-of date and explain them.
+
+    Parameters
+    ----------
+    scored : DataFrame, shape (n_grids, 4 + 3 * n_reasons)
+        :meth:`EscalationScorer.score` output for one as-of date.
+    horizon : int
+        Periods ahead the score covers.
+    manifest : FeatureManifest
+        Descriptions of the features, for the reasons' text.
+    tiers : tuple of float
+        Top shares of grids of tiers 1, 2, ….
+    suppress_below : int
+        Raw counts below this (and above 0) are shown as "fewer than".
+    provenance : Provenance
+    previous : DataFrame or None
+        The last watchlist of an earlier as-of date (``grid_id, rank, tier``).
+
+    Returns
+    -------
+    DataFrame, shape (n_grids, len(WATCHLIST_COLUMNS))
+        Sorted by rank (1 = highest score; ties by grid id).
+    """
+    if scored.empty:
+        raise RiskwarnError("there are no grids to score at this as-of date.")
+    if scored["as_of"].nunique() != 1:
+        raise RiskwarnError("a watchlist is for one as-of date; the scores cover several.")
+    if scored["grid_id"].duplicated().any():
+        raise RiskwarnError("a grid was scored twice for the same as-of date.")
+    frame = scored.sort_values(["score", "grid_id"], ascending=[False, True], kind="stable")
+    frame = frame.reset_index(drop=True)
+    n = len(frame)
+    rank = np.arange(1, n + 1)
+    n_reasons = sum(1 for c in frame.columns if c.startswith("reason_") and c.endswith("_feature"))
+    reasons = []
+    for row in frame.itertuples(index=False):
+        entries = []
+        for i in range(1, n_reasons + 1):
+            feature = getattr(row, f"reason_{i}_feature")
+            if feature is None or (isinstance(feature, float) and math.isnan(feature)):
+                continue
+            entries.append(
+                reason_entry(
+                    feature,
+                    float(getattr(row, f"reason_{i}_value")),
+                    float(getattr(row, f"reason_{i}_contribution")),
+                    manifest,
+                    suppress_below,
+                )
+            )
+        reasons.append(entries)
+    out = pd.DataFrame(
+        {
+            "grid_id": frame["grid_id"].astype(str).to_numpy(),
+            "as_of": frame["as_of"].array,
+            "horizon": np.int16(horizon),
+            "rank": rank.astype(np.int32),
+            "score": frame["score"].to_numpy(dtype=float),
+            "expected_events": frame["expected_events"].to_numpy(dtype=float),
+            "tier": tiers_of(rank, n, tiers),
+            "reasons": reasons,
+            "reasons_en": ["; ".join(e["text_en"] for e in r) for r in reasons],
+            "reasons_zh": ["；".join(e["text_zh"] for e in r) for r in reasons],
+        }
+    )
+    prev_rank = pd.array(np.full(n, pd.NA), dtype="Int32")
+    prev_tier = pd.array(np.full(n, pd.NA), dtype="Int8")
+    if previous is not None and len(previous):
+        before = previous.drop_duplicates("grid_id").set_index(previous["grid_id"].astype(str))
+        prev_rank = pd.array(before["rank"].reindex(out["grid_id"]).to_numpy(), dtype="Int32")
+        if "tier" in before.columns:
+            prev_tier = pd.array(before["tier"].reindex(out["grid_id"]).to_numpy(), dtype="Int8")
+    out["prev_rank"] = prev_rank
+    out["prev_tier"] = prev_tier
+    had = out["prev_rank"].notna().to_numpy()
+    prev = out["prev_rank"].fillna(0).to_numpy(dtype=np.int64)
+    out["change"] = np.select(
+        [~had, rank < prev, rank > prev], ["new", "up", "down"], default="same"
+    )
+    for key, value in vars(provenance).items():
+        out[key] = str(value)
+    return out[list(WATCHLIST_COLUMNS)]
