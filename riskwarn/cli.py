@@ -167,6 +167,15 @@ def features(
     )
 
 
+TrackingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri",
+        help="MLflow tracking server (default: MLFLOW_TRACKING_URI, else sqlite:///mlruns.db).",
+    ),
+]
+
+
 @app.command()
 def backtest(
     data: DataOpt,
@@ -174,14 +183,52 @@ def backtest(
     out: Annotated[Path, typer.Option("--out", help="Folder for the backtest files.")] = Path(
         "backtest_output"
     ),
+    tracking_uri: TrackingOpt = None,
+    track: Annotated[
+        bool, typer.Option("--track/--no-track", help="Log the run in MLflow (default: yes).")
+    ] = True,
 ) -> None:
     """Rolling-origin backtest of every configured model; writes predictions and metrics."""
-    _backtest(data, config, out)
+    _backtest(data, config, out, track=track, tracking_uri=tracking_uri)
 
 
-def _backtest(data: Path, config: Path | None, out: Path):
+def _steps(status, progress, task, t0):
+    """One progress callback: a live bar on a terminal, one line per step in logs."""
+
+    def on_step(done: int, total: int, message: str) -> None:
+        if not console.is_terminal:
+            # Logs and pipes get one line per step instead of a live bar.
+            elapsed = time.perf_counter() - t0
+            console.print(f"[{done}/{total}] {escape(message)} ({elapsed:.0f}s)")
+            return
+        if not task:
+            status.stop()
+            progress.start()
+            task["id"] = progress.add_task("fitting", total=total)
+        progress.update(task["id"], completed=done, description=escape(message))
+        if done >= total:
+            progress.stop()
+            status.start()
+
+    return on_step
+
+
+def _progress():
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def _backtest(
+    data: Path, config: Path | None, out: Path, track: bool = True, tracking_uri: str | None = None
+):
     from riskwarn.workflows import run_backtest_files
 
     cfg = load_config(config)
@@ -191,33 +238,17 @@ def _backtest(data: Path, config: Path | None, out: Path):
         def on_status(msg: str) -> None:
             status.update(f"{msg}…")
 
-        progress = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        )
-        task = {}
-
-        def on_step(done: int, total: int, message: str) -> None:
-            if not console.is_terminal:
-                # Logs and pipes get one line per step instead of a live bar.
-                elapsed = time.perf_counter() - t0
-                console.print(f"[{done}/{total}] {escape(message)} ({elapsed:.0f}s)")
-                return
-            if not task:
-                status.stop()
-                progress.start()
-                task["id"] = progress.add_task("fitting", total=total)
-            progress.update(task["id"], completed=done, description=escape(message))
-            if done >= total:
-                progress.stop()
-                status.start()
-
+        progress, task = _progress(), {}
         try:
-            output = run_backtest_files(data, cfg, out, status=on_status, steps=on_step)
+            output = run_backtest_files(
+                data,
+                cfg,
+                out,
+                status=on_status,
+                steps=_steps(status, progress, task, t0),
+                track=track,
+                tracking_uri=tracking_uri,
+            )
         finally:
             progress.stop()
     metrics = output.metrics
@@ -254,6 +285,150 @@ def _backtest(data: Path, config: Path | None, out: Path):
     console.print(
         f"wrote {output.predictions_path}, {output.metrics_path.name} and "
         f"{output.markdown_path.name}"
+    )
+    if "run_id" in metrics:
+        console.print(f"logged MLflow run {metrics['run_id']}")
+    return output
+
+
+@app.command()
+def train(
+    data: DataOpt,
+    config: ConfigOpt = None,
+    register: Annotated[
+        bool,
+        typer.Option("--register", help="Register the model; promote it if it beats the champion."),
+    ] = False,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Backtest, train on every labelled row, log the model in MLflow (and register it)."""
+    _train(data, config, register, tracking_uri)
+
+
+def _train(data: Path, config: Path | None, register: bool, tracking_uri: str | None):
+    from riskwarn.workflows import train_model_files
+
+    cfg = load_config(config)
+    t0 = time.perf_counter()
+    with console.status("reading tables…") as status:
+        progress, task = _progress(), {}
+        try:
+            output = train_model_files(
+                data,
+                cfg,
+                register=register,
+                tracking_uri=tracking_uri,
+                status=lambda msg: status.update(f"{msg}…"),
+                steps=_steps(status, progress, task, t0),
+            )
+        finally:
+            progress.stop()
+    h = output.horizon
+    line = f"{cfg.train.model}: backtest {output.metric} at horizon {h} = {output.value:.4f}"
+    if output.baseline is not None:
+        line += f" (best baseline {output.baseline}: {output.baseline_value:.4f})"
+    console.print(escape(line))
+    console.print(
+        f"logged run {output.run.run_id} with model {output.run.model_uri} to "
+        f"{output.tracking_uri} in {time.perf_counter() - t0:.1f}s"
+    )
+    decision = output.decision
+    if decision is not None:
+        name = cfg.train.registered_name
+        console.print(f"registered {name} version {decision.version} (alias challenger)")
+        if decision.promoted:
+            console.print(
+                f"[green]champion → version {decision.version}[/]: {escape(decision.reason)}"
+            )
+        else:
+            console.print(f"[yellow]champion unchanged[/]: {escape(decision.reason)}")
+    return output
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help="Model version to make champion.")],
+    config: ConfigOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Move the champion alias to VERSION by hand (recorded on the version's tags)."""
+    from riskwarn.workflows import promote_version
+
+    cfg = load_config(config)
+    decision = promote_version(version, cfg, tracking_uri=tracking_uri)
+    console.print(
+        f"champion of {cfg.train.registered_name} → version {decision.version} "
+        f"(was {decision.previous_champion or 'none'})"
+    )
+
+
+@app.command()
+def score(
+    data: DataOpt,
+    model: Annotated[
+        str,
+        typer.Option("--model", help="Registry URI, e.g. models:/riskwarn-escalation@champion."),
+    ],
+    as_of: Annotated[str, typer.Option("--as-of", help="As-of date (local period boundary).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the watchlist files.")] = Path(
+        "watchlist"
+    ),
+    tracking_uri: TrackingOpt = None,
+    allow_pickle: Annotated[
+        bool,
+        typer.Option("--allow-pickle", help="Load a model even if its artifact holds a pickle."),
+    ] = False,
+    engine: Annotated[str, typer.Option("--engine", help="duckdb (default) or spark.")] = "duckdb",
+) -> None:
+    """Score every grid at one as-of date with a registered model; write the watchlist."""
+    _score(data, model, as_of, out, tracking_uri, allow_pickle, engine)
+
+
+def _score(data, model, as_of, out, tracking_uri, allow_pickle, engine="duckdb"):
+    import pandas as pd
+
+    from riskwarn.workflows import score_files
+
+    if engine != "duckdb":
+        raise RiskwarnError(f"--engine {engine!r}: only duckdb scores so far.")
+    t0 = time.perf_counter()
+    with console.status("loading the model…") as status:
+        output = score_files(
+            data,
+            model,
+            as_of,
+            out,
+            tracking_uri=tracking_uri,
+            allow_pickle=allow_pickle,
+            status=lambda msg: status.update(f"{escape(msg)}…"),
+        )
+    w = output.watchlist
+    tiers = w["tier"].value_counts().sort_index()
+    console.print(
+        f"scored {len(w):,} grids at {as_of} with {output.model_name} version "
+        f"{output.model_version}: "
+        + ", ".join(f"tier {int(t)}: {n}" for t, n in tiers.items())
+        + f"; {int((w['change'] == 'new').sum())} new, {int((w['change'] == 'up').sum())} up"
+    )
+    table = Table(title="Top of the watchlist")
+    for col in ("rank", "grid", "score", "expected", "tier", "change", "first reason"):
+        table.add_column(col)
+    for row in w.head(10).itertuples():
+        first = row.reasons[0]["text_en"] if len(row.reasons) else "–"
+        tier = "–" if pd.isna(row.tier) else str(int(row.tier))
+        table.add_row(
+            str(row.rank),
+            escape(row.grid_id),
+            f"{row.score:.3f}",
+            f"{row.expected_events:.2f}",
+            tier,
+            row.change,
+            escape(first),
+        )
+    console.print(table)
+    console.print(
+        f"wrote {', '.join(p.name for p in output.paths[:-1])} to {out} "
+        f"in {time.perf_counter() - t0:.1f}s"
     )
     return output
 

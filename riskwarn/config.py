@@ -405,3 +405,28 @@ def load_config(path: str | Path | None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {p} is not valid TOML: {exc}.") from exc
     return config_from_dict(raw, source=str(p))
+
+
+def config_to_dict(cfg: Config) -> dict[str, Any]:
+    """The config as the TOML mapping it came from (``config_from_dict`` reads it back).
+
+    Unset optional keys are left out, so the mapping is valid TOML and JSON.
+    """
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, tuple | list):
+            return [plain(v) for v in value]
+        if isinstance(value, LabelRule):
+            return {k: plain(getattr(value, k)) for k in ("table", "column", "op", "value")}
+        return value
+
+    out: dict[str, Any] = {}
+    for section in ("data", "graph", "label", "features", "backtest", "train", "watchlist"):
+        values = getattr(cfg, section)
+        out[section] = {
+            f.name: plain(getattr(values, f.name))
+            for f in fields(values)
+            if getattr(values, f.name) is not None
+        }
+    out.update(cfg.extra)
+    return out

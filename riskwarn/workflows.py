@@ -19,6 +19,7 @@ from riskwarn.backtest.tables import metrics_markdown
 from riskwarn.config import Config
 from riskwarn.data.quarantine import write_quarantine
 from riskwarn.data.validate import Dataset, load_dataset
+from riskwarn.errors import RiskwarnError
 from riskwarn.features.build import FeatureBuilder, prepare_features
 from riskwarn.panel.graph import GridGraph, build_grid_graph
 
@@ -107,23 +108,18 @@ def run_backtest_files(
     *,
     status: Callable[[str], None] | None = None,
     steps: Progress | None = None,
+    track: bool = True,
+    tracking_uri: str | None = None,
 ) -> BacktestOutput:
     """Validate ``data_dir``, build features and labels, backtest, write the results.
 
     Writes ``predictions.parquet``, ``metrics.json`` and ``metrics.md`` into ``out``
-    (each atomically).
+    (each atomically), and logs an MLflow run unless ``track`` is False.
     """
-    validated = validate_data(data_dir, config, progress=status)
-    if status:
-        status("building features and labels")
-    builder = prepare_features(validated.dataset, config, graph=validated.graph)
-    frame = builder.to_pandas(None, labels=True)
-    grids = validated.dataset.grids
-    graph = validated.graph.graph
-    # The engine and the event tables are done with: free them before the fits,
-    # which need the memory at city scale.
-    builder.data.con.disconnect()
-    del builder, validated
+    frame, manifest, grids, grid_graph, hashes, dhash = _features_for(
+        data_dir, config, status=status
+    )
+    graph = grid_graph.graph
     result = run_backtest(
         frame,
         graph=graph,
@@ -167,4 +163,252 @@ def run_backtest_files(
         folder / "metrics.json", json.dumps(json_ready(metrics), indent=2) + "\n"
     )
     markdown_path = write_text_atomic(folder / "metrics.md", metrics_markdown(metrics) + "\n")
+    if track:
+        from riskwarn.tracking.runs import log_backtest_run
+        from riskwarn.tracking.store import connect
+
+        if status:
+            status("logging the run")
+        connect(tracking_uri)
+        metrics["run_id"] = log_backtest_run(
+            config=config,
+            hashes=hashes,
+            data_hash=dhash,
+            manifest=manifest,
+            metrics=json_ready(metrics),
+            predictions=result.predictions,
+            area=_area(grids),
+        ).run_id
     return BacktestOutput(folder, predictions_path, metrics_path, markdown_path, metrics, result)
+
+
+# -- tracking, training, scoring -------------------------------------------------------
+
+
+@dataclass
+class TrainOutput:
+    """What ``riskwarn train`` did: the run, the backtest evidence, the registry decision."""
+
+    tracking_uri: str
+    run: object
+    horizon: int
+    metric: str
+    value: float
+    baseline: str | None
+    baseline_value: float | None
+    metrics: dict
+    decision: object | None
+
+
+@dataclass
+class ScoreOutput:
+    """What ``riskwarn score`` wrote, and from which model."""
+
+    paths: list[Path]
+    watchlist: object
+    model_name: str
+    model_version: str
+    run_id: str
+
+
+def _features_for(data_dir, config, *, status=None, as_of=None, vocabulary=None):
+    """Validate, hash and build features; free the engine and event tables afterwards."""
+    from riskwarn.data.read import data_hash, table_hashes
+
+    validated = validate_data(data_dir, config, progress=status)
+    hashes = table_hashes(data_dir)
+    if status:
+        status("building features")
+    builder = prepare_features(
+        validated.dataset, config, graph=validated.graph, vocabulary=vocabulary
+    )
+    try:
+        frame = builder.to_pandas(as_of, labels=as_of is None)
+    finally:
+        builder.data.con.disconnect()
+    return (
+        frame,
+        builder.manifest,
+        validated.dataset.grids,
+        validated.graph,
+        hashes,
+        data_hash(hashes),
+    )
+
+
+def _area(grids):
+    import pandas as pd
+
+    if "area_km2" not in grids.columns:
+        return None
+    area = pd.to_numeric(grids["area_km2"], errors="coerce")
+    area.index = grids["grid_id"].astype(str)
+    return area if area.notna().all() and (area > 0).all() else None
+
+
+def train_model_files(
+    data_dir: str | Path,
+    config: Config,
+    *,
+    register: bool = False,
+    tracking_uri: str | None = None,
+    status: Callable[[str], None] | None = None,
+    steps: Progress | None = None,
+) -> TrainOutput:
+    """Backtest, train on all labelled rows, log the model, and register it if asked.
+
+    The backtest (the ``[train] model`` and the baselines, ``[backtest]`` settings)
+    is the evidence for promotion: the ``[train] metric`` at the label horizon.
+    """
+    import dataclasses
+
+    from riskwarn.models.baselines import BASELINES
+    from riskwarn.models.catalogue import available_models
+    from riskwarn.models.scorer import EscalationScorer
+    from riskwarn.tracking.bundle import ScorerBundle
+    from riskwarn.tracking.registry import register_and_decide
+    from riskwarn.tracking.runs import example_rows, log_train_run
+    from riskwarn.tracking.store import connect
+
+    uri = connect(tracking_uri)
+    frame, manifest, grids, grid_graph, hashes, dhash = _features_for(
+        data_dir, config, status=status
+    )
+    graph = grid_graph.graph
+    horizon = config.label.horizon
+    name, metric = config.train.model, config.train.metric
+    baselines, _ = available_models(list(BASELINES), graph is not None)
+    models = tuple(dict.fromkeys([*baselines, name]))
+    settings = dataclasses.replace(config.backtest, models=models)
+    if status:
+        status("backtesting")
+    result = run_backtest(frame, graph=graph, horizon=horizon, settings=settings, progress=steps)
+    if name not in result.models:
+        raise RiskwarnError(f"[train] model {name} cannot run on this data: {result.notes}")
+    metrics = evaluate(
+        result.predictions,
+        grids=grids,
+        k=config.backtest.k,
+        n_population_bands=config.backtest.population_bands,
+    )
+    by = {(r["model"], r["horizon"]): r for r in metrics["overall"]}
+    value = float(by[(name, horizon)][metric])
+    best = metrics["best_baseline"].get(str(horizon))
+    baseline_value = float(by[(best, horizon)][metric]) if best else None
+    if status:
+        status(f"training {name} on every labelled row")
+    labelled = frame[frame[f"label_h{horizon}"].notna()]
+    scorer = EscalationScorer(
+        graph=graph,
+        horizon=horizon,
+        model=name,
+        seed=config.backtest.seed,
+        n_reasons=config.watchlist.reasons,
+    ).fit(
+        labelled,
+        labelled[f"label_h{horizon}"].to_numpy(dtype=float),
+        count=labelled[f"count_h{horizon}"].to_numpy(dtype=float),
+    )
+    trained = {
+        "first_as_of": f"{labelled['as_of'].min():%Y-%m-%d}",
+        "last_as_of": f"{labelled['as_of'].max():%Y-%m-%d}",
+        "n_rows": len(labelled),
+        "n_grids": int(labelled["grid_id"].nunique()),
+        "data_sha256": dhash,
+        "backtest": {"metric": metric, "value": value, "best_baseline": best},
+    }
+    bundle = ScorerBundle(scorer=scorer, manifest=manifest, config=config, info=trained)
+    last = frame[frame["as_of"] == frame["as_of"].max()]
+    key = f"promotion.{metric}_h{horizon}"
+    headline = {key: value}
+    if baseline_value is not None:
+        headline[f"promotion.best_baseline.{metric}_h{horizon}"] = baseline_value
+    if status:
+        status("logging the run and the model")
+    h_rows = result.predictions[result.predictions["horizon"] == horizon]
+    run = log_train_run(
+        config=config,
+        hashes=hashes,
+        data_hash=dhash,
+        bundle=bundle,
+        metrics=json_ready(metrics),
+        predictions=h_rows,
+        input_example=example_rows(last, config.data.timezone),
+        headline=headline,
+        area=_area(grids),
+    )
+    decision = None
+    if register:
+        decision = register_and_decide(
+            model_uri=run.model_uri,
+            name=config.train.registered_name,
+            run_id=run.run_id,
+            metric_key=key,
+            metric_label=metric,
+            value=value,
+            baseline_value=baseline_value,
+            baseline_name=best,
+        )
+    return TrainOutput(uri, run, horizon, metric, value, best, baseline_value, metrics, decision)
+
+
+def promote_version(version: str, config: Config, *, tracking_uri: str | None = None):
+    """Move the ``champion`` alias of ``[train] registered_name`` to ``version``."""
+    from riskwarn.tracking.registry import promote
+    from riskwarn.tracking.store import connect
+
+    connect(tracking_uri)
+    return promote(config.train.registered_name, version)
+
+
+def score_files(
+    data_dir: str | Path,
+    model_uri: str,
+    as_of: str,
+    out: str | Path,
+    *,
+    tracking_uri: str | None = None,
+    allow_pickle: bool = False,
+    status: Callable[[str], None] | None = None,
+) -> ScoreOutput:
+    """Score every grid at ``as_of`` with a registered model; write the watchlist files."""
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    from riskwarn.scoring.files import previous_watchlist, write_watchlist
+    from riskwarn.scoring.watchlist import Provenance, build_watchlist
+    from riskwarn.tracking.registry import load_registered
+    from riskwarn.tracking.store import connect
+
+    connect(tracking_uri)
+    if status:
+        status(f"loading {model_uri}")
+    model = load_registered(model_uri, allow_pickle=allow_pickle)
+    bundle = model.bundle
+    config = bundle.config
+    frame, _, grids, _, _, dhash = _features_for(
+        data_dir, config, status=status, as_of=as_of, vocabulary=bundle.manifest.vocabulary
+    )
+    if status:
+        status("scoring")
+    scored = bundle.scorer.score(frame)
+    stamp = pd.Timestamp(scored["as_of"].iloc[0])
+    provenance = Provenance(
+        model_name=model.name,
+        model_version=model.version,
+        run_id=model.run_id,
+        data_hash=dhash,
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    watchlist = build_watchlist(
+        scored,
+        horizon=bundle.horizon,
+        manifest=bundle.manifest,
+        tiers=config.watchlist.tiers,
+        suppress_below=config.watchlist.suppress_below,
+        provenance=provenance,
+        previous=previous_watchlist(out, stamp),
+    )
+    paths = write_watchlist(watchlist, out, grids)
+    return ScoreOutput(paths, watchlist, model.name, model.version, model.run_id)

@@ -107,3 +107,18 @@ def simulated_features(folder: Path, n_grids: int, n_periods: int, seed: int, ho
     dataset = load_dataset(folder, config)
     graph = build_grid_graph(dataset.grids, dataset.adjacency, k=config.graph.k).graph
     return config, build_features(dataset, config, labels=True), graph
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _tracking_store(tmp_path_factory):
+    """Every test logs to its own session store, never to mlruns.db in the repository."""
+    import os
+
+    folder = tmp_path_factory.mktemp("mlflow")
+    old = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlruns.db'}"
+    yield folder
+    if old is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = old

@@ -144,3 +144,24 @@ def test_train_and_watchlist_sections_are_checked(tmp_path):
     for raw, message in bad:
         with pytest.raises(ConfigError, match=message):
             config_from_dict(raw)
+
+
+def test_config_round_trips_through_a_plain_mapping():
+    import json
+
+    from riskwarn.config import config_to_dict
+
+    raw = {
+        "data": {"end": "2025-01-01", "timezone": "Europe/Berlin"},
+        "label": {
+            "horizon": 2,
+            "any_of": [{"table": "petitions", "column": "category", "op": "in", "value": ["a"]}],
+        },
+        "backtest": {"models": ["hist_rate", "lightgbm"], "train_periods": 20},
+        "watchlist": {"tiers": [0.02]},
+    }
+    cfg = config_from_dict(raw)
+    mapping = json.loads(json.dumps(config_to_dict(cfg)))
+    again = config_from_dict(mapping)
+    assert again == config_from_dict(raw)
+    assert config_to_dict(Config())["backtest"].get("start") is None

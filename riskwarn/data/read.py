@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -241,3 +242,22 @@ def read_raw_table(name: str, path: Path, drop_pii: bool = False) -> RawTable:
         malformed=malformed,
         header_width=len(columns),
     )
+
+
+def table_hashes(folder: str | Path) -> dict[str, str]:
+    """SHA-256 of each contract table's file, by table name (a run's data fingerprint)."""
+    files, _ = find_table_files(folder)
+    out = {}
+    for name, path in sorted(files.items()):
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        out[name] = digest.hexdigest()
+    return out
+
+
+def data_hash(hashes: dict[str, str]) -> str:
+    """One SHA-256 over the per-table hashes: the same tables give the same hash."""
+    text = "".join(f"{name}={value}\n" for name, value in sorted(hashes.items()))
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -124,7 +124,7 @@ class EscalationScorer(BaseEstimator):
             y,
             count,
         )
-        booster = self._lightgbm()
+        booster = self.lightgbm_component()
         rounds = booster[0].best_iteration_ if booster else None
         self.counter_ = make_count_model(self.horizon, seed=self.seed, rounds=rounds).fit(
             X, y, count=count
@@ -144,7 +144,8 @@ class EscalationScorer(BaseEstimator):
             ]
         return [(self.model, model, 1.0)]
 
-    def _lightgbm(self) -> tuple[LightGBMEscalation, float] | None:
+    def lightgbm_component(self) -> tuple[LightGBMEscalation, float] | None:
+        """The fitted LightGBM classifier in the model and its stacking weight, if any."""
         for _, comp, weight in self._weighted():
             if isinstance(comp, LightGBMEscalation):
                 return comp, weight

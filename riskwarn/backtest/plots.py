@@ -1,0 +1,110 @@
+"""Pictures of a backtest: reliability, recall and PAI by k, feature importance.
+
+Each function returns a matplotlib Figure (the non-interactive Agg backend, so
+they work without a screen) and leaves saving to the caller.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from riskwarn.backtest import metrics as m
+
+K_GRID = (0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2)
+
+
+def _block(predictions: pd.DataFrame, model: str, horizon: int) -> pd.DataFrame:
+    rows = predictions[
+        (predictions["model"].astype(str) == model)
+        & (predictions["horizon"] == horizon)
+        & predictions["label"].notna()
+    ]
+    return rows
+
+
+def reliability_diagram(
+    predictions: pd.DataFrame, models: list[str], horizon: int, n_bins: int = 10
+) -> Figure:
+    """Observed escalation rate against mean score in equal-mass bins, per model."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    top = 0.0
+    for model in models:
+        rows = _block(predictions, model, horizon)
+        if rows.empty:
+            continue
+        p = rows["score"].to_numpy(dtype=float)
+        y = rows["label"].to_numpy(dtype=float)
+        order = np.argsort(p, kind="stable")
+        bins = np.array_split(order, min(n_bins, len(p)))
+        x = [p[b].mean() for b in bins]
+        obs = [y[b].mean() for b in bins]
+        top = max(top, max(x), max(obs))
+        ece = m.expected_calibration_error(y, p, n_bins)
+        ax.plot(x, obs, marker="o", label=f"{model} (ECE {ece:.3f})")
+    top = top * 1.05 or 1.0
+    ax.plot([0, top], [0, top], color="grey", linestyle="--", linewidth=1, label="perfect")
+    ax.set(
+        xlabel="mean predicted probability",
+        ylabel="observed escalation rate",
+        title=f"Reliability, horizon {horizon} ({n_bins} equal-mass bins)",
+        xlim=(0, top),
+        ylim=(0, top),
+    )
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def ranking_by_k(
+    predictions: pd.DataFrame,
+    models: list[str],
+    horizon: int,
+    area: pd.Series | None = None,
+    k_values: tuple[float, ...] = K_GRID,
+) -> Figure:
+    """Recall@k and PAI@k against k (share of grids), averaged over as-of dates."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for model in models:
+        rows = _block(predictions, model, horizon)
+        if rows.empty:
+            continue
+        recall, pai = {k: [] for k in k_values}, {k: [] for k in k_values}
+        for _, day in rows.groupby("as_of", observed=True):
+            a = None
+            if area is not None:
+                a = area.reindex(day["grid_id"].astype(str)).to_numpy(dtype=float)
+            out = m.top_k_metrics(
+                day["label"].to_numpy(float),
+                day["count"].to_numpy(float),
+                day["score"].to_numpy(float),
+                k_values,
+                a,
+            )
+            for k in k_values:
+                recall[k].append(out[k]["recall"])
+                pai[k].append(out[k]["pai"])
+        pct = [100 * k for k in k_values]
+        left.plot(pct, [np.nanmean(recall[k]) for k in k_values], marker="o", label=model)
+        right.plot(pct, [np.nanmean(pai[k]) for k in k_values], marker="o", label=model)
+    left.set(xlabel="top k % of grids", ylabel="recall@k", title=f"Recall, horizon {horizon}")
+    right.set(xlabel="top k % of grids", ylabel="PAI@k", title=f"PAI, horizon {horizon}")
+    left.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def feature_importance(importance: pd.Series, top: int = 20) -> Figure:
+    """Horizontal bars of the ``top`` largest importances (e.g. LightGBM gain)."""
+    values = importance.sort_values(ascending=False).head(top)[::-1]
+    fig, ax = plt.subplots(figsize=(7, max(3, 0.3 * len(values) + 1)))
+    ax.barh([str(i) for i in values.index], values.to_numpy(dtype=float))
+    ax.set(xlabel=str(importance.name or "importance"), title=f"Top {len(values)} features")
+    fig.tight_layout()
+    return fig

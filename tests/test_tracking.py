@@ -1,0 +1,319 @@
+"""Train → register → score on the embedded MLflow store, and the registry's rules."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+from riskwarn.cli import main
+from riskwarn.simulate import simulate_city, write_city
+
+CONFIG = """
+[data]
+end = "{end}"
+[label]
+horizon = 1
+[backtest]
+refit_every = 26
+models = ["hist_rate"]
+[train]
+model = "{model}"
+metric = "ap"
+registered_name = "{name}"
+"""
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tracked_city")
+    sim = simulate_city(n_grids=60, n_periods=90, seed=11)
+    write_city(sim, folder / "data")
+    end = sim.end.tz_convert("Asia/Shanghai").tz_localize(None).isoformat()
+    return folder, end
+
+
+def _config(folder: Path, end: str, name: str, model: str = "ensemble") -> Path:
+    path = folder / f"{name}-{model}.toml"
+    path.write_text(CONFIG.format(end=end, name=name, model=model), encoding="utf-8")
+    return path
+
+
+def _as_of_dates(folder: Path, config: Path) -> list[str]:
+    from riskwarn.config import load_config
+    from riskwarn.data.validate import load_dataset
+    from riskwarn.features.build import prepare_features
+
+    cfg = load_config(config)
+    builder = prepare_features(load_dataset(folder / "data", cfg), cfg)
+    dates = builder.data.periods.as_of_dates
+    builder.data.con.disconnect()
+    return [f"{d:%Y-%m-%d}" for d in dates]
+
+
+def test_train_register_score_on_the_embedded_store(city, tmp_path, monkeypatch, capsys):
+    folder, end = city
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")  # the embedded default in the working folder
+    config = _config(folder, end, "rw-embedded")
+    assert (
+        main(["train", "--data", str(folder / "data"), "--config", str(config), "--register"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "registered rw-embedded version 1" in out
+    assert (tmp_path / "mlruns.db").exists() and (tmp_path / "mlruns").is_dir()
+    client = mlflow.MlflowClient("sqlite:///mlruns.db", "sqlite:///mlruns.db")
+    version = client.get_model_version_by_alias("rw-embedded", "challenger")
+    run = client.get_run(version.run_id)
+    assert run.data.tags["data.sha256"] and run.data.tags["riskwarn.version"]
+    assert "data.petitions.sha256" in run.data.tags
+    assert run.data.params["label.horizon"] == "1"
+    assert "promotion.ap_h1" in run.data.metrics and "ensemble.h1.ap" in run.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"config.json", "features.manifest.json", "metrics.json", "plots"} <= artifacts
+    plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert "plots/reliability_h1.png" in plots and "plots/feature_importance.png" in plots
+
+    as_of = _as_of_dates(folder, config)
+    out_dir = tmp_path / "watch"
+    uri = "models:/rw-embedded@challenger"
+    assert (
+        main(
+            [
+                "score",
+                "--data",
+                str(folder / "data"),
+                "--model",
+                uri,
+                "--as-of",
+                as_of[-2],
+                "--out",
+                str(out_dir),
+            ]
+        )
+        == 0
+    )
+    w = pd.read_parquet(out_dir / "watchlist.parquet")
+    assert len(w) == 60 and w["rank"].tolist() == list(range(1, 61))
+    assert (w["model_version"] == "1").all() and (w["run_id"] == version.run_id).all()
+    assert (w["change"] == "new").all()
+    assert {"watchlist.csv", "watchlist.json", "watchlist.geojson"} <= {
+        p.name for p in out_dir.iterdir()
+    }
+    # Scoring again gives the same rows (generated_at aside).
+    assert (
+        main(
+            [
+                "score",
+                "--data",
+                str(folder / "data"),
+                "--model",
+                uri,
+                "--as-of",
+                as_of[-2],
+                "--out",
+                str(out_dir),
+            ]
+        )
+        == 0
+    )
+    again = pd.read_parquet(out_dir / "watchlist.parquet")
+    pd.testing.assert_frame_equal(
+        w.drop(columns="generated_at"), again.drop(columns="generated_at")
+    )
+    # The next as-of date compares with this one.
+    assert (
+        main(
+            [
+                "score",
+                "--data",
+                str(folder / "data"),
+                "--model",
+                uri,
+                "--as-of",
+                as_of[-1],
+                "--out",
+                str(out_dir),
+            ]
+        )
+        == 0
+    )
+    nxt = pd.read_parquet(out_dir / "watchlist.parquet").set_index("grid_id")
+    before = w.set_index("grid_id")["rank"]
+    assert (nxt["prev_rank"] == before.reindex(nxt.index)).all()
+    expected = [
+        "up" if r < p else "down" if r > p else "same"
+        for r, p in zip(nxt["rank"], nxt["prev_rank"], strict=True)
+    ]
+    assert nxt["change"].tolist() == expected
+    # The pyfunc scores the same as riskwarn score.
+    mlflow.set_registry_uri("sqlite:///mlruns.db")
+    model = mlflow.pyfunc.load_model("models:/rw-embedded/1")
+    features = _features(folder, config, as_of[-1])
+    pyfunc = model.predict(features).set_index("grid_id")
+    assert (pyfunc["score"] - nxt["score"].reindex(pyfunc.index)).abs().max() < 1e-12
+
+
+def _client() -> mlflow.MlflowClient:
+    # Explicit URIs: an earlier test may have pointed MLflow's global state elsewhere.
+    uri = os.environ["MLFLOW_TRACKING_URI"]
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return mlflow.MlflowClient(uri, uri)
+
+
+def _features(folder, config, as_of):
+    from riskwarn.config import load_config
+    from riskwarn.data.validate import load_dataset
+    from riskwarn.features.build import build_features
+
+    cfg = load_config(config)
+    frame = build_features(load_dataset(folder / "data", cfg), cfg, as_of=as_of)
+    frame["as_of"] = frame["as_of"].dt.tz_localize(None)
+    return frame
+
+
+def _train(folder, end, name, model, capsys):
+    config = _config(folder, end, name, model)
+    code = main(["train", "--data", str(folder / "data"), "--config", str(config), "--register"])
+    assert code == 0
+    return capsys.readouterr().out, config
+
+
+def test_champion_moves_only_when_the_backtest_beats_it(city, capsys):
+    folder, end = city
+    name = "rw-promotion"
+    client = _client()
+    out, _ = _train(folder, end, name, "hist_rate", capsys)
+    # A baseline cannot beat the best baseline: the first version is not champion.
+    assert "champion unchanged" in out and "does not beat the best baseline" in out
+    with pytest.raises(mlflow.exceptions.MlflowException):
+        client.get_model_version_by_alias(name, "champion")
+    out, _ = _train(folder, end, name, "ensemble", capsys)
+    assert "champion → version 2" in out and "beats the best baseline" in out
+    champion = client.get_model_version_by_alias(name, "champion")
+    assert str(champion.version) == "2" and champion.tags["riskwarn.promoted_by"].startswith(
+        "automatic"
+    )
+    out, config = _train(folder, end, name, "hist_rate", capsys)
+    assert "champion unchanged" in out and "champion's (version 2)" in out
+    assert str(client.get_model_version_by_alias(name, "champion").version) == "2"
+    assert str(client.get_model_version_by_alias(name, "challenger").version) == "3"
+    # A deliberate move, recorded on the version.
+    assert main(["promote", "3", "--config", str(config)]) == 0
+    assert "version 3 (was 2)" in capsys.readouterr().out
+    moved = client.get_model_version_by_alias(name, "champion")
+    assert str(moved.version) == "3" and moved.tags["riskwarn.promoted_by"].startswith("manual")
+    assert moved.tags["riskwarn.previous_champion"] == "2"
+    assert main(["promote", "99", "--config", str(config)]) == 2
+    assert "no version '99'" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def registered(city):
+    folder, end = city
+    config = _config(folder, end, "rw-rules")
+    assert (
+        main(["train", "--data", str(folder / "data"), "--config", str(config), "--register"]) == 0
+    )
+    return folder, config, _as_of_dates(folder, config)
+
+
+def test_score_refuses_anything_but_a_registry_uri_and_bad_dates(registered, tmp_path, capsys):
+    folder, _, dates = registered
+    data = str(folder / "data")
+    for uri in ("runs:/abc/model", str(tmp_path), "models:/rw-rules"):
+        assert (
+            main(
+                [
+                    "score",
+                    "--data",
+                    data,
+                    "--model",
+                    uri,
+                    "--as-of",
+                    dates[-1],
+                    "--out",
+                    str(tmp_path),
+                ]
+            )
+            == 2
+        )
+        assert "registry URI" in capsys.readouterr().err
+    args = ["score", "--data", data, "--model", "models:/rw-rules@champion", "--out", str(tmp_path)]
+    assert main([*args, "--as-of", "2030-01-07"]) == 2
+    assert "not a valid as-of date" in capsys.readouterr().err
+    assert main([*args, "--as-of", dates[-1] + " 12:00"]) == 2
+    assert (
+        main(
+            [
+                "score",
+                "--data",
+                data,
+                "--model",
+                "models:/rw-nothing@champion",
+                "--as-of",
+                dates[-1],
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
+    assert "no model" in capsys.readouterr().err
+    assert not (tmp_path / "watchlist.parquet").exists()
+
+
+def test_score_refuses_a_model_with_a_pickle_unless_allowed(registered, tmp_path, capsys):
+    folder, _, dates = registered
+    client = _client()
+    version = client.get_model_version_by_alias("rw-rules", "champion")
+    location = Path(mlflow.artifacts.download_artifacts(f"models:/rw-rules/{version.version}"))
+    evil = location / "artifacts" / "scorer" / "extra.pkl"
+    evil.write_bytes(b"\x80\x04\x95harmless but a pickle")
+    try:
+        args = [
+            "score",
+            "--data",
+            str(folder / "data"),
+            "--model",
+            "models:/rw-rules@champion",
+            "--as-of",
+            dates[-1],
+            "--out",
+            str(tmp_path),
+        ]
+        assert main(args) == 2
+        assert "pickle" in capsys.readouterr().err
+        assert not (tmp_path / "watchlist.parquet").exists()
+        assert main([*args, "--allow-pickle"]) == 0
+    finally:
+        evil.unlink()
+
+
+def test_score_needs_the_features_the_model_was_trained_with(registered, tmp_path, capsys):
+    folder, _, dates = registered
+    data = tmp_path / "data"
+    shutil.copytree(folder / "data", data)
+    for path in data.glob("incidents.*"):
+        path.unlink()
+    code = main(
+        [
+            "score",
+            "--data",
+            str(data),
+            "--model",
+            "models:/rw-rules@champion",
+            "--as-of",
+            dates[-1],
+            "--out",
+            str(tmp_path / "w"),
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "lacks" in err and "inc_" in err
