@@ -466,6 +466,7 @@ def demo(
     grids: Annotated[int, typer.Option("--grids", min=1)] = 400,
     periods: Annotated[int, typer.Option("--periods", min=1)] = 156,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    tracking_uri: TrackingOpt = None,
 ) -> None:
     """Run the whole flow on a simulated city with built-in defaults."""
     data_dir = out / "data"
@@ -498,8 +499,26 @@ def demo(
         "[backtest]\nrefit_every = 13\n",
         encoding="utf-8",
     )
-    _backtest(data_dir, demo_config, out / "backtest")
+    # The demo keeps its MLflow store beside its other output, unless told otherwise.
+    tracking = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    tracking = tracking or f"sqlite:///{(out / 'mlruns.db').resolve()}"
+    _backtest(data_dir, demo_config, out / "backtest", tracking_uri=tracking)
+    console.rule("5. train on all labelled weeks, register, promote if it beats the baselines")
+    trained = _train(data_dir, demo_config, True, tracking)
+    alias = "champion"
+    if not trained.decision.promoted:
+        # Another champion may exist in a shared store, or none yet: score this version.
+        alias = "challenger"
+    console.rule(f"6. score the latest week with the {alias}")
+    as_of = f"{builder.data.periods.as_of_dates[-1]:%Y-%m-%d}"
+    watch = out / "watchlist"
+    _score(data_dir, f"models:/riskwarn-escalation@{alias}", as_of, watch, tracking, False)
     console.print(f"\ndemo output is in {out.resolve()}")
+    console.print(f"the watchlist is in {watch.resolve()} (parquet, csv, json, geojson)")
+    if tracking.startswith("sqlite:///"):
+        console.print(
+            f"to browse the runs and the registry: mlflow ui --backend-store-uri {tracking}"
+        )
 
 
 @app.callback(invoke_without_command=True)

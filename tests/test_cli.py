@@ -9,8 +9,8 @@ import pandas as pd
 
 from riskwarn.cli import main
 
-BUILT = ["simulate", "validate", "features", "backtest", "demo"]
-NOT_YET = ["train", "promote", "score", "report"]
+BUILT = ["simulate", "validate", "features", "backtest", "train", "promote", "score", "demo"]
+NOT_YET = ["report"]
 
 
 def test_help_lists_built_commands_only():
@@ -69,3 +69,7 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     for name in ("predictions.parquet", "metrics.json", "metrics.md"):
         assert (out / "backtest" / name).exists()
     assert "ensemble" in printed
+    assert "registered riskwarn-escalation version" in printed
+    watchlist = pd.read_parquet(out / "watchlist" / "watchlist.parquet")
+    assert len(watchlist) == 40 and watchlist["rank"].min() == 1
+    assert "the watchlist is in" in printed and "mlflow ui --backend-store-uri" in printed
