@@ -81,22 +81,7 @@ def test_train_register_score_on_the_embedded_store(city, tmp_path, monkeypatch,
     as_of = _as_of_dates(folder, config)
     out_dir = tmp_path / "watch"
     uri = "models:/rw-embedded@challenger"
-    assert (
-        main(
-            [
-                "score",
-                "--data",
-                str(folder / "data"),
-                "--model",
-                uri,
-                "--as-of",
-                as_of[-2],
-                "--out",
-                str(out_dir),
-            ]
-        )
-        == 0
-    )
+    assert _score(folder, uri, as_of[-2], out_dir) == 0
     w = pd.read_parquet(out_dir / "watchlist.parquet")
     assert len(w) == 60 and w["rank"].tolist() == list(range(1, 61))
     assert (w["model_version"] == "1").all() and (w["run_id"] == version.run_id).all()
@@ -105,43 +90,13 @@ def test_train_register_score_on_the_embedded_store(city, tmp_path, monkeypatch,
         p.name for p in out_dir.iterdir()
     }
     # Scoring again gives the same rows (generated_at aside).
-    assert (
-        main(
-            [
-                "score",
-                "--data",
-                str(folder / "data"),
-                "--model",
-                uri,
-                "--as-of",
-                as_of[-2],
-                "--out",
-                str(out_dir),
-            ]
-        )
-        == 0
-    )
+    assert _score(folder, uri, as_of[-2], out_dir) == 0
     again = pd.read_parquet(out_dir / "watchlist.parquet")
     pd.testing.assert_frame_equal(
         w.drop(columns="generated_at"), again.drop(columns="generated_at")
     )
     # The next as-of date compares with this one.
-    assert (
-        main(
-            [
-                "score",
-                "--data",
-                str(folder / "data"),
-                "--model",
-                uri,
-                "--as-of",
-                as_of[-1],
-                "--out",
-                str(out_dir),
-            ]
-        )
-        == 0
-    )
+    assert _score(folder, uri, as_of[-1], out_dir) == 0
     nxt = pd.read_parquet(out_dir / "watchlist.parquet").set_index("grid_id")
     before = w.set_index("grid_id")["rank"]
     assert (nxt["prev_rank"] == before.reindex(nxt.index)).all()
@@ -156,6 +111,11 @@ def test_train_register_score_on_the_embedded_store(city, tmp_path, monkeypatch,
     features = _features(folder, config, as_of[-1])
     pyfunc = model.predict(features).set_index("grid_id")
     assert (pyfunc["score"] - nxt["score"].reindex(pyfunc.index)).abs().max() < 1e-12
+
+
+def _score(folder: Path, uri: str, as_of: str, out: Path, *extra: str) -> int:
+    args = ["--data", str(folder / "data"), "--model", uri, "--as-of", as_of, "--out", str(out)]
+    return main(["score", *args, *extra])
 
 
 def _client() -> mlflow.MlflowClient:
@@ -225,45 +185,14 @@ def registered(city):
 
 def test_score_refuses_anything_but_a_registry_uri_and_bad_dates(registered, tmp_path, capsys):
     folder, _, dates = registered
-    data = str(folder / "data")
     for uri in ("runs:/abc/model", str(tmp_path), "models:/rw-rules"):
-        assert (
-            main(
-                [
-                    "score",
-                    "--data",
-                    data,
-                    "--model",
-                    uri,
-                    "--as-of",
-                    dates[-1],
-                    "--out",
-                    str(tmp_path),
-                ]
-            )
-            == 2
-        )
+        assert _score(folder, uri, dates[-1], tmp_path) == 2
         assert "registry URI" in capsys.readouterr().err
-    args = ["score", "--data", data, "--model", "models:/rw-rules@champion", "--out", str(tmp_path)]
-    assert main([*args, "--as-of", "2030-01-07"]) == 2
+    champion = "models:/rw-rules@champion"
+    assert _score(folder, champion, "2030-01-07", tmp_path) == 2
     assert "not a valid as-of date" in capsys.readouterr().err
-    assert main([*args, "--as-of", dates[-1] + " 12:00"]) == 2
-    assert (
-        main(
-            [
-                "score",
-                "--data",
-                data,
-                "--model",
-                "models:/rw-nothing@champion",
-                "--as-of",
-                dates[-1],
-                "--out",
-                str(tmp_path),
-            ]
-        )
-        == 2
-    )
+    assert _score(folder, champion, dates[-1] + " 12:00", tmp_path) == 2
+    assert _score(folder, "models:/rw-nothing@champion", dates[-1], tmp_path) == 2
     assert "no model" in capsys.readouterr().err
     assert not (tmp_path / "watchlist.parquet").exists()
 
@@ -276,44 +205,21 @@ def test_score_refuses_a_model_with_a_pickle_unless_allowed(registered, tmp_path
     evil = location / "artifacts" / "scorer" / "extra.pkl"
     evil.write_bytes(b"\x80\x04\x95harmless but a pickle")
     try:
-        args = [
-            "score",
-            "--data",
-            str(folder / "data"),
-            "--model",
-            "models:/rw-rules@champion",
-            "--as-of",
-            dates[-1],
-            "--out",
-            str(tmp_path),
-        ]
-        assert main(args) == 2
+        champion = "models:/rw-rules@champion"
+        assert _score(folder, champion, dates[-1], tmp_path) == 2
         assert "pickle" in capsys.readouterr().err
         assert not (tmp_path / "watchlist.parquet").exists()
-        assert main([*args, "--allow-pickle"]) == 0
+        assert _score(folder, champion, dates[-1], tmp_path, "--allow-pickle") == 0
     finally:
         evil.unlink()
 
 
 def test_score_needs_the_features_the_model_was_trained_with(registered, tmp_path, capsys):
     folder, _, dates = registered
-    data = tmp_path / "data"
-    shutil.copytree(folder / "data", data)
-    for path in data.glob("incidents.*"):
+    copy = tmp_path / "copy"
+    shutil.copytree(folder / "data", copy / "data")
+    for path in (copy / "data").glob("incidents.*"):
         path.unlink()
-    code = main(
-        [
-            "score",
-            "--data",
-            str(data),
-            "--model",
-            "models:/rw-rules@champion",
-            "--as-of",
-            dates[-1],
-            "--out",
-            str(tmp_path / "w"),
-        ]
-    )
-    assert code == 2
+    assert _score(copy, "models:/rw-rules@champion", dates[-1], tmp_path / "w") == 2
     err = capsys.readouterr().err
     assert "lacks" in err and "inc_" in err
