@@ -125,7 +125,13 @@ def one_run(folder: Path, config: Path, out: Path, log: Path) -> dict[str, Any]:
     """One ``riskwarn backtest`` in a fresh process: wall time, peak RSS, its step lines."""
     cmd = [sys.executable, "-m", "riskwarn.cli", "backtest", "--data", str(folder)]
     cmd += ["--config", str(config), "--out", str(out)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # The run is logged in MLflow as riskwarn backtest always does; the store lives
+    # in bench_output/ (artifacts beside it), not in the working folder.
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{(OUT / 'mlruns.db').resolve()}",
+    }
     lines = []
     t0 = time.perf_counter()
     proc = subprocess.Popen(

@@ -8,6 +8,7 @@ watchlist is scored from are exactly what this function returns.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from riskwarn.atomic import atomic_path
 from riskwarn.config import Config
@@ -284,27 +286,7 @@ class FeatureBuilder:
         """Execute and return a frame sorted by ``as_of, grid_id``; ``as_of`` tz-aware."""
         expr = self._ordered(as_of, labels)
         table = self.data.con.to_pyarrow(expr)
-        # Labels are missing where the window is not observed: they become nullable
-        # integers. Features never are, and convert straight to NumPy. Each part is
-        # converted with self_destruct, so Arrow's copy is freed column by column
-        # instead of doubling the memory of a city-scale frame.
-        label_names = [c for c in table.column_names if c in set(self.label_names)]
-        nullable = {pa.int8(): pd.Int8Dtype(), pa.int32(): pd.Int32Dtype()}
-        label_table = table.select(label_names)
-        feature_table = table.drop_columns(label_names)
-        del table
-        frame = feature_table.to_pandas(self_destruct=True, split_blocks=True, ignore_metadata=True)
-        del feature_table
-        if label_names:
-            label_frame = label_table.to_pandas(
-                types_mapper=nullable.get, self_destruct=True, ignore_metadata=True
-            )
-            del label_table
-            frame = pd.concat([frame, label_frame], axis=1)
-            del label_frame
-        frame["as_of"] = frame["as_of"].dt.tz_localize(self.config.data.timezone)
-        frame["grid_id"] = frame["grid_id"].astype("string")
-        return frame
+        return frame_from_arrow(table, self.label_names, self.config.data.timezone)
 
     def write_parquet(
         self, path: str | Path, as_of: object | None = None, labels: bool = False
@@ -318,6 +300,44 @@ class FeatureBuilder:
         with atomic_path(path) as tmp:
             write_parquet(self.data.con, expr, tmp, timezone=self.config.data.timezone)
         return Path(path)
+
+
+def frame_from_arrow(table: pa.Table, label_names, timezone: str) -> pd.DataFrame:
+    """A feature table (from the engine or a Parquet file) as the pandas feature frame.
+
+    Labels are missing where the window is not observed: they become nullable
+    integers. Features never are, and convert straight to NumPy. Each part is
+    converted with self_destruct, so Arrow's copy is freed column by column instead
+    of doubling the memory of a city-scale frame. ``as_of`` becomes tz-aware local
+    time (naive values are local already; aware ones are converted).
+    """
+    label_names = [c for c in table.column_names if c in set(label_names)]
+    nullable = {pa.int8(): pd.Int8Dtype(), pa.int32(): pd.Int32Dtype()}
+    label_table = table.select(label_names)
+    feature_table = table.drop_columns(label_names)
+    del table
+    frame = feature_table.to_pandas(self_destruct=True, split_blocks=True, ignore_metadata=True)
+    del feature_table
+    if label_names:
+        label_frame = label_table.to_pandas(
+            types_mapper=nullable.get, self_destruct=True, ignore_metadata=True
+        )
+        del label_table
+        frame = pd.concat([frame, label_frame], axis=1)
+        del label_frame
+    as_of = frame["as_of"].dt
+    frame["as_of"] = as_of.tz_localize(timezone) if as_of.tz is None else as_of.tz_convert(timezone)
+    frame["grid_id"] = frame["grid_id"].astype("string")
+    # Arrow keeps freed buffers for reuse; hand them back before the memory-hungry fits.
+    pa.default_memory_pool().release_unused()
+    return frame
+
+
+def read_feature_file(path: str | Path, timezone: str) -> pd.DataFrame:
+    """Read a feature file written by :meth:`FeatureBuilder.write_parquet`."""
+    table = pq.read_table(path)
+    labels = [c for c in table.column_names if re.match(r"^(label|count)_h\d+$", c)]
+    return frame_from_arrow(table, labels, timezone)
 
 
 def prepare_features(
