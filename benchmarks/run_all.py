@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["simulate.py", "features.py", "backtest.py", "backtest_quality.py"]
+BENCHMARKS = ["simulate.py", "features.py", "score.py", "backtest.py", "backtest_quality.py"]
 
 
 def main() -> int:
