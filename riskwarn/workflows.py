@@ -274,6 +274,7 @@ def train_model_files(
 
     from riskwarn.models.baselines import BASELINES
     from riskwarn.models.catalogue import available_models
+    from riskwarn.models.frames import select_rows
     from riskwarn.models.scorer import EscalationScorer
     from riskwarn.tracking.bundle import ScorerBundle
     from riskwarn.tracking.registry import register_and_decide
@@ -307,7 +308,7 @@ def train_model_files(
     baseline_value = float(by[(best, horizon)][metric]) if best else None
     if status:
         status(f"training {name} on every labelled row")
-    labelled = frame[frame[f"label_h{horizon}"].notna()]
+    labelled = select_rows(frame, frame[f"label_h{horizon}"].notna().to_numpy())
     scorer = EscalationScorer(
         graph=graph,
         horizon=horizon,

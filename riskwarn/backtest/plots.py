@@ -21,8 +21,10 @@ K_GRID = (0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2)
 
 
 def _block(predictions: pd.DataFrame, model: str, horizon: int) -> pd.DataFrame:
+    # Compared as stored (a categorical at backtest scale): turning tens of millions
+    # of model names into strings for each plot would take minutes.
     rows = predictions[
-        (predictions["model"].astype(str) == model)
+        (predictions["model"] == model)
         & (predictions["horizon"] == horizon)
         & predictions["label"].notna()
     ]
@@ -76,16 +78,15 @@ def ranking_by_k(
         if rows.empty:
             continue
         recall, pai = {k: [] for k in k_values}, {k: [] for k in k_values}
-        for _, day in rows.groupby("as_of", observed=True):
-            a = None
-            if area is not None:
-                a = area.reindex(day["grid_id"].astype(str)).to_numpy(dtype=float)
+        areas = None
+        if area is not None:
+            areas = area.reindex(rows["grid_id"].astype(str)).to_numpy(dtype=float)
+        label = rows["label"].to_numpy(float)
+        count = rows["count"].to_numpy(float)
+        score = rows["score"].to_numpy(float)
+        for day in rows.groupby("as_of", observed=True).indices.values():
             out = m.top_k_metrics(
-                day["label"].to_numpy(float),
-                day["count"].to_numpy(float),
-                day["score"].to_numpy(float),
-                k_values,
-                a,
+                label[day], count[day], score[day], k_values, None if areas is None else areas[day]
             )
             for k in k_values:
                 recall[k].append(out[k]["recall"])

@@ -215,12 +215,14 @@ def run_backtest(
         # large array operations and the sparse products release the GIL, so a
         # second fit runs while the first is in single-threaded NumPy code.
         with ThreadPoolExecutor(max_workers=settings.n_jobs) as pool:
-            futures = [pool.submit(task, *job) for job in jobs]
+            # The longest fits first (latest folds, longest horizons: the most rows),
+            # so that no long fit is left running alone at the end.
+            futures = {i: pool.submit(task, *jobs[i]) for i in reversed(range(len(jobs)))}
             try:
-                # In submission order, so results are assembled the same way on every run.
-                results = [future.result() for future in futures]
+                # In job order, so results are assembled the same way on every run.
+                results = [futures[i].result() for i in range(len(jobs))]
             except BaseException:
-                for future in futures:
+                for future in futures.values():
                     future.cancel()
                 raise
     pieces = [piece for result_pieces, _ in results for piece in result_pieces]
