@@ -71,6 +71,7 @@ def test_window(folder: Path, horizon: int, n_dates: int) -> dict[str, Any]:
         "start": periods.boundaries[first].tz_localize(tz).isoformat(),
         "last": periods.boundaries[last].tz_localize(tz).isoformat(),
         "n_complete": periods.n_complete,
+        "latest_as_of": f"{periods.as_of_dates[-1]:%Y-%m-%d}",
     }
 
 

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from backtest import test_window
 from features import OUT, ensure_city
 
 TARGET_S = 30.0
@@ -45,22 +46,6 @@ def _run(cmd: list[str], env: dict[str, str], log: Path) -> tuple[float, float]:
     return wall, usage.ru_maxrss / scale
 
 
-def _dates(folder: Path, horizon: int = 4) -> tuple[str, str, str]:
-    """The data's end (naive local), its latest as-of date, and a start for 13 test dates."""
-    import pandas as pd
-
-    from riskwarn.panel.periods import make_period_index
-
-    meta = json.loads((folder / "_truth" / "simulation.json").read_text())
-    tz = meta["timezone"]
-    start = pd.Timestamp(meta["start"]).tz_convert(tz).tz_localize(None)
-    end = pd.Timestamp(meta["end"]).tz_convert(tz).tz_localize(None)
-    periods = make_period_index(meta["freq"], start, end, end=end)
-    last_labelled = periods.n_complete - horizon
-    start = periods.boundaries[last_labelled - 12].tz_localize(tz).isoformat()
-    return end.isoformat(), f"{periods.as_of_dates[-1]:%Y-%m-%d}", start
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     import argparse
 
@@ -73,7 +58,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = ap.parse_args(argv)
     OUT.mkdir(exist_ok=True)
     folder = ensure_city(args.grids, args.periods, args.seed)
-    end, as_of, start = _dates(folder)
+    # the latest as-of date, and a backtest over the last 13 labelled dates at horizon 4
+    window = test_window(folder, horizon=4, n_dates=13)
+    end, as_of, start = window["data_end"], window["latest_as_of"], window["start"]
     tag = f"{args.grids}x{args.periods}_s{args.seed}"
     store = OUT / f"score_mlruns_{tag}.db"
     uri = f"sqlite:///{store.resolve()}"

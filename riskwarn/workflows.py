@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from riskwarn.atomic import write_atomic, write_text_atomic
-from riskwarn.backtest.evaluate import evaluate
+from riskwarn.backtest.evaluate import evaluate, grid_areas
 from riskwarn.backtest.run import BacktestResult, Progress, run_backtest
 from riskwarn.backtest.tables import metrics_markdown
 from riskwarn.config import Config
@@ -178,7 +178,7 @@ def run_backtest_files(
             manifest=manifest,
             metrics=json_ready(metrics),
             predictions=result.predictions,
-            area=_area(grids),
+            area=grid_areas(grids),
         ).run_id
     return BacktestOutput(folder, predictions_path, metrics_path, markdown_path, metrics, result)
 
@@ -223,19 +223,20 @@ def _features_for(data_dir, config, *, status=None, as_of=None, vocabulary=None)
     builder = prepare_features(
         validated.dataset, config, graph=validated.graph, vocabulary=vocabulary
     )
-    try:
-        if as_of is not None:
-            frame = builder.to_pandas(as_of)
-        else:
-            # The whole panel streams to a Parquet file and is read back once the engine
-            # is closed: fetching it straight from the engine holds the engine's tables,
-            # Arrow's copy and pandas' at once (11 GB at 20,000 grids x 5 years).
-            with tempfile.TemporaryDirectory(prefix="riskwarn-features-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="riskwarn-features-") as tmp:
+        try:
+            if as_of is not None:
+                frame = builder.to_pandas(as_of)
+            else:
+                # The whole panel streams to a Parquet file and is read back once the
+                # engine is closed: fetching it straight from the engine holds the
+                # engine's tables, Arrow's copy and pandas' at once (11 GB at 20,000
+                # grids x 5 years).
                 path = builder.write_parquet(Path(tmp) / "features.parquet", labels=True)
-                builder.data.con.disconnect()
-                frame = read_feature_file(path, config.data.timezone)
-    finally:
-        builder.data.con.disconnect()
+        finally:
+            builder.data.con.disconnect()
+        if as_of is None:
+            frame = read_feature_file(path, config.data.timezone)
     return (
         frame,
         builder.manifest,
@@ -244,16 +245,6 @@ def _features_for(data_dir, config, *, status=None, as_of=None, vocabulary=None)
         hashes,
         data_hash(hashes),
     )
-
-
-def _area(grids):
-    import pandas as pd
-
-    if "area_km2" not in grids.columns:
-        return None
-    area = pd.to_numeric(grids["area_km2"], errors="coerce")
-    area.index = grids["grid_id"].astype(str)
-    return area if area.notna().all() and (area > 0).all() else None
 
 
 def train_model_files(
@@ -346,7 +337,7 @@ def train_model_files(
         predictions=h_rows,
         input_example=example_rows(last, config.data.timezone),
         headline=headline,
-        area=_area(grids),
+        area=grid_areas(grids),
     )
     decision = None
     if register:

@@ -33,6 +33,15 @@ def headline_k(k_values) -> float:
     return 0.05 if 0.05 in k_values else min(k_values)
 
 
+def grid_areas(grids: pd.DataFrame) -> pd.Series | None:
+    """``area_km2`` by grid id as floats, or None unless every grid has a positive area."""
+    if "area_km2" not in grids.columns:
+        return None
+    area = pd.to_numeric(grids["area_km2"], errors="coerce").astype(float)
+    area.index = grids["grid_id"].astype(str)
+    return area if area.notna().all() and (area > 0).all() else None
+
+
 def population_bands(grids: pd.DataFrame, n_bands: int) -> pd.Series:
     """Equal-count population bands per grid, labelled with their ranges."""
     if "population" not in grids.columns:
@@ -174,13 +183,12 @@ def evaluate(
     area = None
     if grids is not None and len(grids):
         meta = grids.set_index(grids["grid_id"].astype(str))
-        if "area_km2" in meta.columns:
-            a = pd.to_numeric(meta["area_km2"], errors="coerce")
-            if a.notna().all() and (a > 0).all():
-                # Aligned with the grid codes; a grid missing from ``grids`` has no area.
-                area = a.astype(float).reindex(uniques).to_numpy()
-                if np.isnan(area).any():
-                    area = None
+        areas = grid_areas(grids)
+        if areas is not None:
+            # Aligned with the grid codes; a grid missing from ``grids`` has no area.
+            area = areas.reindex(uniques).to_numpy()
+            if np.isnan(area).any():
+                area = None
     overall = []
     blocks: dict[tuple[str, int], _Block] = {}
     positions = pd.Series(np.arange(len(pred))).groupby(

@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
-from sklearn.isotonic import IsotonicRegression
 from sklearn.utils.validation import check_is_fitted
 
 from riskwarn.errors import RiskwarnError
+from riskwarn.models.calibration import fit_isotonic
 from riskwarn.models.frames import check_labels, column_values
 
 
@@ -78,15 +78,7 @@ class _IsotonicScoreBaseline(BaseEstimator):
         score = self._score(X)
         if len(y) != len(score) or len(y) == 0:
             raise RiskwarnError("X and y must have the same, non-zero number of rows.")
-        # Scores are sums of counts with few distinct values: fitting on each distinct
-        # score with its mean label, weighted by its rows, is the same fit (the
-        # isotonic fit pools tied scores this way itself) and much faster on millions.
-        distinct, inverse = np.unique(score, return_inverse=True)
-        rows = np.bincount(inverse, minlength=len(distinct)).astype(float)
-        mean = np.bincount(inverse, weights=y, minlength=len(distinct)) / rows
-        self.isotonic_ = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(
-            distinct, mean, sample_weight=rows
-        )
+        self.isotonic_ = fit_isotonic(score, y)
         self.n_features_in_ = len(self.columns)
         return self
 

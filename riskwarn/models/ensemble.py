@@ -25,11 +25,11 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import expit, logit
 from sklearn.base import BaseEstimator, clone
-from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import average_precision_score
 from sklearn.utils.validation import check_is_fitted
 
 from riskwarn.errors import RiskwarnError
+from riskwarn.models.calibration import fit_isotonic
 from riskwarn.models.frames import check_counts, check_labels, fit_model, select_rows
 
 _CLIP = 1e-6
@@ -240,9 +240,7 @@ class CalibratedEnsemble(BaseEstimator):
         if method == "auto":
             method = "isotonic" if n_pos >= self.isotonic_min_positives else "platt"
         if method == "isotonic":
-            self.calibrator_ = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(
-                s, y
-            )
+            self.calibrator_ = fit_isotonic(s, y)
         else:
             a, b = self._platt(s, y)
             self.calibrator_ = {"slope": a, "intercept": b}
