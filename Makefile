@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(BIN)/ruff check riskwarn tests benchmarks
 	$(BIN)/ruff format --check riskwarn tests benchmarks
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q tests --nbmake notebooks --nbmake-timeout=600
 
 demo: $(STAMP)
 	$(BIN)/riskwarn demo --out $(DEMO_DIR)

@@ -434,6 +434,33 @@ def _score(data, model, as_of, out, tracking_uri, allow_pickle, engine="duckdb")
 
 
 @app.command()
+def report(
+    watchlist: Annotated[
+        Path, typer.Option("--watchlist", help="The --out folder of riskwarn score.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The HTML file to write.")],
+    lang: Annotated[str, typer.Option("--lang", help="zh (default) or en.")] = "zh",
+    rows: Annotated[
+        int | None,
+        typer.Option("--rows", help="Grids in the ranked table (default: those in a tier)."),
+    ] = None,
+) -> None:
+    """Write the watchlist report for policy staff: one self-contained HTML page."""
+    _report(watchlist, out, lang, rows)
+
+
+def _report(watchlist: Path, out: Path, lang: str = "zh", rows: int | None = None) -> Path:
+    from riskwarn.reports.html import write_report
+
+    t0 = time.perf_counter()
+    with console.status("writing the report…"):
+        path = write_report(watchlist, out, lang=lang, rows=rows)
+    size = path.stat().st_size / 1024
+    console.print(f"wrote {path} ({size:,.0f} KB, {lang}) in {time.perf_counter() - t0:.1f}s")
+    return path
+
+
+@app.command()
 def simulate(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the dataset to.")],
     grids: Annotated[int, typer.Option("--grids", min=1, help="Number of grids.")] = 400,
@@ -509,12 +536,18 @@ def demo(
     if not trained.decision.promoted:
         # Another champion may exist in a shared store, or none yet: score this version.
         alias = "challenger"
-    console.rule(f"6. score the latest week with the {alias}")
-    as_of = f"{builder.data.periods.as_of_dates[-1]:%Y-%m-%d}"
+    # Three consecutive weeks, so that the last watchlist has changes and trends to show.
+    recent = [f"{d:%Y-%m-%d}" for d in builder.data.periods.as_of_dates[-3:]]
+    console.rule(f"6. score the latest weeks ({', '.join(recent)}) with the {alias}")
     watch = out / "watchlist"
-    _score(data_dir, f"models:/riskwarn-escalation@{alias}", as_of, watch, tracking, False)
+    for as_of in recent:
+        _score(data_dir, f"models:/riskwarn-escalation@{alias}", as_of, watch, tracking, False)
+    console.rule("7. write the report for policy staff")
+    report_zh = _report(watch, out / "report.html", "zh")
+    report_en = _report(watch, out / "report_en.html", "en")
     console.print(f"\ndemo output is in {out.resolve()}")
     console.print(f"the watchlist is in {watch.resolve()} (parquet, csv, json, geojson)")
+    console.print(f"the report is {report_zh.resolve()} (English: {report_en.name})")
     if tracking.startswith("sqlite:///"):
         console.print(
             f"to browse the runs and the registry: mlflow ui --backend-store-uri {tracking}"

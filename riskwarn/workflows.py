@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from riskwarn.atomic import write_atomic, write_text_atomic
-from riskwarn.backtest.evaluate import evaluate, grid_areas
+from riskwarn.backtest.evaluate import backtest_summary, evaluate, grid_areas
 from riskwarn.backtest.run import BacktestResult, Progress, run_backtest
 from riskwarn.backtest.tables import metrics_markdown
 from riskwarn.config import Config
@@ -317,7 +317,12 @@ def train_model_files(
         "n_rows": len(labelled),
         "n_grids": int(labelled["grid_id"].nunique()),
         "data_sha256": dhash,
-        "backtest": {"metric": metric, "value": value, "best_baseline": best},
+        "backtest": {
+            "metric": metric,
+            "value": value,
+            "best_baseline": best,
+            **backtest_summary(metrics, name, horizon, best),
+        },
     }
     bundle = ScorerBundle(scorer=scorer, manifest=manifest, config=config, info=trained)
     last = frame[frame["as_of"] == frame["as_of"].max()]
@@ -378,6 +383,7 @@ def score_files(
 
     import pandas as pd
 
+    from riskwarn.scoring.card import model_card
     from riskwarn.scoring.files import previous_watchlist, write_watchlist
     from riskwarn.scoring.watchlist import Provenance, build_watchlist
     from riskwarn.tracking.registry import load_registered
@@ -412,5 +418,12 @@ def score_files(
         provenance=provenance,
         previous=previous_watchlist(out, stamp),
     )
-    paths = write_watchlist(watchlist, out, grids)
+    card = model_card(
+        bundle_info=bundle.info,
+        config=config,
+        horizon=bundle.horizon,
+        provenance=provenance,
+        as_of=stamp,
+    )
+    paths = write_watchlist(watchlist, out, grids, card=card)
     return ScoreOutput(paths, watchlist, model.name, model.version, model.run_id)

@@ -9,8 +9,18 @@ import pandas as pd
 
 from riskwarn.cli import main
 
-BUILT = ["simulate", "validate", "features", "backtest", "train", "promote", "score", "demo"]
-NOT_YET = ["report"]
+BUILT = [
+    "simulate",
+    "validate",
+    "features",
+    "backtest",
+    "train",
+    "promote",
+    "score",
+    "report",
+    "demo",
+]
+NOT_YET: list[str] = []
 
 
 def test_help_lists_built_commands_only():
@@ -73,3 +83,8 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     watchlist = pd.read_parquet(out / "watchlist" / "watchlist.parquet")
     assert len(watchlist) == 40 and watchlist["rank"].min() == 1
     assert "the watchlist is in" in printed and "mlflow ui --backend-store-uri" in printed
+    # three weeks scored: the last watchlist compares with the one before
+    assert len(list((out / "watchlist" / "history").glob("watchlist_*.parquet"))) == 3
+    assert watchlist["prev_rank"].notna().all()
+    for name, marker in (("report.html", "网格风险预警名单"), ("report_en.html", "Ranked grids")):
+        assert marker in (out / name).read_text(encoding="utf-8")

@@ -134,6 +134,34 @@ def _top_k_shares(block: _Block, group: np.ndarray, n_groups: int, k: float) -> 
     return top_share, esc_share
 
 
+_CARD_KEYS = ("n_rows", "n_positive", "base_rate", "ap", "roc_auc", "brier", "ece")
+
+
+def backtest_summary(metrics: dict, model: str, horizon: int, baseline: str | None) -> dict:
+    """What a model card shows of a backtest: one model and its best baseline at one horizon.
+
+    Returns ``{"horizon", "overall": {model: {...}, baseline: {...}}, "by_grid_type":
+    [{"group", ...}]}``, with the top-k metrics at every k and each grid type's share
+    of the top slots beside its share of escalations (the fairness view).
+    """
+    keep = [m for m in (model, baseline) if m]
+    overall = {
+        r["model"]: {
+            k: v
+            for k, v in r.items()
+            if k in _CARD_KEYS or k.startswith(("precision_at", "recall_at", "pai_at"))
+        }
+        for r in metrics["overall"]
+        if r["horizon"] == horizon and r["model"] in keep
+    }
+    by_type = [
+        {k: v for k, v in r.items() if k not in ("model", "horizon", "mean_score", "log_loss")}
+        for r in metrics.get("by_grid_type", [])
+        if r["horizon"] == horizon and r["model"] == model
+    ]
+    return {"horizon": horizon, "overall": overall, "by_grid_type": by_type}
+
+
 def best_baselines(overall: list[dict]) -> dict[int, str]:
     """Per horizon, the baseline with the highest AP (ties: the first listed)."""
     best: dict[int, str] = {}

@@ -1,16 +1,12 @@
 """Pictures of a backtest: reliability, recall and PAI by k, feature importance.
 
-Each function returns a matplotlib Figure (the non-interactive Agg backend, so
-they work without a screen) and leaves saving to the caller.
+Each function returns a matplotlib Figure built without pyplot, so it needs no
+screen, leaves the caller's backend alone (a notebook keeps showing its plots
+inline) and is freed like any object; saving is left to the caller.
 """
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -35,7 +31,8 @@ def reliability_diagram(
     predictions: pd.DataFrame, models: list[str], horizon: int, n_bins: int = 10
 ) -> Figure:
     """Observed escalation rate against mean score in equal-mass bins, per model."""
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig = Figure(figsize=(5, 5))
+    ax = fig.subplots()
     top = 0.0
     for model in models:
         rows = _block(predictions, model, horizon)
@@ -72,7 +69,8 @@ def ranking_by_k(
     k_values: tuple[float, ...] = K_GRID,
 ) -> Figure:
     """Recall@k and PAI@k against k (share of grids), averaged over as-of dates."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    left, right = fig.subplots(1, 2)
     for model in models:
         rows = _block(predictions, model, horizon)
         if rows.empty:
@@ -104,7 +102,8 @@ def ranking_by_k(
 def feature_importance(importance: pd.Series, top: int = 20) -> Figure:
     """Horizontal bars of the ``top`` largest importances (e.g. LightGBM gain)."""
     values = importance.sort_values(ascending=False).head(top)[::-1]
-    fig, ax = plt.subplots(figsize=(7, max(3, 0.3 * len(values) + 1)))
+    fig = Figure(figsize=(7, max(3, 0.3 * len(values) + 1)))
+    ax = fig.subplots()
     ax.barh([str(i) for i in values.index], values.to_numpy(dtype=float))
     ax.set(xlabel=str(importance.name or "importance"), title=f"Top {len(values)} features")
     fig.tight_layout()

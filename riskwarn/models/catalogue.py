@@ -12,6 +12,9 @@ from riskwarn.models.diffusion import GraphDiffusion
 from riskwarn.models.ensemble import CalibratedEnsemble
 from riskwarn.models.hawkes import GraphHawkes
 
+COUNT_MAX_ROWS = 100_000
+"""Rows the Poisson twin keeps at most (down-sampled with weights, like the classifier)."""
+
 GRAPH_MODELS = ("graph_hotspot", "graph_hawkes", "graph_diffusion")
 """Models that need the grid graph; without one they are skipped."""
 
@@ -58,6 +61,8 @@ def make_count_model(horizon: int, seed: int = 0, rounds: int | None = None) -> 
     """The LightGBM Poisson regressor that gives ``expected_events`` for one horizon.
 
     ``rounds`` reuses the classifier's early-stopped rounds (both boost the log of a
-    rate on the same rows), which halves the cost of the pair.
+    rate on the same rows), which halves the cost of the pair. It samples half the
+    classifier's rows: expected counts are a secondary output, shown beside the
+    ranking, not what ranks the grids.
     """
-    return LightGBMCount(gap=horizon, random_state=seed, rounds=rounds)
+    return LightGBMCount(gap=horizon, random_state=seed, rounds=rounds, max_rows=COUNT_MAX_ROWS)

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from riskwarn.atomic import write_all_atomic
 from riskwarn.errors import RiskwarnError
+from riskwarn.scoring.card import MODEL_CARD_FILE
 
 FILE_NAMES = ("watchlist.parquet", "watchlist.csv", "watchlist.json", "watchlist.geojson")
 HISTORY = "history"
@@ -97,11 +98,15 @@ def _json_text(value) -> str:
 
 
 def write_watchlist(
-    watchlist: pd.DataFrame, out: str | Path, grids: pd.DataFrame | None = None
+    watchlist: pd.DataFrame,
+    out: str | Path,
+    grids: pd.DataFrame | None = None,
+    card: dict | None = None,
 ) -> list[Path]:
     """Write the watchlist files into ``out`` (and its dated copy under ``history/``).
 
-    GeoJSON is written when the grids have ``geometry_wkt`` or ``lon``/``lat``.
+    GeoJSON is written when the grids have ``geometry_wkt`` or ``lon``/``lat``;
+    ``model_card.json`` when a ``card`` is given (see :mod:`riskwarn.scoring.card`).
     Returns the paths written, the main files first.
     """
     folder = Path(out)
@@ -125,6 +130,10 @@ def write_watchlist(
         collection = {"type": "FeatureCollection", "features": features}
         writers[folder / "watchlist.geojson"] = lambda p: p.write_text(
             _json_text(collection), encoding="utf-8"
+        )
+    if card is not None:
+        writers[folder / MODEL_CARD_FILE] = lambda p: p.write_text(
+            _json_text(card), encoding="utf-8"
         )
     history = folder / HISTORY / f"watchlist_{as_of:%Y-%m-%d}.parquet"
     writers[history] = lambda p: pq.write_table(table, p)

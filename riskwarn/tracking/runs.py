@@ -16,7 +16,6 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
-from matplotlib import pyplot as plt
 from mlflow.models import infer_signature
 
 from riskwarn import __version__
@@ -108,7 +107,6 @@ def _log_plots(predictions: pd.DataFrame, models: list[str], horizons, area) -> 
             (f"plots/recall_pai_by_k_h{h}.png", plots.ranking_by_k(predictions, models, h, area)),
         ):
             mlflow.log_figure(fig, name)
-            plt.close(fig)
 
 
 def log_backtest_run(
@@ -157,7 +155,6 @@ def log_train_run(
         if lightgbm is not None:
             fig = plots.feature_importance(lightgbm[0].feature_importance())
             mlflow.log_figure(fig, "plots/feature_importance.png")
-            plt.close(fig)
         output = bundle.scorer.score(
             input_example.assign(
                 as_of=pd.to_datetime(input_example["as_of"]).dt.tz_localize(config.data.timezone)

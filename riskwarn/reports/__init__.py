@@ -1,0 +1,1 @@
+"""Reports room: the self-contained HTML watchlist report for policy staff."""

@@ -1,0 +1,107 @@
+"""Read a watchlist folder as ``riskwarn score`` wrote it: the watchlist, its history,
+its shapes and its model card. The report needs nothing else."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from riskwarn.errors import RiskwarnError
+from riskwarn.scoring.card import MODEL_CARD_FILE
+from riskwarn.scoring.files import HISTORY
+
+REQUIRED = ("grid_id", "as_of", "horizon", "rank", "score", "expected_events", "tier", "change")
+
+
+@dataclass
+class WatchlistFolder:
+    """What a report is made of.
+
+    Attributes
+    ----------
+    watchlist : DataFrame, shape (n_grids, ...)
+        The latest watchlist, ranked.
+    history : DataFrame, shape (n_rows, 3)
+        ``grid_id, as_of, score`` of every dated watchlist under ``history/``
+        (the latest included), as-of ascending.
+    shapes : dict of str to GeoJSON geometry
+        By grid id; empty when the grids had neither polygons nor centroids.
+    card : dict
+        ``model_card.json``; empty when the watchlist was written without one.
+    notes : list of str
+        Files that were skipped, and why.
+    """
+
+    watchlist: pd.DataFrame
+    history: pd.DataFrame
+    shapes: dict = field(default_factory=dict)
+    card: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+
+
+def _read_json(path: Path, what: str):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RiskwarnError(f"{path} is not readable {what} ({exc}).") from exc
+
+
+def read_watchlist_folder(folder: str | Path, max_history: int = 26) -> WatchlistFolder:
+    """Read ``folder`` (the ``--out`` of ``riskwarn score``).
+
+    Parameters
+    ----------
+    folder : path
+    max_history : int
+        The latest dated watchlists kept for the trend lines.
+
+    Raises
+    ------
+    RiskwarnError
+        Without a readable ``watchlist.parquet`` holding the watchlist columns.
+    """
+    folder = Path(folder)
+    main = folder / "watchlist.parquet"
+    if not main.is_file():
+        raise RiskwarnError(
+            f"no watchlist.parquet in {folder}: point --watchlist at the --out folder of "
+            "riskwarn score."
+        )
+    try:
+        watchlist = pd.read_parquet(main)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise RiskwarnError(f"{main} cannot be read ({exc}).") from exc
+    missing = [c for c in REQUIRED if c not in watchlist.columns]
+    if missing:
+        raise RiskwarnError(f"{main} is not a riskwarn watchlist: it lacks {missing}.")
+    watchlist = watchlist.sort_values("rank", kind="stable").reset_index(drop=True)
+    notes: list[str] = []
+    frames = []
+    for path in sorted((folder / HISTORY).glob("watchlist_*.parquet"))[-max_history:]:
+        try:
+            frames.append(pd.read_parquet(path, columns=["grid_id", "as_of", "score"]))
+        except (OSError, pa.ArrowInvalid, KeyError, ValueError) as exc:
+            notes.append(f"{path.name} skipped: {exc}")
+    history = watchlist[["grid_id", "as_of", "score"]]
+    if frames:
+        history = pd.concat([*frames, history], ignore_index=True)
+    history = (
+        history.drop_duplicates(["grid_id", "as_of"], keep="last")
+        .sort_values(["as_of", "grid_id"], kind="stable")
+        .reset_index(drop=True)
+    )
+    shapes = {}
+    geojson = folder / "watchlist.geojson"
+    if geojson.is_file():
+        collection = _read_json(geojson, "GeoJSON")
+        for feature in collection.get("features", []):
+            grid = (feature.get("properties") or {}).get("grid_id")
+            if grid is not None and feature.get("geometry"):
+                shapes[str(grid)] = feature["geometry"]
+    card_path = folder / MODEL_CARD_FILE
+    card = _read_json(card_path, "JSON") if card_path.is_file() else {}
+    return WatchlistFolder(watchlist, history, shapes, card, notes)

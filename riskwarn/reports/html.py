@@ -1,0 +1,462 @@
+"""The watchlist report: one self-contained HTML page for policy staff.
+
+Everything is inline (CSS, a few lines of script, SVG pictures), so the page opens
+without a network and prints as it looks. It is made from a watchlist folder alone
+(:func:`riskwarn.reports.folder.read_watchlist_folder`) and names only grids.
+"""
+
+from __future__ import annotations
+
+import math
+from html import escape
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from riskwarn.atomic import write_text_atomic
+from riskwarn.errors import RiskwarnError
+from riskwarn.reports.folder import WatchlistFolder, read_watchlist_folder
+from riskwarn.reports.svg import TIER_COLOURS, grid_map, sparkline
+from riskwarn.reports.text import LANGUAGES, TEXT, unit_key
+
+DEFAULT_TIERS = (0.01, 0.05, 0.1)
+DEFAULT_ROWS = (10, 200)
+"""Without ``rows``, the ranked table lists the grids in a tier, at least 10 and at most 200."""
+
+CSS = """
+:root { --ink: #222; --muted: #666; --line: #ddd; --t1: #b2182b; --t2: #ef8a62; --t3: #fddbc7; }
+* { box-sizing: border-box; }
+body { font-family: "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", "Segoe UI",
+       Roboto, Helvetica, Arial, sans-serif; color: var(--ink); margin: 0; background: #fafafa;
+       font-size: 14px; line-height: 1.45; }
+main { max-width: 1180px; margin: 0 auto; padding: 16px 20px 40px; background: #fff; }
+h1 { font-size: 24px; margin: 4px 0; }
+h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 2px solid var(--line); padding-bottom: 4px; }
+h3 { font-size: 15px; margin: 16px 0 6px; }
+.sub { color: var(--muted); margin: 0; }
+.cards { display: flex; flex-wrap: wrap; gap: 12px; margin-top: 14px; }
+.card { flex: 1 1 150px; border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px; }
+.card .n { font-size: 26px; font-weight: 700; }
+.card .what { color: var(--muted); font-size: 12px; }
+.card.t1 { border-left: 6px solid var(--t1); } .card.t2 { border-left: 6px solid var(--t2); }
+.card.t3 { border-left: 6px solid var(--t3); } .card.chg { border-left: 6px solid #4a6fa5; }
+.mapbox { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
+.map { max-width: 100%; height: auto; border: 1px solid var(--line); }
+.legend span { display: inline-block; width: 14px; height: 14px; vertical-align: middle;
+               margin: 0 6px 0 12px; border: 1px solid #bbb; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; vertical-align: top; padding: 5px 6px; border-bottom: 1px solid var(--line); }
+th { background: #f2f2f2; font-weight: 600; font-size: 13px; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.reasons ol { margin: 0; padding-left: 18px; }
+.tier { display: inline-block; min-width: 22px; text-align: center; border-radius: 3px;
+        padding: 0 4px; font-weight: 700; }
+.tier.t1 { background: var(--t1); color: #fff; } .tier.t2 { background: var(--t2); }
+.tier.t3 { background: var(--t3); }
+td.change { white-space: nowrap; }
+.up { color: #b2182b; } .down { color: #2166ac; } .new { color: #b2182b; font-weight: 700; }
+.lists { display: flex; flex-wrap: wrap; gap: 24px; } .lists > div { flex: 1 1 300px; }
+.note { color: var(--muted); font-size: 12px; }
+#find { padding: 4px 8px; margin: 4px 0 8px; width: 220px; }
+.cardtext p { max-width: 900px; }
+@media print {
+  body { background: #fff; font-size: 11px; }
+  main { max-width: none; padding: 0; }
+  #find, .noprint { display: none; }
+  tr { break-inside: avoid; }
+  h2 { break-after: avoid; }
+  .map { max-height: 150mm; width: auto; }
+  @page { size: A4; margin: 12mm; }
+}
+"""
+
+SCRIPT = """
+document.getElementById('find').addEventListener('input', function (e) {
+  var q = e.target.value.trim().toLowerCase();
+  document.querySelectorAll('#ranked tbody tr').forEach(function (tr) {
+    tr.style.display = !q || tr.dataset.grid.toLowerCase().indexOf(q) >= 0 ? '' : 'none';
+  });
+});
+"""
+
+
+def _pct(value, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{100 * float(value):.{digits}f}%"
+
+
+def _num(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{float(value):.{digits}f}"
+
+
+def _share_label(share: float) -> str:
+    return f"{100 * share:g}%"
+
+
+def _tier(value) -> int | None:
+    return None if pd.isna(value) else int(value)
+
+
+def _tier_badge(tier: int | None) -> str:
+    return "–" if tier is None else f'<span class="tier t{tier}">{tier}</span>'
+
+
+def _reason_texts(reasons, lang: str) -> list[str]:
+    # A list of dicts, or the object array that Parquet gives back for it.
+    if reasons is None or (isinstance(reasons, float) and math.isnan(reasons)):
+        return []
+    return [str(r.get(f"text_{lang}") or r.get("text_en") or r.get("feature")) for r in reasons]
+
+
+class _Report:
+    def __init__(self, data: WatchlistFolder, lang: str, rows: int | None) -> None:
+        self.data, self.lang, self.rows = data, lang, rows
+        self.t = TEXT[lang]
+        self.w = data.watchlist
+        self.card = data.card
+        self.tiers = tuple(self.card.get("tiers") or DEFAULT_TIERS)
+        self.unit = self.t[unit_key(self.card.get("frequency"))]
+        first = self.w.iloc[0] if len(self.w) else None
+        self.as_of = f"{pd.Timestamp(first['as_of']):%Y-%m-%d}" if first is not None else "–"
+        self.horizon = int(first["horizon"]) if first is not None else self.card.get("horizon")
+        self.has_previous = "prev_rank" in self.w and bool(self.w["prev_rank"].notna().any())
+
+    # -- sections --------------------------------------------------------------------
+    def header(self) -> str:
+        t, w = self.t, self.w
+        name = self.card.get("model_name") or (w["model_name"].iloc[0] if len(w) else "–")
+        version = self.card.get("model_version") or (w["model_version"].iloc[0] if len(w) else "–")
+        generated = w["generated_at"].iloc[0] if len(w) and "generated_at" in w else ""
+        lines = [
+            t["window"].format(n=self.horizon, unit=self.unit, date=self.as_of),
+            t["model"].format(name=escape(str(name)), version=escape(str(version))),
+        ]
+        if generated:
+            lines.append(t["generated"].format(when=escape(str(generated))))
+        return (
+            f"<header><h1>{t['title']} · {t['as_of'].format(date=self.as_of)}</h1>"
+            f'<p class="sub">{" · ".join(lines)}</p></header>'
+        )
+
+    def headline(self) -> str:
+        t, w = self.t, self.w
+        tier = w["tier"]
+        cards = []
+        for i, share in enumerate(self.tiers, start=1):
+            n = int((tier == i).sum())
+            cards.append(
+                f'<div class="card t{i}"><div class="what">{t["tier"].format(t=i)} · '
+                f"{t['tier_share'].format(share=_share_label(share))}</div>"
+                f'<div class="n">{n:,}</div><div class="what">{t["grids"]}</div></div>'
+            )
+        if self.has_previous:
+            entered, left = self._entered_left()
+            up = int(((w["change"] == "up") & tier.notna()).sum())
+            for key, n in (("entered", len(entered)), ("left", len(left)), ("moved_up", up)):
+                cards.append(
+                    f'<div class="card chg"><div class="what">{t[key]}</div>'
+                    f'<div class="n">{n:,}</div><div class="what">{t["grids"]}</div></div>'
+                )
+            note = ""
+        else:
+            note = f'<p class="note">{t["no_previous"]}</p>'
+        return f'<section><div class="cards">{"".join(cards)}</div>{note}</section>'
+
+    def map(self) -> str:
+        t, w = self.t, self.w
+        tiers = {str(g): _tier(v) for g, v in zip(w["grid_id"], w["tier"], strict=True)}
+        titles = {
+            str(r.grid_id): f"{r.grid_id} · #{r.rank} · {_pct(r.score)}"
+            for r in w.itertuples()
+            if not pd.isna(r.tier)
+        }
+        svg = grid_map(self.data.shapes, tiers, titles)
+        if not svg:
+            return f"<section><h2>{t['map']}</h2><p class='note'>{t['no_map']}</p></section>"
+        legend = (
+            "".join(
+                f'<span style="background:{TIER_COLOURS[i]}"></span>{t["tier"].format(t=i)}'
+                for i in (1, 2, 3)
+            )
+            + f'<span style="background:{TIER_COLOURS[None]}"></span>{t["not_tiered"]}'
+        )
+        return (
+            f"<section><h2>{t['map']}</h2><div class='mapbox'>{svg}"
+            f"<div class='legend'>{legend}</div></div></section>"
+        )
+
+    def _change(self, row) -> str:
+        t = self.t
+        change = getattr(row, "change", None)
+        prev = getattr(row, "prev_rank", None)
+        if change == "new":
+            return f'<span class="new">{t["change_new"]}</span>'
+        if change in ("up", "down") and not pd.isna(prev):
+            arrow = "▲" if change == "up" else "▼"
+            text = t[f"change_{change}"].format(prev=int(prev))
+            return f'<span class="{change}">{arrow} {text}</span>'
+        if change == "same":
+            return t["change_same"]
+        return "–"
+
+    def _n_rows(self) -> int:
+        if self.rows is not None:
+            return self.rows
+        # Every grid in a tier, within reason: a city of 20,000 grids has 2,000.
+        return int(np.clip(self.w["tier"].notna().sum(), DEFAULT_ROWS[0], DEFAULT_ROWS[1]))
+
+    def ranked(self) -> str:
+        t, w = self.t, self.w
+        top = w.head(self._n_rows())
+        history = self.data.history
+        history = history[history["grid_id"].isin(set(top["grid_id"]))]
+        trend = history.groupby("grid_id", sort=False)["score"].agg(list).to_dict()
+        ceiling = float(history["score"].max()) if len(history) else 0.0
+        body = []
+        for row in top.itertuples():
+            tier = _tier(row.tier)
+            reasons = "".join(
+                f"<li>{escape(text)}</li>"
+                for text in _reason_texts(getattr(row, "reasons", None), self.lang)
+            )
+            body.append(
+                f'<tr data-grid="{escape(str(row.grid_id))}">'
+                f'<td class="num">{int(row.rank)}</td>'
+                f"<td>{escape(str(row.grid_id))}</td>"
+                f"<td>{_tier_badge(tier)}</td>"
+                f'<td class="num">{_pct(row.score)}</td>'
+                f'<td class="num">{_num(row.expected_events, 2)}</td>'
+                f'<td class="change">{self._change(row)}</td>'
+                f'<td class="reasons"><ol>{reasons}</ol></td>'
+                f"<td>{sparkline(trend.get(row.grid_id, []), ceiling)}</td></tr>"
+            )
+        head = "".join(
+            f'<th class="{cls}">{t[key]}</th>'
+            for key, cls in (
+                ("col_rank", "num"),
+                ("col_grid", ""),
+                ("col_tier", ""),
+                ("col_score", "num"),
+                ("col_expected", "num"),
+                ("col_change", ""),
+                ("col_reasons", ""),
+                ("col_trend", ""),
+            )
+        )
+        note = t["ranked_note"].format(n=f"{len(top):,}", total=f"{len(w):,}")
+        return (
+            f"<section><h2>{t['ranked']}</h2><p class='note'>{note}</p>"
+            f'<input id="find" type="search" placeholder="{t["find"]}" aria-label="{t["find"]}">'
+            f'<table id="ranked"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody>'
+            "</table></section>"
+        )
+
+    def _entered_left(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        w = self.w
+        prev_tier = w["prev_tier"] if "prev_tier" in w else pd.Series(pd.NA, index=w.index)
+        entered = w[w["tier"].notna() & prev_tier.isna()]
+        left = w[w["tier"].isna() & prev_tier.notna()]
+        return entered, left
+
+    def entered_left(self) -> str:
+        t = self.t
+        if not self.has_previous:
+            return ""
+        entered, left = self._entered_left()
+
+        def items(frame: pd.DataFrame, was: bool) -> str:
+            if frame.empty:
+                return f"<p>{t['none']}</p>"
+            lines = []
+            for r in frame.itertuples():
+                if was:
+                    text = t["was_rank"].format(
+                        rank=int(r.prev_rank), tier=int(r.prev_tier), now=int(r.rank)
+                    )
+                else:
+                    text = t["now_rank"].format(rank=int(r.rank), tier=int(r.tier))
+                lines.append(f"<li><b>{escape(str(r.grid_id))}</b> {text}</li>")
+            return f"<ul>{''.join(lines)}</ul>"
+
+        return (
+            f"<section><h2>{t['changes']}</h2><div class='lists'>"
+            f"<div><h3>{t['entered_title']} ({len(entered):,})</h3>{items(entered, False)}</div>"
+            f"<div><h3>{t['left_title']} ({len(left):,})</h3>"
+            f"{items(left.sort_values('prev_rank'), True)}</div></div></section>"
+        )
+
+    def model_card(self) -> str:
+        t, card = self.t, self.card
+        label = escape(str(card.get("label") or "–"))
+        parts = [
+            f"<h3>{t['card_means']}</h3><p>"
+            + t["card_means_text"].format(label=label, n=self.horizon, unit=self.unit)
+            + "</p>",
+            f"<h3>{t['card_not']}</h3><p>{t['card_not_text']}</p>",
+            f"<h3>{t['card_use']}</h3><p>{t['card_use_text']}</p>",
+            f"<h3>{t['card_performance']}</h3>{self._performance()}",
+            f"<h3>{t['card_data']}</h3>{self._provenance()}",
+        ]
+        return f"<section class='cardtext'><h2>{t['card']}</h2>{''.join(parts)}</section>"
+
+    def _k_key(self) -> str | None:
+        overall = (self.card.get("backtest") or {}).get("overall") or {}
+        keys = sorted({k for m in overall.values() for k in m if k.startswith("recall_at_")})
+        if not keys:
+            return None
+        return "5pct" if "recall_at_5pct" in keys else keys[0].removeprefix("recall_at_")
+
+    def _performance(self) -> str:
+        t = self.t
+        backtest = self.card.get("backtest") or {}
+        overall = backtest.get("overall") or {}
+        if not overall:
+            return f"<p class='note'>{t['card_no_backtest']}</p>"
+        k = self._k_key()
+        k_text = k.replace("pct", "%") if k else ""
+        columns = [("m_ap", "ap", _num), ("m_auc", "roc_auc", _num)]
+        if k:
+            columns += [
+                ("m_recall", f"recall_at_{k}", _pct),
+                ("m_pai", f"pai_at_{k}", lambda v: _num(v, 2)),
+            ]
+        columns.append(("m_ece", "ece", lambda v: _num(v, 4)))
+        head = f"<th>{t['m_model']}</th>" + "".join(
+            f'<th class="num">{t[key].format(k=k_text)}</th>' for key, _, _ in columns
+        )
+        baseline = backtest.get("best_baseline")
+        rows = []
+        for name, values in overall.items():
+            shown = t["best_baseline"].format(name=name) if name == baseline else name
+            cells = "".join(f'<td class="num">{fmt(values.get(c))}</td>' for _, c, fmt in columns)
+            rows.append(f"<tr><td>{escape(shown)}</td>{cells}</tr>")
+        out = (
+            f"<p class='note'>{t['card_performance_text']}</p>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        )
+        by_type = backtest.get("by_grid_type") or []
+        if by_type:
+            share = next(
+                (c for c in by_type[0] if c.startswith("top_") and c.endswith("_share")), None
+            )
+            share_k = (
+                share.removeprefix("top_").removesuffix("_share").replace("pct", "%")
+                if share
+                else ""
+            )
+            cols = [
+                ("m_group", "group", lambda v: escape(str(v))),
+                ("m_rows", "n_rows", lambda v: f"{int(v):,}"),
+                ("m_positive", "n_positive", lambda v: f"{int(v):,}"),
+                ("m_ap", "ap", _num),
+                ("m_auc", "roc_auc", _num),
+            ]
+            if share:
+                cols += [("m_top_share", share, _pct), ("m_esc_share", "escalation_share", _pct)]
+            head = "".join(
+                f'<th class="{"" if c == "group" else "num"}">{t[key].format(k=share_k)}</th>'
+                for key, c, _ in cols
+            )
+            body = "".join(
+                "<tr>"
+                + "".join(
+                    f'<td class="{"" if c == "group" else "num"}">{fmt(r.get(c))}</td>'
+                    for _, c, fmt in cols
+                )
+                + "</tr>"
+                for r in by_type
+            )
+            out += (
+                f"<h3>{t['card_by_type']}</h3><p class='note'>"
+                f"{t['card_by_type_text'].format(k=share_k)}</p>"
+                f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+            )
+        return out
+
+    def _provenance(self) -> str:
+        t, card, w = self.t, self.card, self.w
+        first = w.iloc[0] if len(w) else {}
+        lines = []
+        name = card.get("model_name") or first.get("model_name", "–")
+        version = card.get("model_version") or first.get("model_version", "–")
+        run = card.get("run_id") or first.get("run_id", "–")
+        lines.append(
+            t["version_line"].format(
+                name=escape(str(name)), version=escape(str(version)), run=escape(str(run))
+            )
+        )
+        trained = card.get("trained") or {}
+        if trained.get("first_as_of"):
+            lines.append(
+                t["trained_on"].format(
+                    first=trained["first_as_of"],
+                    last=trained["last_as_of"],
+                    rows=f"{int(trained.get('n_rows') or 0):,}",
+                    grids=f"{int(trained.get('n_grids') or 0):,}",
+                )
+            )
+        data_hash = card.get("data_hash") or first.get("data_hash")
+        if data_hash:
+            lines.append(f"{t['data_hash']}: <code>{escape(str(data_hash))}</code>")
+        if card.get("riskwarn_version"):
+            lines.append(t["software"].format(version=escape(str(card["riskwarn_version"]))))
+        return "<ul>" + "".join(f"<li>{line}</li>" for line in lines) + "</ul>"
+
+    def notes(self) -> str:
+        if not self.data.notes:
+            return ""
+        items = "".join(f"<li>{escape(n)}</li>" for n in self.data.notes)
+        return f"<section class='note'><h2>{self.t['notes']}</h2><ul>{items}</ul></section>"
+
+    def page(self) -> str:
+        body = "".join(
+            [
+                self.header(),
+                self.headline(),
+                self.map(),
+                self.ranked(),
+                self.entered_left(),
+                self.model_card(),
+                self.notes(),
+            ]
+        )
+        return (
+            f'<!DOCTYPE html><html lang="{self.t["lang"]}"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{self.t['title']} {self.as_of}</title><style>{CSS}</style></head>"
+            f"<body><main>{body}</main><script>{SCRIPT}</script></body></html>\n"
+        )
+
+
+def render_report(
+    folder: str | Path | WatchlistFolder, lang: str = "zh", rows: int | None = None
+) -> str:
+    """The report page for a watchlist folder, as HTML text.
+
+    Parameters
+    ----------
+    folder : path or WatchlistFolder
+        The ``--out`` folder of ``riskwarn score`` (or what was read from it).
+    lang : {"zh", "en"}
+    rows : int or None
+        Grids listed in the ranked table (the highest ranked); None lists the grids
+        in a tier, at least 10 and at most 200.
+    """
+    if lang not in LANGUAGES:
+        raise RiskwarnError(f"--lang must be one of {', '.join(LANGUAGES)}, not {lang!r}.")
+    if rows is not None and rows < 1:
+        raise RiskwarnError(f"--rows must be at least 1, got {rows}.")
+    data = folder if isinstance(folder, WatchlistFolder) else read_watchlist_folder(folder)
+    return _Report(data, lang, rows).page()
+
+
+def write_report(folder: str | Path, out: str | Path, lang: str = "zh", rows: int = 100) -> Path:
+    """Render the report of ``folder`` and write it to ``out`` atomically."""
+    out = Path(out)
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise RiskwarnError(f"--out must be an .html file, got {out}.")
+    return write_text_atomic(out, render_report(folder, lang=lang, rows=rows))

@@ -1,0 +1,71 @@
+"""The notebooks as files: parameterised, outputs stripped, public API only.
+
+``make test`` also runs each of them top to bottom (nbmake); this checks what a
+run cannot: what is committed.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+EXPECTED = [
+    "01_data_tour.ipynb",
+    "02_features_and_labels.ipynb",
+    "03_model_comparison.ipynb",
+    "04_watchlist_review.ipynb",
+]
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def _source(cell: dict) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def test_the_four_notebooks_are_there():
+    assert [p.name for p in NOTEBOOKS] == EXPECTED
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_a_tagged_parameters_cell_comes_first(path):
+    code = [c for c in _cells(path) if c["cell_type"] == "code"]
+    first = code[0]
+    assert "parameters" in first["metadata"].get("tags", [])
+    assigned = {
+        t.id
+        for node in ast.parse(_source(first)).body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        for t in (target.elts if isinstance(target, ast.Tuple) else [target])
+    }
+    assert {"data_dir", "config_path", "tracking_uri"} <= assigned
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_outputs_are_stripped(path):
+    for cell in _cells(path):
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_only_the_public_api_is_used(path):
+    for cell in _cells(path):
+        if cell["cell_type"] != "code":
+            continue
+        tree = ast.parse(_source(cell))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("riskwarn"):
+                assert not any(part.startswith("_") for part in node.module.split("."))
+                assert not any(a.name.startswith("_") for a in node.names), node.module
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+                pytest.fail(f"{path.name} reaches a private attribute: {node.attr}")
+            if isinstance(node, ast.Name) and node.id in ("eval", "exec"):
+                pytest.fail(f"{path.name} calls {node.id}")
