@@ -223,19 +223,20 @@ def _features_for(data_dir, config, *, status=None, as_of=None, vocabulary=None)
     builder = prepare_features(
         validated.dataset, config, graph=validated.graph, vocabulary=vocabulary
     )
-    with tempfile.TemporaryDirectory(prefix="riskwarn-features-") as tmp:
+    if as_of is not None:
         try:
-            if as_of is not None:
-                frame = builder.to_pandas(as_of)
-            else:
-                # The whole panel streams to a Parquet file and is read back once the
-                # engine is closed: fetching it straight from the engine holds the
-                # engine's tables, Arrow's copy and pandas' at once (11 GB at 20,000
-                # grids x 5 years).
-                path = builder.write_parquet(Path(tmp) / "features.parquet", labels=True)
+            frame = builder.to_pandas(as_of)
         finally:
-            builder.data.con.disconnect()
-        if as_of is None:
+            builder.close()
+    else:
+        # The whole panel streams to a Parquet file and is read back once the engine is
+        # closed: fetching it straight from the engine holds the engine's tables,
+        # Arrow's copy and pandas' at once (11 GB at 20,000 grids x 5 years).
+        with tempfile.TemporaryDirectory(prefix="riskwarn-features-") as tmp:
+            try:
+                path = builder.write_parquet(Path(tmp) / "features.parquet", labels=True)
+            finally:
+                builder.close()
             frame = read_feature_file(path, config.data.timezone)
     return (
         frame,
@@ -321,7 +322,8 @@ def train_model_files(
             "metric": metric,
             "value": value,
             "best_baseline": best,
-            **backtest_summary(metrics, name, horizon, best),
+            # NaN (a grid type without escalations has no AP) is null in JSON
+            **json_ready(backtest_summary(metrics, name, horizon, best)),
         },
     }
     bundle = ScorerBundle(scorer=scorer, manifest=manifest, config=config, info=trained)

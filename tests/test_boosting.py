@@ -131,3 +131,13 @@ def test_downsampling_never_keeps_more_than_max_rows_and_keeps_the_class_totals(
         assert weight[target == cls].sum() == pytest.approx((target == cls).sum(), rel=0.03)
     np.testing.assert_array_equal(weight, downsample_weights(target, 20_000, seed=3))
     assert (downsample_weights(target[:500], 20_000, seed=3) == 1).all()
+
+
+def test_every_fit_and_prediction_uses_the_same_thread_count():
+    # LightGBM keeps its thread count process-wide: concurrent fits (the backtest's
+    # n_jobs threads) with different counts segfault, so small fits use it too.
+    model = LightGBMEscalation(num_threads=2)
+    assert model._params(1_000)["num_threads"] == model._params(5_000_000)["num_threads"] == 2
+    assert LightGBMEscalation(num_threads=1)._params(5_000_000)["num_threads"] == 1
+    with pytest.raises(RiskwarnError, match="num_threads"):
+        LightGBMEscalation(num_threads=-1)._params(10)

@@ -45,6 +45,10 @@ def test_prior_zero_is_the_plain_fit_and_weights_count_as_rows():
     [
         (np.array([]), np.array([])),
         (np.array([1.0, 2.0]), np.array([1.0])),
+        (np.array([1.0, 2.0]), np.array([0.0, 1.0]), np.array([1.0])),
+        (np.array([1.0, 2.0]), np.array([0.0, 1.0]), np.array([0.0, 0.0])),
+        (np.array([1.0, 2.0]), np.array([0.0, 1.0]), np.array([1.0, -1.0])),
+        (np.array([1.0, 2.0]), np.array([0.0, 1.0]), np.array([1.0, np.nan])),
     ],
 )
 def test_bad_input_is_a_clear_error(args):

@@ -132,9 +132,8 @@ def test_the_report_is_self_contained(watch):
     assert re.findall(r"https?://[^\s\"'<>]+", html) == ["http://www.w3.org/2000/svg"] * (
         html.count("<svg")
     )
-    # it names grids, never anything about people: only grid ids in the ranked table
-    grids = set(pd.read_parquet(watch / "watchlist.parquet")["grid_id"])
-    assert set(_rows(html)) <= grids
+    # one script, ours: the grid finder
+    assert html.count("<script") == 1 and "getElementById('find')" in html
 
 
 def _folder(tmp_path: Path, n: int, grids: pd.DataFrame | None = None, dates: int = 1) -> Path:
@@ -153,8 +152,9 @@ def test_one_grid_and_points_on_the_map(tmp_path):
     html = render_report(_folder(tmp_path, 1, grids), lang="en")
     assert _rows(html) == ["G0000"]
     assert html.count("<circle cx=") == 2  # the map's point and the trend's last point
-    # the first watchlist of a folder has nothing to compare with
+    # the first watchlist of a folder has nothing to compare with: no change is shown
     assert "nothing to compare with yet" in html and "Grids that entered" not in html
+    assert '<td class="change">–</td>' in html and 'class="new"' not in html
     # without a model card the card says so instead of inventing figures
     assert "registered without a backtest summary" in html
 
@@ -245,10 +245,12 @@ def test_the_report_renders_in_headless_chromium(watch, tmp_path):
     )
     image = np.asarray(Image.open(shot).convert("RGB")).astype(int)
     assert image.shape[:2] == (1800, 1280)
-    # not blank: many colours, and the tier colours of the map and badges among them
+    # not blank: many colours; and the map drew: only its untiered grids (and a small
+    # legend swatch) are grey e6e6e6, 48 of them at about 40 x 40 pixels each
     colours = {tuple(c) for c in image.reshape(-1, 3)[::7]}
     assert len(colours) > 50
-    assert any(abs(r - 0xB2) < 8 and abs(g - 0x18) < 8 and abs(b - 0x2B) < 8 for r, g, b in colours)
+    grey = np.all(np.abs(image - np.array([0xE6, 0xE6, 0xE6])) <= 2, axis=-1)
+    assert grey.sum() > 10_000
     dom = subprocess.run(
         [chromium, *flags, "--dump-dom", page.as_uri()],
         check=True,
@@ -258,3 +260,119 @@ def test_the_report_renders_in_headless_chromium(watch, tmp_path):
     ).stdout
     w = pd.read_parquet(watch / "watchlist.parquet")
     assert _rows(dom)[:10] == w["grid_id"].head(10).tolist()
+
+
+def test_data_from_the_files_is_escaped(tmp_path):
+    frame = scored(n=12)
+    frame.loc[0, "grid_id"] = '<script>alert("x")</script>'
+    frame.loc[0, "score"] = 0.99  # ranked first, listed and on the map's titles
+    out = tmp_path / "hostile"
+    write_watchlist(build(frame), out)
+    card = {
+        "backtest": {"k": 0.05, "overall": {"<b>m</b>": {"ap": 0.1}}, "best_baseline": None},
+        "trained": {"first_as_of": "<i>x</i>", "last_as_of": "y", "n_rows": 1, "n_grids": 1},
+        "tiers": "<junk>",
+        "label": "<img>",
+        "model_name": "<u>n</u>",
+    }
+    (out / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
+    html = render_report(out, lang="en", rows=12)
+    for raw in ("<script>alert", "<b>m</b>", "<i>x</i>", "<img>", "<u>n</u>", "<junk>"):
+        assert raw not in html
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
+    # nonsense tiers in the card fall back to the defaults: three tier cards
+    assert html.count('<div class="card t') == 3
+
+
+def test_more_than_three_tiers_and_the_card_k(tmp_path):
+    from riskwarn.scoring.watchlist import build_watchlist
+    from tests.test_watchlist import MANIFEST, PROVENANCE
+
+    w = build_watchlist(
+        scored(n=100),
+        horizon=4,
+        manifest=MANIFEST,
+        tiers=(0.01, 0.05, 0.1, 0.2),
+        suppress_below=3,
+        provenance=PROVENANCE,
+    )
+    out = tmp_path / "four"
+    card = {
+        "tiers": [0.01, 0.05, 0.1, 0.2],
+        "backtest": {
+            "k": 0.1,
+            "best_baseline": "hotspot",
+            "overall": {
+                "ensemble": {"ap": 0.2, "recall_at_10pct": 0.5, "recall_at_1pct": 0.1},
+                "hotspot": {"ap": 0.1, "recall_at_10pct": 0.3, "recall_at_1pct": 0.05},
+            },
+            "by_grid_type": [
+                {
+                    "group": "urban",
+                    "n_rows": 10,
+                    "n_positive": 2,
+                    "top_10pct_share": 0.7,
+                    "escalation_share": 0.5,
+                    "ap": None,
+                },
+            ],
+        },
+    }
+    write_watchlist(w, out, card=card)
+    html = render_report(out, lang="en")
+    assert html.count('<div class="card t') == 4 and "Tier 4 · top 20% of grids" in html
+    assert 'class="tier t4" style="background:#fef0e9"' in html
+    # the card's k (10%), not the first k in name order
+    assert "escalations caught in the top 10%" in html and "50.0%" in html
+    assert "share of the top 10%" in html and "70.0%" in html
+    assert "hotspot (best simple baseline)" in html
+
+
+def test_the_trend_stops_at_the_watchlist_date(tmp_path):
+    out = _folder(tmp_path, 10, dates=3)
+    # the first date scored again into the same folder: the later two are future to it
+    first = sorted((out / "history").glob("*.parquet"))[0]
+    pd.read_parquet(first).to_parquet(out / "watchlist.parquet")
+    data = read_watchlist_folder(out)
+    assert data.history["as_of"].nunique() == 1
+
+
+def test_period_words():
+    from riskwarn.reports.text import unit_key
+
+    assert unit_key("W-MON") == "unit_W" and unit_key("MS") == "unit_M"
+    assert unit_key("1W") == "unit_W" and unit_key("2W") == "unit" and unit_key(None) == "unit"
+
+
+def test_a_summary_with_a_type_without_escalations_is_plain_json():
+    from riskwarn.backtest.evaluate import backtest_summary, evaluate
+    from riskwarn.workflows import json_ready
+
+    rng = np.random.default_rng(0)
+    n_grids, dates = 40, pd.date_range("2024-01-01", periods=10, freq="W-MON", tz="Asia/Shanghai")
+    grid = np.tile([f"G{i:02d}" for i in range(n_grids)], len(dates))
+    label = (rng.random(len(grid)) < 0.2).astype(int)
+    label[np.char.startswith(grid.astype(str), "G0")] = 0  # G00-G09: never escalate
+    predictions = pd.DataFrame(
+        {
+            "model": "ensemble",
+            "grid_id": grid,
+            "as_of": np.repeat(dates, n_grids),
+            "horizon": 1,
+            "score": rng.random(len(grid)),
+            "label": label,
+            "count": label,
+            "expected_events": np.nan,
+        }
+    )
+    grids = pd.DataFrame(
+        {
+            "grid_id": [f"G{i:02d}" for i in range(n_grids)],
+            "grid_type": ["quiet" if i < 10 else "busy" for i in range(n_grids)],
+        }
+    )
+    summary = backtest_summary(evaluate(predictions, grids=grids), "ensemble", 1, None)
+    quiet = next(r for r in summary["by_grid_type"] if r["group"] == "quiet")
+    assert quiet["n_positive"] == 0 and np.isnan(quiet["ap"])
+    text = json.dumps(json_ready(summary), allow_nan=False)
+    assert json.loads(text)["k"] == 0.05

@@ -140,9 +140,10 @@ _CARD_KEYS = ("n_rows", "n_positive", "base_rate", "ap", "roc_auc", "brier", "ec
 def backtest_summary(metrics: dict, model: str, horizon: int, baseline: str | None) -> dict:
     """What a model card shows of a backtest: one model and its best baseline at one horizon.
 
-    Returns ``{"horizon", "overall": {model: {...}, baseline: {...}}, "by_grid_type":
-    [{"group", ...}]}``, with the top-k metrics at every k and each grid type's share
-    of the top slots beside its share of escalations (the fairness view).
+    Returns ``{"horizon", "k", "overall": {model: {...}, baseline: {...}},
+    "by_grid_type": [{"group", ...}]}``, with the top-k metrics at every k (``k`` is
+    the headline one) and each grid type's share of the top slots beside its share
+    of escalations (the fairness view).
     """
     keep = [m for m in (model, baseline) if m]
     overall = {
@@ -159,7 +160,8 @@ def backtest_summary(metrics: dict, model: str, horizon: int, baseline: str | No
         for r in metrics.get("by_grid_type", [])
         if r["horizon"] == horizon and r["model"] == model
     ]
-    return {"horizon": horizon, "overall": overall, "by_grid_type": by_type}
+    k = headline_k(metrics["k"]) if metrics.get("k") else None
+    return {"horizon": horizon, "k": k, "overall": overall, "by_grid_type": by_type}
 
 
 def best_baselines(overall: list[dict]) -> dict[int, str]:

@@ -282,6 +282,15 @@ class FeatureBuilder:
         t = self.table(as_of, labels, order_keys=True)
         return t.order_by(["_o_period", "_o_grid"]).drop("_o_period", "_o_grid")
 
+    @property
+    def periods(self):
+        """The dataset's :class:`~riskwarn.panel.periods.PeriodIndex` (``.as_of_dates``, ``.end``)."""
+        return self.data.periods
+
+    def close(self) -> None:
+        """Free the engine and its tables; the builder cannot build after this."""
+        self.data.con.disconnect()
+
     def to_pandas(self, as_of: object | None = None, labels: bool = False) -> pd.DataFrame:
         """Execute and return a frame sorted by ``as_of, grid_id``; ``as_of`` tz-aware."""
         expr = self._ordered(as_of, labels)

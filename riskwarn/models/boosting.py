@@ -90,9 +90,11 @@ class _LightGBMModel(BaseEstimator):
             "seed": int(self.random_state),
             "deterministic": True,
             "force_row_wise": True,
-            # A second thread costs more than it saves below some tens of thousands
-            # of rows; the result is the same either way (deterministic=True).
-            "num_threads": 1 if n_rows < 50_000 else int(self.num_threads),
+            # Always the same thread count, whatever the rows: LightGBM keeps it in
+            # process-wide state, and two fits running at once in threads (the
+            # backtest's n_jobs) with different counts crash it (a segfault, reproduced
+            # with one thread training on 1 thread while another predicts on 2).
+            "num_threads": int(self.num_threads),
             "verbosity": -1,
         }
 

@@ -50,6 +50,8 @@ def fit_isotonic(
     weight = np.ones_like(y) if sample_weight is None else np.asarray(sample_weight, float)
     if not (len(score) == len(y) == len(weight)) or len(y) == 0:
         raise RiskwarnError("calibration needs scores, labels and weights of the same length.")
+    if not np.all(np.isfinite(weight)) or np.any(weight < 0) or weight.sum() <= 0:
+        raise RiskwarnError("calibration weights must be finite, >= 0 and not all 0.")
     if prior < 0:
         raise RiskwarnError(f"the calibration prior must be >= 0, got {prior!r}.")
     # Tied scores pool in an isotonic fit anyway: one point per distinct score.

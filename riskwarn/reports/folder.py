@@ -89,6 +89,9 @@ def read_watchlist_folder(folder: str | Path, max_history: int = 26) -> Watchlis
     history = watchlist[["grid_id", "as_of", "score"]]
     if frames:
         history = pd.concat([*frames, history], ignore_index=True)
+    if len(watchlist):
+        # an earlier date scored again into the same folder: its trend stops there
+        history = history[history["as_of"] <= watchlist["as_of"].max()]
     history = (
         history.drop_duplicates(["grid_id", "as_of"], keep="last")
         .sort_values(["as_of", "grid_id"], kind="stable")

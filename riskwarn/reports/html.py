@@ -7,7 +7,6 @@ without a network and prints as it looks. It is made from a watchlist folder alo
 
 from __future__ import annotations
 
-import math
 from html import escape
 from pathlib import Path
 
@@ -15,12 +14,12 @@ import numpy as np
 import pandas as pd
 
 from riskwarn.atomic import write_text_atomic
+from riskwarn.config import WatchlistConfig, k_label
 from riskwarn.errors import RiskwarnError
 from riskwarn.reports.folder import WatchlistFolder, read_watchlist_folder
-from riskwarn.reports.svg import TIER_COLOURS, grid_map, sparkline
+from riskwarn.reports.svg import TIER_COLOURS, grid_map, sparkline, tier_colour
 from riskwarn.reports.text import LANGUAGES, TEXT, unit_key
 
-DEFAULT_TIERS = (0.01, 0.05, 0.1)
 DEFAULT_ROWS = (10, 200)
 """Without ``rows``, the ranked table lists the grids in a tier, at least 10 and at most 200."""
 
@@ -81,16 +80,16 @@ document.getElementById('find').addEventListener('input', function (e) {
 """
 
 
+def _missing(value) -> bool:
+    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
+
+
 def _pct(value, digits: int = 1) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{100 * float(value):.{digits}f}%"
+    return "–" if _missing(value) else f"{100 * float(value):.{digits}f}%"
 
 
 def _num(value, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{float(value):.{digits}f}"
+    return "–" if _missing(value) else f"{float(value):.{digits}f}"
 
 
 def _share_label(share: float) -> str:
@@ -102,14 +101,28 @@ def _tier(value) -> int | None:
 
 
 def _tier_badge(tier: int | None) -> str:
-    return "–" if tier is None else f'<span class="tier t{tier}">{tier}</span>'
+    if tier is None:
+        return "–"
+    style = "" if tier in TIER_COLOURS else f' style="background:{tier_colour(tier)}"'
+    return f'<span class="tier t{tier}"{style}>{tier}</span>'
 
 
 def _reason_texts(reasons, lang: str) -> list[str]:
     # A list of dicts, or the object array that Parquet gives back for it.
-    if reasons is None or (isinstance(reasons, float) and math.isnan(reasons)):
+    if _missing(reasons):
         return []
     return [str(r.get(f"text_{lang}") or r.get("text_en") or r.get("feature")) for r in reasons]
+
+
+def _tiers(value) -> tuple[float, ...]:
+    """The card's tier shares, or the default ones when the card has none that make sense."""
+    if (
+        isinstance(value, list | tuple)
+        and value
+        and all(isinstance(v, int | float) and 0 < v <= 1 for v in value)
+    ):
+        return tuple(float(v) for v in value)
+    return WatchlistConfig().tiers
 
 
 class _Report:
@@ -118,11 +131,12 @@ class _Report:
         self.t = TEXT[lang]
         self.w = data.watchlist
         self.card = data.card
-        self.tiers = tuple(self.card.get("tiers") or DEFAULT_TIERS)
+        self.tiers = _tiers(self.card.get("tiers"))
         self.unit = self.t[unit_key(self.card.get("frequency"))]
         first = self.w.iloc[0] if len(self.w) else None
         self.as_of = f"{pd.Timestamp(first['as_of']):%Y-%m-%d}" if first is not None else "–"
-        self.horizon = int(first["horizon"]) if first is not None else self.card.get("horizon")
+        horizon = first["horizon"] if first is not None else self.card.get("horizon")
+        self.horizon = int(horizon) if isinstance(horizon, int | float | np.integer) else "–"
         self.has_previous = "prev_rank" in self.w and bool(self.w["prev_rank"].notna().any())
 
     # -- sections --------------------------------------------------------------------
@@ -179,8 +193,8 @@ class _Report:
             return f"<section><h2>{t['map']}</h2><p class='note'>{t['no_map']}</p></section>"
         legend = (
             "".join(
-                f'<span style="background:{TIER_COLOURS[i]}"></span>{t["tier"].format(t=i)}'
-                for i in (1, 2, 3)
+                f'<span style="background:{tier_colour(i)}"></span>{t["tier"].format(t=i)}'
+                for i in range(1, len(self.tiers) + 1)
             )
             + f'<span style="background:{TIER_COLOURS[None]}"></span>{t["not_tiered"]}'
         )
@@ -194,6 +208,8 @@ class _Report:
         change = getattr(row, "change", None)
         prev = getattr(row, "prev_rank", None)
         if change == "new":
+            if not self.has_previous:
+                return "–"  # the first watchlist of the folder: nothing to compare with
             return f'<span class="new">{t["change_new"]}</span>'
         if change in ("up", "down") and not pd.isna(prev):
             arrow = "▲" if change == "up" else "▼"
@@ -303,12 +319,12 @@ class _Report:
         ]
         return f"<section class='cardtext'><h2>{t['card']}</h2>{''.join(parts)}</section>"
 
-    def _k_key(self) -> str | None:
-        overall = (self.card.get("backtest") or {}).get("overall") or {}
-        keys = sorted({k for m in overall.values() for k in m if k.startswith("recall_at_")})
-        if not keys:
-            return None
-        return "5pct" if "recall_at_5pct" in keys else keys[0].removeprefix("recall_at_")
+    def _k(self) -> tuple[str | None, str]:
+        """The card's headline k as a metric-name suffix (``5pct``) and as text (``5%``)."""
+        k = (self.card.get("backtest") or {}).get("k")
+        if not isinstance(k, int | float) or not 0 < k < 1:
+            return None, ""
+        return k_label(float(k)), f"{100 * float(k):g}%"
 
     def _performance(self) -> str:
         t = self.t
@@ -316,8 +332,7 @@ class _Report:
         overall = backtest.get("overall") or {}
         if not overall:
             return f"<p class='note'>{t['card_no_backtest']}</p>"
-        k = self._k_key()
-        k_text = k.replace("pct", "%") if k else ""
+        k, k_text = self._k()
         columns = [("m_ap", "ap", _num), ("m_auc", "roc_auc", _num)]
         if k:
             columns += [
@@ -340,14 +355,8 @@ class _Report:
         )
         by_type = backtest.get("by_grid_type") or []
         if by_type:
-            share = next(
-                (c for c in by_type[0] if c.startswith("top_") and c.endswith("_share")), None
-            )
-            share_k = (
-                share.removeprefix("top_").removesuffix("_share").replace("pct", "%")
-                if share
-                else ""
-            )
+            share = f"top_{k}_share" if k and f"top_{k}_share" in by_type[0] else None
+            share_k = k_text
             cols = [
                 ("m_group", "group", lambda v: escape(str(v))),
                 ("m_rows", "n_rows", lambda v: f"{int(v):,}"),
@@ -393,8 +402,8 @@ class _Report:
         if trained.get("first_as_of"):
             lines.append(
                 t["trained_on"].format(
-                    first=trained["first_as_of"],
-                    last=trained["last_as_of"],
+                    first=escape(str(trained["first_as_of"])),
+                    last=escape(str(trained.get("last_as_of"))),
                     rows=f"{int(trained.get('n_rows') or 0):,}",
                     grids=f"{int(trained.get('n_grids') or 0):,}",
                 )
@@ -454,7 +463,9 @@ def render_report(
     return _Report(data, lang, rows).page()
 
 
-def write_report(folder: str | Path, out: str | Path, lang: str = "zh", rows: int = 100) -> Path:
+def write_report(
+    folder: str | Path, out: str | Path, lang: str = "zh", rows: int | None = None
+) -> Path:
     """Render the report of ``folder`` and write it to ``out`` atomically."""
     out = Path(out)
     if out.suffix.lower() not in (".html", ".htm"):

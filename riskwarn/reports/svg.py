@@ -13,6 +13,13 @@ from html import escape
 import numpy as np
 
 TIER_COLOURS = {1: "#b2182b", 2: "#ef8a62", 3: "#fddbc7", None: "#e6e6e6"}
+LOWER_TIER_COLOUR = "#fef0e9"
+"""Tiers beyond 3 (a config may ask for more) share one pale colour."""
+
+
+def tier_colour(tier: int | None) -> str:
+    """Fill colour of a tier; ``None`` is a grid in no tier."""
+    return TIER_COLOURS.get(tier, LOWER_TIER_COLOUR)
 
 
 def _rings(geometry: Mapping) -> list[list[list[float]]]:
@@ -82,7 +89,7 @@ def grid_map(
     parts = []
     for grid in order:
         geometry = shapes[grid]
-        colour = TIER_COLOURS.get(tiers.get(grid), TIER_COLOURS[None])
+        colour = tier_colour(tiers.get(grid))
         title = f"<title>{escape(titles[grid])}</title>" if grid in titles else ""
         point = _point(geometry)
         if point:
@@ -93,7 +100,8 @@ def grid_map(
             "M" + " L".join(xy(p[0], p[1]) for p in ring) + "Z" for ring in _rings(geometry)
         )
         if d:
-            parts.append(f'<path d="{d}" fill="{colour}">{title}</path>')
+            # evenodd: a hole in a polygon stays a hole
+            parts.append(f'<path d="{d}" fill="{colour}" fill-rule="evenodd">{title}</path>')
     return (
         f'<svg class="map" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
         f'role="img" xmlns="http://www.w3.org/2000/svg"><g stroke="#ffffff" '

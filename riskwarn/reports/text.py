@@ -17,7 +17,7 @@ TEXT = {
         "changes": "Changes since the last watchlist",
         "entered": "entered the tiers",
         "left": "left the tiers",
-        "moved_up": "moved up",
+        "moved_up": "moved up (within the tiers)",
         "no_previous": "This is the first watchlist in this folder: there is nothing to compare with yet.",
         "map": "Map of grids by tier",
         "no_map": "The grids have neither polygons nor centroids, so there is no map.",
@@ -46,10 +46,11 @@ TEXT = {
         "card_means": "What the score means",
         "card_means_text": (
             "The score is the probability that the grid sees at least one escalation "
-            "({label}) in the {n} {unit} after the as-of date. It was calibrated on "
-            "periods the model did not train on: among grids scored 20%, about one in "
-            "five escalated in the backtest. Expected escalations is the number of such "
-            "events the model expects in that window."
+            "({label}) in the {n} {unit} after the as-of date. It is calibrated on "
+            "periods the model did not train on, so that a score of 20% is meant as about "
+            "one such grid in five escalating; the calibration error below says how "
+            "closely that held in the backtest. Expected escalations is the number of "
+            "such events the model expects in that window."
         ),
         "card_not": "What it does not mean",
         "card_not_text": (
@@ -111,7 +112,7 @@ TEXT = {
         "changes": "与上一期名单相比",
         "entered": "新进入预警",
         "left": "退出预警",
-        "moved_up": "排名上升",
+        "moved_up": "排名上升（预警网格中）",
         "no_previous": "这是本文件夹中的第一期名单，暂无可比较的上一期。",
         "map": "网格预警等级地图",
         "no_map": "网格数据没有边界或中心点坐标，无法绘制地图。",
@@ -127,7 +128,7 @@ TEXT = {
         "col_change": "变化",
         "col_reasons": "主要原因",
         "col_trend": "历期风险分走势",
-        "change_new": "新进入",
+        "change_new": "新出现",
         "change_up": "上升（原第 {prev} 名）",
         "change_down": "下降（原第 {prev} 名）",
         "change_same": "不变",
@@ -140,8 +141,9 @@ TEXT = {
         "card_means": "风险分的含义",
         "card_means_text": (
             "风险分是该网格在截至日期之后 {n} {unit}内至少发生一次矛盾升级"
-            "（{label}）的概率。概率在模型未参与训练的时期上校准：回测中风险分为 20% "
-            "的网格，约五分之一发生了升级。预计升级事件数是模型预计该时段内此类事件的数量。"
+            "（{label}）的概率。概率在模型未参与训练的时期上校准，使风险分 20% 意味着"
+            "此类网格中约五分之一会发生升级；下方的校准误差说明回测中这一点的符合程度。"
+            "预计升级事件数是模型预计该时段内此类事件的数量。"
         ),
         "card_not": "风险分不代表什么",
         "card_not_text": (
@@ -185,8 +187,15 @@ TEXT = {
 
 
 def unit_key(freq: str | None) -> str:
-    """The label key of a period length given as a pandas alias (``W-MON`` -> ``unit_W``)."""
-    head = (freq or "").split("-")[0].upper().lstrip("0123456789")
+    """The label key of a period length given as a pandas alias (``W-MON`` -> ``unit_W``).
+
+    A multiple (``2W``) has no word of its own: its periods are just "periods".
+    """
+    head = (freq or "").split("-")[0].upper()
+    digits = head[: len(head) - len(head.lstrip("0123456789"))]
+    if digits and int(digits) != 1:
+        return "unit"
+    head = head[len(digits) :]
     for letter in ("W", "M", "D", "Q"):
         if head.startswith(letter):
             return f"unit_{letter}"

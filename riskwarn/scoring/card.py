@@ -26,7 +26,11 @@ INTENDED_USE = (
 
 def label_text(config: Config) -> str:
     """The label's rules as one line, e.g. ``incidents.severity >= 3 or petitions.group_size >= 5``."""
-    return " or ".join(f"{r.table}.{r.column} {r.op} {r.value}" for r in config.label.any_of)
+
+    def value(v) -> str:
+        return "{" + ", ".join(map(str, v)) + "}" if isinstance(v, list | tuple) else str(v)
+
+    return " or ".join(f"{r.table}.{r.column} {r.op} {value(r.value)}" for r in config.label.any_of)
 
 
 def model_card(

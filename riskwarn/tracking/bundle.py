@@ -28,7 +28,9 @@ from riskwarn.features.manifest import FeatureManifest
 from riskwarn.models.scorer import EscalationScorer
 from riskwarn.models.state import model_from_state, model_state
 
-BUNDLE_FORMAT = 1
+BUNDLE_FORMAT = 2
+"""2: LightGBM samples features per node (``feature_fraction_bynode``) and the bundle
+records the backtest summary for the model card."""
 
 
 @dataclass
