@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from features import OUT, ensure_city
+from features import OUT, city_parser, ensure_city, rss_mb
 
 TARGET_S = 20 * 60
 TARGET_MB = 12 * 1024
@@ -148,12 +148,10 @@ def one_run(folder: Path, config: Path, out: Path, log: Path) -> dict[str, Any]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         raise SystemExit(f"riskwarn backtest failed (exit {proc.returncode}); see {log}")
-    # ru_maxrss is in kilobytes on Linux (bytes on macOS).
-    scale = 1024 * 1024 if platform.system() == "Darwin" else 1024
     metrics = json.loads((out / "metrics.json").read_text())
     return {
         "wall_s": wall,
-        "peak_rss_mb": usage.ru_maxrss / scale,
+        "peak_rss_mb": rss_mb(usage.ru_maxrss),
         "settings": metrics["settings"],
         "phases": phases(lines, wall),
         "ap_h1": {r["model"]: r["ap"] for r in metrics["overall"] if r["horizon"] == 1},
@@ -176,13 +174,7 @@ def _median_table(runs: list[dict], key: str) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    import argparse
-
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--grids", type=int, default=20_000)
-    ap.add_argument("--periods", type=int, default=260)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--runs", type=int, default=1, help="one full run takes ~15-20 min")
+    ap = city_parser(__doc__, runs=1, runs_help="one full run takes ~15-20 min")
     ap.add_argument("--test-dates", type=int, default=52)
     ap.add_argument("--refit-every", type=int, default=13)
     ap.add_argument(

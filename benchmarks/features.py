@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import platform
 import resource
 import statistics
 import time
@@ -26,8 +27,23 @@ REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench_output"
 
 
+def rss_mb(max_rss: int) -> float:
+    """``ru_maxrss`` in MB: it is in kilobytes on Linux, bytes on macOS."""
+    return max_rss / (1024 * 1024 if platform.system() == "Darwin" else 1024)
+
+
 def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return rss_mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def city_parser(doc: str, runs: int = 3, runs_help: str | None = None) -> argparse.ArgumentParser:
+    """A benchmark's argument parser with the simulated city's options and ``--runs``."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--grids", type=int, default=20_000)
+    ap.add_argument("--periods", type=int, default=260)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--runs", type=int, default=runs, help=runs_help)
+    return ap
 
 
 def ensure_city(grids: int, periods: int, seed: int) -> Path:
@@ -200,11 +216,7 @@ def _median(runs: list[dict], key: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--grids", type=int, default=20_000)
-    ap.add_argument("--periods", type=int, default=260)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--runs", type=int, default=3)
+    ap = city_parser(__doc__)
     ap.add_argument("--reference-runs", type=int, default=1)
     ap.add_argument("--json", type=Path, default=OUT / "features.json")
     args = ap.parse_args(argv)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from backtest import test_window
-from features import OUT, ensure_city
+from features import OUT, city_parser, ensure_city, rss_mb
 
 TARGET_S = 30.0
 NAME = "riskwarn-bench"
@@ -42,18 +42,11 @@ def _run(cmd: list[str], env: dict[str, str], log: Path) -> tuple[float, float]:
     wall = time.perf_counter() - t0
     if os.waitstatus_to_exitcode(status):
         raise SystemExit(f"{' '.join(cmd[2:4])} failed; see {log}")
-    scale = 1024 * 1024 if platform.system() == "Darwin" else 1024
-    return wall, usage.ru_maxrss / scale
+    return wall, rss_mb(usage.ru_maxrss)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    import argparse
-
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--grids", type=int, default=20_000)
-    ap.add_argument("--periods", type=int, default=260)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--runs", type=int, default=3)
+    ap = city_parser(__doc__)
     ap.add_argument("--retrain", action="store_true", help="train a new version first")
     args = ap.parse_args(argv)
     OUT.mkdir(exist_ok=True)

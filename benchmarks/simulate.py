@@ -10,7 +10,6 @@ Prints a summary and writes it to ``bench_output/simulate.json`` (under the repo
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing as mp
 import os
@@ -22,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from features import city_parser, rss_mb
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_JSON = REPO / "bench_output" / "simulate.json"
@@ -38,9 +39,7 @@ def one_run(
     t1 = time.perf_counter()
     write_city(city, out_dir, fmt=fmt)
     t2 = time.perf_counter()
-    # ru_maxrss is in kilobytes on Linux (bytes on macOS).
-    scale = 1024 * 1024 if platform.system() == "Darwin" else 1024
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
+    peak_mb = rss_mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     disk = sum(p.stat().st_size for p in Path(out_dir).rglob("*") if p.is_file())
     return {
         "simulate_seconds": t1 - t0,
@@ -53,11 +52,7 @@ def one_run(
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--grids", type=int, default=20_000)
-    ap.add_argument("--periods", type=int, default=260)
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=0)
+    ap = city_parser(__doc__)
     ap.add_argument("--freq", default="W-MON")
     ap.add_argument("--fmt", default="parquet", choices=["parquet", "csv"])
     ap.add_argument(
