@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,6 +34,30 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a fresh path beside ``path`` for a folder; swap it in for ``path`` on success.
+
+    For writers that make a folder of part files (Spark). The old folder, if any, is
+    renamed aside and removed only after the new one is in place; on an exception
+    the new folder is removed and ``path`` is left as it was.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp = work / "out"
+    try:
+        yield tmp
+        if target.is_file():
+            raise FileExistsError(f"{target} is a file; a folder of part files goes there")
+        old = work / "old"
+        if target.exists():
+            os.replace(target, old)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def write_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:

@@ -389,8 +389,8 @@ def _score(data, model, as_of, out, tracking_uri, allow_pickle, engine="duckdb")
 
     from riskwarn.workflows import score_files
 
-    if engine != "duckdb":
-        raise RiskwarnError(f"--engine {engine!r}: only duckdb scores so far.")
+    if engine not in ("duckdb", "spark"):
+        raise RiskwarnError(f"--engine {engine!r}: use duckdb or spark.")
     t0 = time.perf_counter()
     with console.status("loading the model…") as status:
         output = score_files(
@@ -401,6 +401,7 @@ def _score(data, model, as_of, out, tracking_uri, allow_pickle, engine="duckdb")
             tracking_uri=tracking_uri,
             allow_pickle=allow_pickle,
             status=lambda msg: status.update(f"{escape(msg)}…"),
+            engine=engine,
         )
     w = output.watchlist
     tiers = w["tier"].value_counts().sort_index()

@@ -379,15 +379,19 @@ def score_files(
     tracking_uri: str | None = None,
     allow_pickle: bool = False,
     status: Callable[[str], None] | None = None,
+    engine: str = "duckdb",
 ) -> ScoreOutput:
-    """Score every grid at ``as_of`` with a registered model; write the watchlist files."""
-    from datetime import UTC, datetime
+    """Score every grid at ``as_of`` with a registered model; write the watchlist files.
 
+    ``engine="spark"`` builds the features on Spark, scores them with the model as a
+    Spark UDF, writes every grid to ``out/watchlist_all/`` (Parquet partitioned by
+    as-of date) and the tiered grids to the usual files.
+    """
     import pandas as pd
 
     from riskwarn.scoring.card import model_card
     from riskwarn.scoring.files import previous_watchlist, write_watchlist
-    from riskwarn.scoring.watchlist import Provenance, build_watchlist
+    from riskwarn.scoring.watchlist import build_watchlist
     from riskwarn.tracking.registry import load_registered
     from riskwarn.tracking.store import connect
 
@@ -397,6 +401,10 @@ def score_files(
     model = load_registered(model_uri, allow_pickle=allow_pickle)
     bundle = model.bundle
     config = bundle.config
+    if engine == "spark":
+        return _score_on_spark(data_dir, model, as_of, out, status=status)
+    if engine != "duckdb":
+        raise RiskwarnError(f"--engine {engine!r}: use duckdb or spark.")
     frame, _, grids, _, _, dhash = _features_for(
         data_dir, config, status=status, as_of=as_of, vocabulary=bundle.manifest.vocabulary
     )
@@ -404,13 +412,7 @@ def score_files(
         status("scoring")
     scored = bundle.scorer.score(frame)
     stamp = pd.Timestamp(scored["as_of"].iloc[0])
-    provenance = Provenance(
-        model_name=model.name,
-        model_version=model.version,
-        run_id=model.run_id,
-        data_hash=dhash,
-        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-    )
+    provenance = _provenance(model, dhash)
     watchlist = build_watchlist(
         scored,
         horizon=bundle.horizon,
@@ -429,3 +431,89 @@ def score_files(
     )
     paths = write_watchlist(watchlist, out, grids, card=card)
     return ScoreOutput(paths, watchlist, model.name, model.version, model.run_id)
+
+
+def _provenance(model, dhash: str):
+    from datetime import UTC, datetime
+
+    from riskwarn.scoring.watchlist import Provenance
+
+    return Provenance(
+        model_name=model.name,
+        model_version=model.version,
+        run_id=model.run_id,
+        data_hash=dhash,
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def _score_on_spark(data_dir, model, as_of: str, out, *, status=None) -> ScoreOutput:
+    """``score_files`` on Spark: features, the model as a UDF, a partitioned watchlist."""
+    from pyspark.sql import functions as F
+
+    from riskwarn.data.read import data_hash, table_hashes
+    from riskwarn.scoring.card import model_card
+    from riskwarn.scoring.files import write_watchlist
+    from riskwarn.scoring.spark import (
+        explain_on_spark,
+        previous_partition,
+        rank_on_spark,
+        tiered_count,
+        to_local_rows,
+        write_partition,
+    )
+    from riskwarn.tracking.spark_udf import score_on_spark
+
+    bundle = model.bundle
+    config = bundle.config
+    zone = config.data.timezone
+    validated = validate_data(data_dir, config, progress=status)
+    dhash = data_hash(table_hashes(data_dir))
+    if status:
+        status("building features on Spark")
+    builder = prepare_features(
+        validated.dataset,
+        config,
+        graph=validated.graph,
+        vocabulary=bundle.manifest.vocabulary,
+        engine="spark",
+    )
+    try:
+        features = builder.to_spark(as_of)
+        spark = features.sparkSession
+        stamp = builder.periods.boundaries[builder.periods.index_of(as_of)].tz_localize(zone)
+        day = f"{stamp:%Y-%m-%d}"
+        if status:
+            status("scoring on Spark")
+        # Scores are computed once, here; ranking and explaining read the checkpoint.
+        scored = score_on_spark(features, model).localCheckpoint(eager=True)
+        n = scored.count()
+        if n == 0:
+            raise RiskwarnError("there are no grids to score at this as-of date.")
+        provenance = _provenance(model, dhash)
+        ranked = rank_on_spark(scored, previous_partition(spark, out, day))
+        watchlist = explain_on_spark(
+            ranked,
+            n,
+            horizon=bundle.horizon,
+            manifest=bundle.manifest,
+            tiers=config.watchlist.tiers,
+            suppress_below=config.watchlist.suppress_below,
+            provenance=provenance,
+        ).localCheckpoint(eager=True)
+        if status:
+            status("writing the partitioned watchlist")
+        root = write_partition(watchlist, out, day, zone)
+        top_n = max(1, tiered_count(n, config.watchlist.tiers))
+        top = to_local_rows(watchlist.filter(F.col("rank") <= top_n).toPandas(), zone)
+    finally:
+        builder.close()
+    card = model_card(
+        bundle_info=bundle.info,
+        config=config,
+        horizon=bundle.horizon,
+        provenance=provenance,
+        as_of=stamp,
+    )
+    paths = write_watchlist(top, out, validated.dataset.grids, card=card)
+    return ScoreOutput([*paths, root], top, model.name, model.version, model.run_id)

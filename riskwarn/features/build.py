@@ -19,9 +19,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from riskwarn.atomic import atomic_path
+from riskwarn.atomic import atomic_dir, atomic_path
 from riskwarn.config import Config
 from riskwarn.data.validate import Dataset
+from riskwarn.errors import RiskwarnError
 from riskwarn.features.calendar import calendar_frame
 from riskwarn.features.manifest import FeatureManifest
 from riskwarn.features.plan import FeaturePlan, plan_features
@@ -56,7 +57,14 @@ from riskwarn.labels.build import (
     with_single_labels,
 )
 from riskwarn.panel.graph import GridGraph, build_grid_graph
-from riskwarn.panel.tables import PanelData, dense_panel, load_panel_data, write_parquet
+from riskwarn.panel.spark import drop_stage, is_spark, stage_expr
+from riskwarn.panel.tables import (
+    PanelData,
+    dense_panel,
+    load_panel_data,
+    put_table,
+    write_parquet,
+)
 
 
 @dataclass
@@ -127,6 +135,8 @@ class FeatureBuilder:
         makes the window pass about twice as fast and keeps memory lower.
         """
         name = f"rw_stage_{stage}_{id(self):x}"
+        if is_spark(self.data.con):
+            return stage_expr(self.data.con, name, expr)
         return self.data.con.create_table(name, expr, temp=True, overwrite=True)
 
     def _base_full(self, labels: bool) -> ir.Table:
@@ -232,10 +242,8 @@ class FeatureBuilder:
             q = periods.index_of(as_of) - 1
             base = self._base_single(q, labels)
         con = self.data.con
-        cal = con.create_table(
-            "rw_calendar",
-            calendar_frame(periods.boundaries[1 : periods.n_complete + 1]),
-            overwrite=True,
+        cal = put_table(
+            con, "rw_calendar", calendar_frame(periods.boundaries[1 : periods.n_complete + 1])
         )
         grids = self.data.grids
         static = [c for c in ("population", "area_km2", "grid_type") if c in grids.columns]
@@ -268,10 +276,10 @@ class FeatureBuilder:
                 t = t.left_join(part, keys)
             for prefix in ("n1", "n2"):
                 t = t.left_join(neighbour_counts(edges[prefix], prefix), "grid_idx")
-        structure = self.data.con.create_table(
+        structure = put_table(
+            self.data.con,
             "rw_graph_structure",
             graph_structure(self.data.graph, self.data.grid_ids),
-            overwrite=True,
         )
         return t.join(structure, "grid_idx")
 
@@ -288,8 +296,15 @@ class FeatureBuilder:
         return self.data.periods
 
     def close(self) -> None:
-        """Free the engine and its tables; the builder cannot build after this."""
-        self.data.con.disconnect()
+        """Free the engine and its tables; the builder cannot build after this.
+
+        A Spark session is shared (and may be a cluster's): only the builder's
+        staged files are removed, the session stays up.
+        """
+        if is_spark(self.data.con):
+            drop_stage(self.data.con)
+        else:
+            self.data.con.disconnect()
 
     def to_pandas(self, as_of: object | None = None, labels: bool = False) -> pd.DataFrame:
         """Execute and return a frame sorted by ``as_of, grid_id``; ``as_of`` tz-aware."""
@@ -297,16 +312,29 @@ class FeatureBuilder:
         table = self.data.con.to_pyarrow(expr)
         return frame_from_arrow(table, self.label_names, self.config.data.timezone)
 
+    def to_spark(self, as_of: object | None = None, labels: bool = False):
+        """The table as a Spark DataFrame, unordered (Spark engine only); ``as_of`` naive local.
+
+        Its files stay staged until :meth:`close`: run the actions on it first.
+        """
+        con = self.data.con
+        if not is_spark(con):
+            raise RiskwarnError("to_spark needs a builder prepared with engine='spark'.")
+        return con._session.sql(con.compile(self.table(as_of, labels)))
+
     def write_parquet(
         self, path: str | Path, as_of: object | None = None, labels: bool = False
     ) -> Path:
-        """Write the table to one Parquet file, atomically; returns the path.
+        """Write the table to Parquet, atomically; returns the path.
 
-        ``as_of`` is stored as an instant (Parquet timestamps adjusted to UTC);
-        readers convert it to ``[data] timezone`` for local dates.
+        DuckDB writes one file; Spark writes a folder of part files (in row order),
+        which every Parquet reader takes as one table. ``as_of`` is stored as an
+        instant (Parquet timestamps adjusted to UTC); readers convert it to
+        ``[data] timezone`` for local dates.
         """
         expr = self._ordered(as_of, labels)
-        with atomic_path(path) as tmp:
+        writing = atomic_dir if is_spark(self.data.con) else atomic_path
+        with writing(path) as tmp:
             write_parquet(self.data.con, expr, tmp, timezone=self.config.data.timezone)
         return Path(path)
 
@@ -372,6 +400,8 @@ def prepare_features(
         else build_grid_graph(dataset.grids, dataset.adjacency, k=config.graph.k)
     )
     data = load_panel_data(dataset, graph, config, con, engine=engine)
+    # Spark runs the window-function kernel; the in-memory one needs all rows on one machine.
+    kernel = "sql" if is_spark(data.con) else "arrays"
     warnings = check_label(data, config.label)
     columns = {name: list(t.columns) for name, t in data.events.items()}
     if vocabulary is None:
@@ -400,7 +430,7 @@ def prepare_features(
     plan.manifest.freq = config.data.freq
     plan.manifest.label_horizon = config.label.horizon
     plan.manifest.vocabulary = vocabulary
-    return FeatureBuilder(data, config, streams, plan, vocabulary, warnings)
+    return FeatureBuilder(data, config, streams, plan, vocabulary, warnings, kernel=kernel)
 
 
 def build_features(
@@ -411,6 +441,7 @@ def build_features(
     labels: bool = False,
     graph: GridGraph | None = None,
     vocabulary: dict[str, list[str]] | None = None,
+    engine: str = "duckdb",
 ) -> pd.DataFrame:
     """The feature matrix: ``grid_id, as_of`` then one column per manifest feature.
 
@@ -424,10 +455,16 @@ def build_features(
     labels : bool
         Add ``label_h{h}`` and ``count_h{h}`` for ``h = 1..[label] horizon``
         (missing where the label window is not fully observed).
+    engine : {"duckdb", "spark"}
+        Where the Ibis definitions run: embedded DuckDB (default) or Spark (the
+        active session, else a local one); both give the same values.
 
     Returns
     -------
     DataFrame, shape (n_grids * n_as_of, 2 + n_features [+ 2 * horizon])
     """
-    builder = prepare_features(dataset, config, graph=graph, vocabulary=vocabulary)
-    return builder.to_pandas(as_of, labels)
+    builder = prepare_features(dataset, config, graph=graph, vocabulary=vocabulary, engine=engine)
+    try:
+        return builder.to_pandas(as_of, labels)
+    finally:
+        builder.close()

@@ -26,8 +26,9 @@ from riskwarn.data.validate import Dataset
 from riskwarn.errors import RiskwarnError
 from riskwarn.panel.graph import GridGraph
 from riskwarn.panel.periods import PeriodIndex, period_index_for
+from riskwarn.panel.spark import is_spark, stage_frame
 
-ENGINES = ("duckdb",)
+ENGINES = ("duckdb", "spark")
 _UNUSED = ("case_id", "event_id", "channel", "outcome", "status", "amount", "parties")
 # Columns that also get a period index: the date a case was closed or resolved.
 _SECOND_TIMES = {"petitions": ("closed_at",), "disputes": ("resolved_at",)}
@@ -80,10 +81,25 @@ def connect(engine: str = "duckdb", threads: int = 2, memory_limit: str = "3GB")
     private temporary folder beyond that, so a city-scale build stays within a few
     GB instead of taking most of the machine; ``threads`` stays within the cores.
     """
+    if engine == "spark":
+        from riskwarn.panel.spark import connect_spark
+
+        return connect_spark(threads)
     if engine != "duckdb":
         raise RiskwarnError(f"engine {engine!r} is not available; use one of {ENGINES}.")
     spill = tempfile.mkdtemp(prefix="riskwarn-duckdb-")
     return ibis.duckdb.connect(threads=threads, memory_limit=memory_limit, temp_directory=spill)
+
+
+def put_table(con, name: str, frame: pd.DataFrame) -> ir.Table:
+    """Register an in-memory frame with the engine as table ``name``.
+
+    DuckDB copies it in; Spark reads it from a Parquet file in its staging folder,
+    which is how a cluster's executors get at data the driver prepared.
+    """
+    if is_spark(con):
+        return stage_frame(con, name, frame)
+    return con.create_table(name, frame, overwrite=True)
 
 
 def _local(series: pd.Series) -> pd.Series:
@@ -137,7 +153,7 @@ def load_panel_data(
     index = pd.Index(grid_ids)
     grids_pd = grids.drop(columns=[c for c in ("geometry_wkt", "name") if c in grids])
     grids_pd.insert(0, "grid_idx", np.arange(len(grids), dtype=np.int32))
-    tables = {"grids": con.create_table("rw_grids", grids_pd, overwrite=True)}
+    tables = {"grids": put_table(con, "rw_grids", grids_pd)}
     events = {}
     needed = {(r.table, r.column) for r in config.label.any_of}
     id_values = pa.array(grid_ids)
@@ -163,13 +179,13 @@ def load_panel_data(
                 f[col.replace("_at", "_period")] = pd.array(
                     np.where(f[col].isna(), np.nan, idx), dtype="Int32"
                 )
-        events[name] = con.create_table(f"rw_{name}", f, overwrite=True)
+        events[name] = put_table(con, f"rw_{name}", f)
         del f  # the engine has its own copy; keep Python's memory for the build
     edges = ring2 = edge_lists = None
     if graph.available:
         e, r2 = _edges_frame(graph, index)
-        edges = con.create_table("rw_edges", e, overwrite=True)
-        ring2 = con.create_table("rw_ring2", r2, overwrite=True)
+        edges = put_table(con, "rw_edges", e)
+        ring2 = put_table(con, "rw_ring2", r2)
         edge_lists = {"n1": e, "n2": r2}
     return PanelData(
         con=con,
@@ -189,17 +205,25 @@ def dense_panel(data: PanelData) -> ir.Table:
     """Every grid for every complete period ``q`` (the row that becomes as-of ``q + 1``)."""
     n = data.periods.n_complete
     frame = pd.DataFrame({"period": np.arange(n, dtype=np.int32)})
-    q = data.con.create_table(f"rw_periods_{n}", frame, overwrite=True)
+    q = put_table(data.con, f"rw_periods_{n}", frame)
     return data.grids.select("grid_idx").cross_join(q)
 
 
 def write_parquet(con, expr: ir.Table, path: Path, *, timezone: str) -> None:
     """Write ``expr`` to Parquet, turning its naive local ``as_of`` into an instant.
 
-    DuckDB writes with its own parallel COPY (Ibis 12's batch streaming calls a
-    cursor method that DuckDB 2.0 removed, and COPY is faster anyway).
+    DuckDB writes one file with its own parallel COPY (Ibis 12's batch streaming
+    calls a cursor method that DuckDB 2.0 removed, and COPY is faster anyway).
+    Spark writes a folder of part files at ``path``, in the expression's row order.
     """
-    if getattr(con, "name", None) != "duckdb":  # pragma: no cover - later backends
+    if is_spark(con):
+        from pyspark.sql import functions as F
+
+        frame = con._session.sql(con.compile(expr))
+        frame = frame.withColumn("as_of", F.to_utc_timestamp(F.col("as_of"), timezone))
+        frame.write.mode("error").parquet(str(path))
+        return
+    if getattr(con, "name", None) != "duckdb":  # pragma: no cover - other backends
         raise RiskwarnError(f"writing Parquet is not implemented for engine {con.name!r}.")
     sql = ibis.to_sql(expr, dialect="duckdb")
     target = str(path).replace("'", "''")

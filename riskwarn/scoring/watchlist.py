@@ -174,10 +174,60 @@ def build_watchlist(
     frame = scored.sort_values(["score", "grid_id"], ascending=[False, True], kind="stable")
     frame = frame.reset_index(drop=True)
     n = len(frame)
-    rank = np.arange(1, n + 1)
-    n_reasons = sum(1 for c in frame.columns if c.startswith("reason_") and c.endswith("_feature"))
+    prev_rank = pd.array(np.full(n, pd.NA), dtype="Int32")
+    prev_tier = pd.array(np.full(n, pd.NA), dtype="Int8")
+    if previous is not None and len(previous):
+        before = previous.drop_duplicates("grid_id").set_index(previous["grid_id"].astype(str))
+        ids = frame["grid_id"].astype(str)
+        prev_rank = pd.array(before["rank"].reindex(ids).to_numpy(), dtype="Int32")
+        if "tier" in before.columns:
+            prev_tier = pd.array(before["tier"].reindex(ids).to_numpy(), dtype="Int8")
+    frame["rank"] = np.arange(1, n + 1, dtype=np.int32)
+    frame["prev_rank"] = prev_rank
+    frame["prev_tier"] = prev_tier
+    return watchlist_rows(
+        frame,
+        n,
+        horizon=horizon,
+        manifest=manifest,
+        tiers=tiers,
+        suppress_below=suppress_below,
+        provenance=provenance,
+    )
+
+
+def watchlist_rows(
+    ranked: pd.DataFrame,
+    n: int,
+    *,
+    horizon: int,
+    manifest: FeatureManifest,
+    tiers: tuple[float, ...],
+    suppress_below: int,
+    provenance: Provenance,
+) -> pd.DataFrame:
+    """The watchlist columns of ranked rows: tier, reasons, change, provenance.
+
+    Each row depends only on itself, its ``rank`` and ``prev_rank``/``prev_tier``
+    and the number of grids ``n``, so any slice of a ranked list can be explained
+    on its own (Spark does it batch by batch on its executors).
+
+    Parameters
+    ----------
+    ranked : DataFrame, shape (n_rows, 7 + 3 * n_reasons)
+        Scorer output with ``rank`` (1 = highest), ``prev_rank`` and ``prev_tier``
+        (missing for a grid not on the previous watchlist).
+    n : int
+        Grids on the whole watchlist (tiers are shares of it).
+
+    Returns
+    -------
+    DataFrame, shape (n_rows, len(WATCHLIST_COLUMNS)), in the order of ``ranked``.
+    """
+    rank = ranked["rank"].to_numpy(dtype=np.int64)
+    n_reasons = sum(1 for c in ranked.columns if c.startswith("reason_") and c.endswith("_feature"))
     reasons = []
-    for row in frame.itertuples(index=False):
+    for row in ranked.itertuples(index=False):
         entries = []
         for i in range(1, n_reasons + 1):
             feature = getattr(row, f"reason_{i}_feature")
@@ -195,27 +245,20 @@ def build_watchlist(
         reasons.append(entries)
     out = pd.DataFrame(
         {
-            "grid_id": frame["grid_id"].astype(str).to_numpy(),
-            "as_of": frame["as_of"].array,
+            "grid_id": ranked["grid_id"].astype(str).to_numpy(),
+            "as_of": ranked["as_of"].array,
             "horizon": np.int16(horizon),
             "rank": rank.astype(np.int32),
-            "score": frame["score"].to_numpy(dtype=float),
-            "expected_events": frame["expected_events"].to_numpy(dtype=float),
+            "score": ranked["score"].to_numpy(dtype=float),
+            "expected_events": ranked["expected_events"].to_numpy(dtype=float),
             "tier": tiers_of(rank, n, tiers),
             "reasons": reasons,
             "reasons_en": ["; ".join(e["text_en"] for e in r) for r in reasons],
             "reasons_zh": ["；".join(e["text_zh"] for e in r) for r in reasons],
+            "prev_rank": pd.array(ranked["prev_rank"], dtype="Int32"),
+            "prev_tier": pd.array(ranked["prev_tier"], dtype="Int8"),
         }
     )
-    prev_rank = pd.array(np.full(n, pd.NA), dtype="Int32")
-    prev_tier = pd.array(np.full(n, pd.NA), dtype="Int8")
-    if previous is not None and len(previous):
-        before = previous.drop_duplicates("grid_id").set_index(previous["grid_id"].astype(str))
-        prev_rank = pd.array(before["rank"].reindex(out["grid_id"]).to_numpy(), dtype="Int32")
-        if "tier" in before.columns:
-            prev_tier = pd.array(before["tier"].reindex(out["grid_id"]).to_numpy(), dtype="Int8")
-    out["prev_rank"] = prev_rank
-    out["prev_tier"] = prev_tier
     had = out["prev_rank"].notna().to_numpy()
     prev = out["prev_rank"].fillna(0).to_numpy(dtype=np.int64)
     out["change"] = np.select(

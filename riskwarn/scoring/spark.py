@@ -1,0 +1,143 @@
+"""The watchlist on Spark: rank, explain and write every grid of a province.
+
+The scores come from the registered model as a Spark UDF; the ranking is one
+sort; the explanation (tier, reasons in plain text, change) is
+:func:`~riskwarn.scoring.watchlist.watchlist_rows`, the same code the embedded
+path runs, applied batch by batch on the executors. Every grid goes to a Parquet
+dataset partitioned by as-of date (``watchlist_all/as_of_date=YYYY-MM-DD/``); the
+top of the list goes to the usual small files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from riskwarn.backtest.metrics import top_k_size
+from riskwarn.features.manifest import FeatureManifest
+from riskwarn.scoring.watchlist import Provenance, watchlist_rows
+
+#: The folder (under the watchlist folder) of the partitioned full watchlist.
+PARTITIONED = "watchlist_all"
+PARTITION_COLUMN = "as_of_date"
+
+_REASON = (
+    "struct<feature: string, text_en: string, text_zh: string, value: double, "
+    "contribution: double, suppressed: boolean>"
+)
+WATCHLIST_DDL = (
+    "grid_id string, as_of timestamp_ntz, horizon smallint, rank int, score double, "
+    f"expected_events double, tier tinyint, reasons array<{_REASON}>, reasons_en string, "
+    "reasons_zh string, prev_rank int, prev_tier tinyint, change string, model_name string, "
+    "model_version string, run_id string, data_hash string, generated_at string"
+)
+
+
+def previous_partition(spark, folder: str | Path, day: str):
+    """``grid_id, prev_rank, prev_tier`` of the latest partition before ``day``, or None."""
+    from pyspark.sql import functions as F
+
+    root = Path(folder) / PARTITIONED
+    days = sorted(
+        p.name.split("=", 1)[1]
+        for p in root.glob(f"{PARTITION_COLUMN}=*")
+        if p.is_dir() and p.name.split("=", 1)[1] < day
+    )
+    if not days:
+        return None
+    frame = spark.read.parquet(str(root / f"{PARTITION_COLUMN}={days[-1]}"))
+    return frame.select(
+        "grid_id",
+        F.col("rank").alias("prev_rank"),
+        F.col("tier").alias("prev_tier"),
+    )
+
+
+def rank_on_spark(scored, previous=None):
+    """Add ``rank`` (1 = highest score, ties by grid id), ``prev_rank`` and ``prev_tier``.
+
+    One as-of date's grids are ranked in a single ordered window: Spark gathers
+    the (few) score columns of every grid on one executor to number them, which is
+    what a global rank needs.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    order = Window.orderBy(F.desc("score"), F.asc("grid_id"))
+    ranked = scored.withColumn("rank", F.row_number().over(order).cast("int"))
+    if previous is None:
+        return ranked.withColumn("prev_rank", F.lit(None).cast("int")).withColumn(
+            "prev_tier", F.lit(None).cast("tinyint")
+        )
+    return ranked.join(previous, "grid_id", "left")
+
+
+def explain_on_spark(
+    ranked,
+    n: int,
+    *,
+    horizon: int,
+    manifest: FeatureManifest,
+    tiers: tuple[float, ...],
+    suppress_below: int,
+    provenance: Provenance,
+):
+    """The watchlist rows of a ranked Spark frame, explained batch by batch."""
+
+    def explain(batches):
+        for batch in batches:
+            rows = watchlist_rows(
+                batch,
+                n,
+                horizon=horizon,
+                manifest=manifest,
+                tiers=tiers,
+                suppress_below=suppress_below,
+                provenance=provenance,
+            )
+            # Arrow wants plain values: nullable integers as floats with NaN would
+            # fail the tinyint/int fields, so hand them over as objects with None.
+            for col in ("tier", "prev_rank", "prev_tier"):
+                rows[col] = rows[col].astype(object).where(rows[col].notna(), None)
+            yield rows
+
+    return ranked.mapInPandas(explain, WATCHLIST_DDL)
+
+
+def tiered_count(n: int, tiers: tuple[float, ...]) -> int:
+    """How many grids are in a tier (the widest tier's share of ``n``)."""
+    return top_k_size(n, max(tiers)) if tiers else 0
+
+
+def write_partition(watchlist, folder: str | Path, day: str, timezone: str) -> Path:
+    """Write (or replace) the ``day`` partition of the full watchlist; ``as_of`` as an instant."""
+    from pyspark.sql import functions as F
+
+    root = Path(folder) / PARTITIONED
+    frame = watchlist.withColumn("as_of", F.to_utc_timestamp(F.col("as_of"), timezone))
+    frame = frame.withColumn(PARTITION_COLUMN, F.lit(day))
+    # Replace only this date's partition: scoring a date again gives the same files.
+    (
+        frame.write.mode("overwrite")
+        .option("partitionOverwriteMode", "dynamic")
+        .partitionBy(PARTITION_COLUMN)
+        .parquet(str(root))
+    )
+    return root
+
+
+def to_local_rows(top: pd.DataFrame, timezone: str) -> pd.DataFrame:
+    """Spark's top rows as the embedded watchlist frame (tz-aware ``as_of``, plain reasons)."""
+    out = top.sort_values("rank", kind="stable").reset_index(drop=True)
+    out["as_of"] = pd.to_datetime(out["as_of"]).dt.tz_localize(timezone)
+    out["reasons"] = [
+        [dict(r.asDict() if hasattr(r, "asDict") else r) for r in (rs if rs is not None else [])]
+        for rs in out["reasons"]
+    ]
+    out["horizon"] = out["horizon"].astype(np.int16)
+    out["rank"] = out["rank"].astype(np.int32)
+    for col, dtype in (("tier", "Int8"), ("prev_rank", "Int32"), ("prev_tier", "Int8")):
+        out[col] = pd.array(out[col], dtype=dtype)
+    return out

@@ -1,0 +1,66 @@
+"""A registered riskwarn model as a Spark UDF (``mlflow.pyfunc.spark_udf``).
+
+The UDF runs the pyfunc of :mod:`riskwarn.tracking.pyfunc_model` on batches of
+feature rows on Spark's executors, in their own Python (``env_manager="local"``:
+riskwarn and its pinned dependencies must be installed where the executors run).
+Only a pinned registry version is loaded, after :func:`load_registered` has checked
+it for pickles.
+"""
+
+from __future__ import annotations
+
+from riskwarn.tracking.registry import RegisteredModel
+
+#: The score columns the UDF returns, besides the reason columns.
+SCORE_FIELDS = (("grid_id", "string"), ("score", "double"), ("expected_events", "double"))
+
+
+def scorer_result_type(n_reasons: int) -> str:
+    """The UDF's result as a Spark DDL struct: scores and the reason columns."""
+    fields = [f"{name} {kind}" for name, kind in SCORE_FIELDS]
+    for i in range(1, n_reasons + 1):
+        fields += [
+            f"reason_{i}_feature string",
+            f"reason_{i}_value double",
+            f"reason_{i}_contribution double",
+        ]
+    return "struct<" + ", ".join(fields) + ">"
+
+
+def spark_scorer_udf(spark, model: RegisteredModel):
+    """A pandas UDF that scores feature rows with ``model``'s pinned version.
+
+    Call it on a struct of the feature frame's columns (``grid_id``, ``as_of``
+    naive local time, the features); it returns :func:`scorer_result_type`.
+    """
+    import mlflow
+
+    uri = f"models:/{model.name}/{model.version}"
+    return mlflow.pyfunc.spark_udf(
+        spark,
+        uri,
+        result_type=scorer_result_type(int(model.bundle.scorer.n_reasons)),
+        env_manager="local",
+    )
+
+
+def score_on_spark(features, model: RegisteredModel):
+    """Score a Spark frame of feature rows: ``as_of`` plus the UDF's columns.
+
+    A missing reason (fewer positive contributions than reasons) comes back from
+    the UDF's string conversion as the text "nan"; it is made null again here, from
+    its contribution, which is NaN exactly when there is no reason.
+    """
+    from pyspark.sql import functions as F
+
+    n = int(model.bundle.scorer.n_reasons)
+    udf = spark_scorer_udf(features.sparkSession, model)
+    result = udf(F.struct(*[F.col(c) for c in features.columns]))
+    scored = features.select("as_of", result.alias("r")).select("as_of", "r.*")
+    for i in range(1, n + 1):
+        feature, contribution = f"reason_{i}_feature", F.col(f"reason_{i}_contribution")
+        missing = contribution.isNull() | F.isnan(contribution)
+        scored = scored.withColumn(
+            feature, F.when(missing, F.lit(None).cast("string")).otherwise(F.col(feature))
+        )
+    return scored

@@ -1,0 +1,164 @@
+"""Spark engine parity: the same features, labels and scores as the embedded path.
+
+Spark runs in local mode (Java 17 and pyspark are test dependencies). One module
+fixture simulates a small city, builds it on both engines, and trains and
+registers one model, so the Spark session starts once.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from riskwarn.cli import main
+from riskwarn.config import Config, DataConfig
+from riskwarn.data.validate import load_dataset
+from riskwarn.features.build import build_features, prepare_features, read_feature_file
+from riskwarn.simulate import simulate_city, write_city
+from tests.test_tracking import _as_of_dates
+
+TZ = "Asia/Shanghai"
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("java") is None, reason="Spark needs a Java runtime; none is installed here"
+)
+
+CONFIG = """
+[data]
+end = "{end}"
+[label]
+horizon = 2
+[backtest]
+refit_every = 26
+[train]
+model = "ensemble"
+registered_name = "rw-spark"
+[watchlist]
+tiers = [0.05, 0.1, 0.2]
+"""
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("spark_city")
+    sim = simulate_city(n_grids=48, n_periods=70, seed=11)
+    write_city(sim, folder / "data")
+    end = sim.end.tz_convert(TZ).tz_localize(None).isoformat()
+    config_path = folder / "spark.toml"
+    config_path.write_text(CONFIG.format(end=end), encoding="utf-8")
+    config = Config(data=DataConfig(end=end))
+    dataset = load_dataset(folder / "data", config)
+    return {"folder": folder, "config": config, "config_path": config_path, "dataset": dataset}
+
+
+def _same_features(spark: pd.DataFrame, duck: pd.DataFrame) -> None:
+    """Equal frames: integers and labels exactly, decayed sums to float rounding."""
+    decay = [c for c in duck.columns if "_decay_" in c]
+    assert list(spark.columns) == list(duck.columns)
+    pd.testing.assert_frame_equal(spark.drop(columns=decay), duck.drop(columns=decay))
+    np.testing.assert_allclose(
+        spark[decay].to_numpy(float), duck[decay].to_numpy(float), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_spark_builds_every_feature_and_label_as_duckdb(city, tmp_path):
+    """The whole panel, written by Spark as part files, equals DuckDB's single file."""
+    config, dataset = city["config"], city["dataset"]
+    duck = prepare_features(dataset, config)
+    spark = prepare_features(dataset, config, vocabulary=duck.vocabulary, engine="spark")
+    assert spark.kernel == "sql" and duck.kernel == "arrays"
+    try:
+        duck_path = duck.write_parquet(tmp_path / "duck.parquet", labels=True)
+        spark_path = spark.write_parquet(tmp_path / "spark.parquet", labels=True)
+    finally:
+        duck.close()
+        spark.close()
+    assert spark_path.is_dir() and any(spark_path.glob("part-*.parquet"))
+    frames = [read_feature_file(p, TZ) for p in (spark_path, duck_path)]
+    assert len(frames[1]) == 48 * duck.periods.n_complete
+    assert frames[1]["label_h1"].notna().sum() > 0 and frames[1]["label_h1"].sum() > 0
+    _same_features(*frames)
+
+
+def test_one_as_of_date_on_spark_equals_duckdb(city):
+    config, dataset = city["config"], city["dataset"]
+    duck = build_features(dataset, config, labels=True)
+    dates = sorted(duck["as_of"].unique())
+    for t in (dates[0], dates[-3]):
+        local = pd.Timestamp(t).tz_localize(None)
+        one = build_features(dataset, config, as_of=local, labels=True, engine="spark")
+        ref = duck[duck["as_of"] == t].reset_index(drop=True)
+        _same_features(one, ref)
+
+
+def test_the_features_command_writes_part_files_with_engine_spark(city, tmp_path):
+    data = str(city["folder"] / "data")
+    args = ["features", "--data", data, "--config", str(city["config_path"]), "--labels"]
+    assert main([*args, "--out", str(tmp_path / "d.parquet")]) == 0
+    assert main([*args, "--out", str(tmp_path / "s.parquet"), "--engine", "spark"]) == 0
+    assert (tmp_path / "s.manifest.json").read_text() == (tmp_path / "d.manifest.json").read_text()
+    _same_features(
+        read_feature_file(tmp_path / "s.parquet", TZ), read_feature_file(tmp_path / "d.parquet", TZ)
+    )
+    # writing again replaces the folder (atomically), not appending part files
+    assert main([*args, "--out", str(tmp_path / "s.parquet"), "--engine", "spark"]) == 0
+    again = read_feature_file(tmp_path / "s.parquet", TZ)
+    assert len(again) == len(read_feature_file(tmp_path / "d.parquet", TZ))
+    assert main([*args, "--out", str(tmp_path / "x.parquet"), "--engine", "flink"]) == 2
+
+
+@pytest.fixture(scope="module")
+def trained(city):
+    folder = city["folder"]
+    uri = f"sqlite:///{folder / 'mlruns.db'}"
+    args = ["--data", str(folder / "data"), "--tracking-uri", uri]
+    assert main(["train", *args, "--config", str(city["config_path"]), "--register"]) == 0
+    return {"args": args, "uri": uri, "dates": _as_of_dates(folder, city["config_path"])}
+
+
+def test_spark_scores_equal_the_local_pyfunc_and_the_embedded_watchlist(city, trained, tmp_path):
+    import mlflow
+
+    args, dates = trained["args"], trained["dates"]
+    model = ["--model", "models:/rw-spark@challenger"]
+    for as_of in dates[-2:]:
+        for engine, out in (("duckdb", tmp_path / "duck"), ("spark", tmp_path / "spark")):
+            call = [*args, *model, "--as-of", as_of, "--out", str(out), "--engine", engine]
+            assert main(["score", *call]) == 0
+    duck = pd.read_parquet(tmp_path / "duck" / "watchlist.parquet")
+    full = pd.read_parquet(tmp_path / "spark" / "watchlist_all")
+    day = pd.Timestamp(dates[-1]).strftime("%Y-%m-%d")
+    assert sorted(full["as_of_date"].astype(str).unique()) == sorted(
+        pd.Timestamp(d).strftime("%Y-%m-%d") for d in dates[-2:]
+    )
+    latest = full[full["as_of_date"].astype(str) == day].sort_values("rank")
+    latest = latest.reset_index(drop=True)
+    assert len(latest) == 48 and latest["rank"].tolist() == list(range(1, 49))
+    # the local pyfunc on the same feature rows gives the same scores
+    mlflow.set_tracking_uri(trained["uri"])
+    pyfunc = mlflow.pyfunc.load_model("models:/rw-spark@challenger")
+    features = build_features(city["dataset"], city["config"], as_of=dates[-1], engine="duckdb")
+    features["as_of"] = features["as_of"].dt.tz_localize(None)
+    local = pyfunc.predict(features).set_index("grid_id")
+    np.testing.assert_allclose(
+        latest["score"], local.loc[latest["grid_id"], "score"], rtol=1e-9, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        latest["expected_events"], local.loc[latest["grid_id"], "expected_events"], rtol=1e-9
+    )
+    # and the whole watchlist equals the embedded one: ranks, tiers, reasons, changes
+    cols = ["grid_id", "rank", "tier", "prev_rank", "prev_tier", "change", "reasons_en"]
+    pd.testing.assert_frame_equal(
+        latest[cols].reset_index(drop=True), duck[cols].reset_index(drop=True), check_dtype=False
+    )
+    assert latest["as_of"].dt.tz_convert(TZ).iloc[0] == duck["as_of"].iloc[0]
+    # the small files hold the tiered grids, as the embedded files do
+    top = pd.read_parquet(tmp_path / "spark" / "watchlist.parquet")
+    tiered = duck[duck["tier"].notna()]
+    assert top["grid_id"].tolist() == tiered["grid_id"].tolist()
+    assert top["reasons"].iloc[0].tolist() == duck["reasons"].iloc[0].tolist()
+    assert (tmp_path / "spark" / "model_card.json").exists()
+    assert (tmp_path / "spark" / "watchlist.csv").exists()
