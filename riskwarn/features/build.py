@@ -41,7 +41,7 @@ from riskwarn.features.spatial import (
     neighbour_arrays,
     neighbour_counts,
     neighbour_jobs,
-    neighbour_sums,
+    neighbour_table,
     spatial_features,
 )
 from riskwarn.features.streams import (
@@ -148,9 +148,19 @@ class FeatureBuilder:
         """Primitives as window functions over the dense panel, inside the engine."""
         check_decay(self.plan.primitives, self.data.periods.n_complete)
         names = [s.name for s in self.streams]
-        panel = dense_panel(self.data)
+        # The sources' sparse rows are stacked and summed, then joined to the dense
+        # panel once: one join per source would move the growing panel each time.
+        stacked = None
         for src in self._sources():
-            panel = panel.left_join(src, ["grid_idx", "period"])
+            zero = ibis.literal(0, "int64")
+            part = src.select(
+                "grid_idx", "period", **{n: src[n] if n in src.columns else zero for n in names}
+            )
+            stacked = part if stacked is None else stacked.union(part, distinct=False)
+        busy = stacked.group_by(["grid_idx", "period"]).aggregate(
+            **{n: stacked[n].sum() for n in names}
+        )
+        panel = dense_panel(self.data).left_join(busy, ["grid_idx", "period"])
         panel = panel.select(
             "grid_idx", "period", **{n: panel[n].fill_null(0).cast("int32") for n in names}
         ).order_by(["grid_idx", "period"])
@@ -269,11 +279,26 @@ class FeatureBuilder:
         if "n1_n" not in base.columns:
             keys = ["grid_idx"] if single else ["grid_idx", "period"]
             edges = {"n1": self.data.edges, "n2": self.data.ring2}
+            by_ring: dict[str, list[tuple[str, bool]]] = {}
             for prefix, col, with_max in neighbour_jobs(self.plan)[2]:
-                part = neighbour_sums(base, edges[prefix], col, prefix, with_max=with_max)
-                if single:  # one period: joining on the literal period column confuses Ibis
-                    part = part.drop("period")
-                t = t.left_join(part, keys)
+                by_ring.setdefault(prefix, []).append((col, with_max))
+            parts = [neighbour_table(base, edges[p], jobs, p) for p, jobs in by_ring.items()]
+            if single:  # one period: joining on the literal period column confuses Ibis
+                for part in parts:
+                    t = t.left_join(part.drop("period"), keys)
+            else:
+                # The rings' narrow tables are joined to each other first and computed
+                # once, so the wide panel meets them in a single join (a distributed
+                # engine shuffles the wide rows once per join).
+                rings = parts[0]
+                for part in parts[1:]:
+                    both = rings.outer_join(part, keys)
+                    rings = both.select(
+                        grid_idx=both["grid_idx"].coalesce(both["grid_idx_right"]),
+                        period=both["period"].coalesce(both["period_right"]),
+                        **{c: both[c] for c in both.columns if c.startswith(("n1_", "n2_"))},
+                    )
+                t = t.left_join(self._materialize("neighbours", rings), keys)
             for prefix in ("n1", "n2"):
                 t = t.left_join(neighbour_counts(edges[prefix], prefix), "grid_idx")
         structure = put_table(

@@ -42,22 +42,36 @@ def neighbour_counts(edges: ir.Table, prefix: str) -> ir.Table:
     return edges.group_by("grid_idx").aggregate(**{f"{prefix}_n": edges["nbr_idx"].count()})
 
 
-def neighbour_sums(
-    base: ir.Table, edges: ir.Table, column: str, prefix: str, with_max: bool
+def neighbour_table(
+    base: ir.Table, edges: ir.Table, jobs: list[tuple[str, bool]], prefix: str
 ) -> ir.Table:
-    """``grid_idx, period, {prefix}_sum__c[, {prefix}_max__c]`` over neighbours.
+    """``grid_idx, period, {prefix}_sum__c[, {prefix}_max__c]`` for every job column.
 
-    Only rows where the count is positive are joined: zeros add nothing to a sum
+    Only rows where some count is positive are joined: zeros add nothing to a sum
     and nothing above zero to a maximum, and most grid-periods are quiet, so this
     joins a fraction of the panel. A grid with neighbours but no row here has
-    sum 0 and maximum 0 (filled by the caller from the neighbour counts).
+    sums 0 and maxima 0 (filled by the feature expressions from the neighbour
+    counts). A distributed engine shuffles the rows of each join; joining the narrow busy rows
+    to the edges once, and the result to the panel once, instead of once per column,
+    keeps the wide panel from being shuffled again for every aggregate.
+
+    Parameters
+    ----------
+    jobs : list of (column, with_max)
     """
-    busy = base.filter(base[column] > 0)
-    nb = busy.select(nbr_idx=busy["grid_idx"], period=busy["period"], value=busy[column])
+    columns = [c for c, _ in jobs]
+    busy = base.filter(ibis.or_(*[base[c] > 0 for c in columns]))
+    nb = busy.select(
+        nbr_idx=busy["grid_idx"],
+        period=busy["period"],
+        **{f"_v{i}": busy[c] for i, c in enumerate(columns)},
+    )
     joined = edges.select("grid_idx", "nbr_idx").join(nb, "nbr_idx")
-    aggs = {f"{prefix}_sum__{column}": joined["value"].sum()}
-    if with_max:
-        aggs[f"{prefix}_max__{column}"] = joined["value"].max()
+    aggs = {}
+    for i, (column, with_max) in enumerate(jobs):
+        aggs[f"{prefix}_sum__{column}"] = joined[f"_v{i}"].sum()
+        if with_max:
+            aggs[f"{prefix}_max__{column}"] = joined[f"_v{i}"].max()
     return joined.group_by(["grid_idx", "period"]).aggregate(**aggs)
 
 
@@ -66,7 +80,7 @@ def neighbour_arrays(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Sums (and maxima) over neighbours of a (n_grids, n_periods) int array, in memory.
 
-    The in-memory twin of :func:`neighbour_sums`: a sparse product for the sums and a
+    The in-memory twin of :func:`neighbour_table`: a sparse product for the sums and a
     segmented maximum over the gathered neighbour rows. Grids without neighbours get
     0 here; the feature expressions make them missing through the neighbour count.
     """

@@ -77,9 +77,9 @@ def spark_session(threads: int = 2, driver_memory: str | None = None):
         # understands; Spark's default INT96 is deprecated.
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        # A few partitions per core: Spark's default of 200 is for clusters and
-        # makes a local build spend its time scheduling tiny tasks.
-        .config("spark.sql.shuffle.partitions", str(max(4, 4 * int(threads))))
+        # Spark's default of 200 shuffle partitions is for clusters; locally a few
+        # per core, which adaptive execution merges further where they are small.
+        .config("spark.sql.shuffle.partitions", str(max(8, 16 * int(threads))))
         .config("spark.sql.adaptive.enabled", "true")
     )
     session = builder.getOrCreate()
