@@ -300,14 +300,30 @@ def train(
         typer.Option("--register", help="Register the model; promote it if it beats the champion."),
     ] = False,
     tracking_uri: TrackingOpt = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="duckdb (default) or spark: features on Spark, a weighted training sample "
+            "and a backtest on a sample of grids (a province).",
+        ),
+    ] = "duckdb",
 ) -> None:
     """Backtest, train on every labelled row, log the model in MLflow (and register it)."""
-    _train(data, config, register, tracking_uri)
+    _train(data, config, register, tracking_uri, engine)
 
 
-def _train(data: Path, config: Path | None, register: bool, tracking_uri: str | None):
+def _train(
+    data: Path,
+    config: Path | None,
+    register: bool,
+    tracking_uri: str | None,
+    engine: str = "duckdb",
+):
     from riskwarn.workflows import train_model_files
 
+    if engine not in ("duckdb", "spark"):
+        raise RiskwarnError(f"--engine {engine!r}: use duckdb or spark.")
     cfg = load_config(config)
     t0 = time.perf_counter()
     with console.status("reading tables…") as status:
@@ -318,8 +334,9 @@ def _train(data: Path, config: Path | None, register: bool, tracking_uri: str | 
                 cfg,
                 register=register,
                 tracking_uri=tracking_uri,
-                status=lambda msg: status.update(f"{msg}…"),
+                status=lambda msg: status.update(f"{escape(msg)}…"),
                 steps=_steps(status, progress, task, t0),
+                engine=engine,
             )
         finally:
             progress.stop()
@@ -405,11 +422,14 @@ def _score(data, model, as_of, out, tracking_uri, allow_pickle, engine="duckdb")
         )
     w = output.watchlist
     tiers = w["tier"].value_counts().sort_index()
+    n_grids = output.n_grids if output.n_grids is not None else len(w)
+    changes = w[w["tier"].notna()]["change"] if output.n_grids is not None else w["change"]
     console.print(
-        f"scored {len(w):,} grids at {as_of} with {output.model_name} version "
+        f"scored {n_grids:,} grids at {as_of} with {output.model_name} version "
         f"{output.model_version}: "
         + ", ".join(f"tier {int(t)}: {n}" for t, n in tiers.items())
-        + f"; {int((w['change'] == 'new').sum())} new, {int((w['change'] == 'up').sum())} up"
+        + f"; {int((changes == 'new').sum())} new, {int((changes == 'up').sum())} up"
+        + (" in the tiers" if output.n_grids is not None else "")
     )
     table = Table(title="Top of the watchlist")
     for col in ("rank", "grid", "score", "expected", "tier", "change", "first reason"):
@@ -428,7 +448,8 @@ def _score(data, model, as_of, out, tracking_uri, allow_pickle, engine="duckdb")
         )
     console.print(table)
     console.print(
-        f"wrote {', '.join(p.name for p in output.paths[:-1])} to {out} "
+        f"wrote {', '.join(p.name for p in output.paths if p.parent.name != 'history')} "
+        f"to {out} "
         f"in {time.perf_counter() - t0:.1f}s"
     )
     return output

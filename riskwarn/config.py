@@ -102,11 +102,18 @@ class TrainConfig:
     beat the champion (or, for the first version, the best baseline) on: higher is
     better except for ``brier``, ``log_loss``, ``ece`` and ``missed_at_*``.
     ``registered_name`` is the MLflow registered model.
+
+    For ``riskwarn train --engine spark`` (a province): ``sample_rows`` is the size
+    of the training sample brought to one machine (negatives down-sampled, each
+    kept row weighted by its inverse rate), ``backtest_grids`` how many whole grids,
+    drawn at random, the backtest runs on.
     """
 
     model: str = "ensemble"
     metric: str = "ap"
     registered_name: str = "riskwarn-escalation"
+    sample_rows: int = 200_000
+    backtest_grids: int = 20_000
 
 
 @dataclass(frozen=True)
@@ -328,6 +335,12 @@ def _train(raw: Any, source: str, backtest: BacktestConfig) -> TrainConfig:
         )
     if not isinstance(train.registered_name, str) or not train.registered_name.strip():
         raise ConfigError(f"{source}: [train] registered_name must be a non-empty string.")
+    for key, least in (("sample_rows", 1_000), ("backtest_grids", 1)):
+        value = getattr(train, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ConfigError(
+                f"{source}: [train] {key} must be an integer >= {least}, got {value!r}."
+            )
     return train
 
 

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from riskwarn.atomic import write_atomic, write_text_atomic
 from riskwarn.backtest.evaluate import backtest_summary, evaluate, grid_areas
 from riskwarn.backtest.run import BacktestResult, Progress, run_backtest
@@ -210,6 +212,8 @@ class ScoreOutput:
     model_name: str
     model_version: str
     run_id: str
+    #: Grids scored (Spark's ``watchlist`` holds only the tiered ones).
+    n_grids: int | None = None
 
 
 def _features_for(data_dir, config, *, status=None, as_of=None, vocabulary=None):
@@ -248,6 +252,71 @@ def _features_for(data_dir, config, *, status=None, as_of=None, vocabulary=None)
     )
 
 
+def _province_frames(data_dir, config: Config, *, status=None):
+    """Features on Spark; the backtest's grids and the weighted training sample.
+
+    Returns the backtest frame (every row of ``[train] backtest_grids`` random
+    grids), the training sample ``(frame, weights, facts)``, and what
+    ``_features_for`` returns besides the frame.
+    """
+    from riskwarn.data.read import data_hash, table_hashes
+    from riskwarn.features.sample import (
+        count_labelled,
+        grid_sample,
+        sample_rates,
+        weighted_sample,
+    )
+    from riskwarn.panel.tables import put_table
+
+    validated = validate_data(data_dir, config, progress=status)
+    hashes = table_hashes(data_dir)
+    if status:
+        status("building features on Spark")
+    builder = prepare_features(validated.dataset, config, graph=validated.graph, engine="spark")
+    con, seed = builder.data.con, config.backtest.seed
+    label = f"label_h{config.label.horizon}"
+    try:
+        table = builder.staged(labels=True)
+        n_rows, n_positive = count_labelled(con, table, label)
+        if n_positive == 0:
+            raise RiskwarnError(
+                f"no labelled row has an escalation ({label}): there is nothing to train on."
+            )
+        rates = sample_rates(n_rows, n_positive, config.train.sample_rows)
+        with tempfile.TemporaryDirectory(prefix="riskwarn-sample-") as tmp:
+            if status:
+                status(f"bringing a training sample of about {rates.expected_rows:,} rows over")
+            train = builder.fetch(weighted_sample(table, label, rates, seed), tmp)
+            weight = train.pop("sample_weight").to_numpy(dtype=float)
+            picked = grid_sample(con, table, config.train.backtest_grids, seed)
+            chosen = put_table(con, "rw_backtest_grids", pd.DataFrame({"grid_id": picked}))
+            if status:
+                status(f"bringing the backtest's {len(picked):,} grids over")
+            frame = builder.fetch(table.semi_join(chosen, "grid_id"), tmp)
+    finally:
+        builder.close()
+    facts = {
+        "labelled_rows": n_rows,
+        "escalation_rows": n_positive,
+        "rows": len(train),
+        "rate_escalation": rates.rate_positive,
+        "rate_other": rates.rate_negative,
+        "backtest_grids": len(picked),
+        "seed": seed,
+    }
+    grids = validated.dataset.grids
+    grids = grids[grids["grid_id"].astype(str).isin(set(picked))].reset_index(drop=True)
+    return (
+        frame,
+        (train, weight, facts),
+        builder.manifest,
+        grids,
+        validated.graph,
+        hashes,
+        data_hash(hashes),
+    )
+
+
 def train_model_files(
     data_dir: str | Path,
     config: Config,
@@ -256,11 +325,18 @@ def train_model_files(
     tracking_uri: str | None = None,
     status: Callable[[str], None] | None = None,
     steps: Progress | None = None,
+    engine: str = "duckdb",
 ) -> TrainOutput:
     """Backtest, train on all labelled rows, log the model, and register it if asked.
 
     The backtest (the ``[train] model`` and the baselines, ``[backtest]`` settings)
     is the evidence for promotion: the ``[train] metric`` at the label horizon.
+
+    ``engine="spark"`` is the path for a province: the features are built on Spark,
+    the backtest runs on ``[train] backtest_grids`` whole grids drawn at random, and
+    the model is fitted on a training sample of ``[train] sample_rows`` rows
+    (negatives down-sampled, weighted by their inverse rate), which only the
+    ``lightgbm`` model takes.
     """
     import dataclasses
 
@@ -273,10 +349,23 @@ def train_model_files(
     from riskwarn.tracking.runs import example_rows, log_train_run
     from riskwarn.tracking.store import connect
 
+    if engine == "spark" and config.train.model != "lightgbm":
+        raise RiskwarnError(
+            f"train --engine spark fits a weighted training sample, which the lightgbm model "
+            f'takes and {config.train.model!r} does not: set [train] model = "lightgbm" (the '
+            "graph models need every period of every grid; the spatial and graph features "
+            "carry the graph into LightGBM)."
+        )
     uri = connect(tracking_uri)
-    frame, manifest, grids, grid_graph, hashes, dhash = _features_for(
-        data_dir, config, status=status
-    )
+    sample = None
+    if engine == "spark":
+        frame, sample, manifest, grids, grid_graph, hashes, dhash = _province_frames(
+            data_dir, config, status=status
+        )
+    else:
+        frame, manifest, grids, grid_graph, hashes, dhash = _features_for(
+            data_dir, config, status=status
+        )
     graph = grid_graph.graph
     horizon = config.label.horizon
     name, metric = config.train.model, config.train.metric
@@ -298,9 +387,15 @@ def train_model_files(
     value = float(by[(name, horizon)][metric])
     best = metrics["best_baseline"].get(str(horizon))
     baseline_value = float(by[(best, horizon)][metric]) if best else None
-    if status:
-        status(f"training {name} on every labelled row")
-    labelled = select_rows(frame, frame[f"label_h{horizon}"].notna().to_numpy())
+    weight = None
+    if sample is not None:
+        labelled, weight, sampling = sample
+        if status:
+            status(f"training {name} on a weighted sample of {len(labelled):,} rows")
+    else:
+        if status:
+            status(f"training {name} on every labelled row")
+        labelled = select_rows(frame, frame[f"label_h{horizon}"].notna().to_numpy())
     scorer = EscalationScorer(
         graph=graph,
         horizon=horizon,
@@ -311,6 +406,7 @@ def train_model_files(
         labelled,
         labelled[f"label_h{horizon}"].to_numpy(dtype=float),
         count=labelled[f"count_h{horizon}"].to_numpy(dtype=float),
+        sample_weight=weight,
     )
     trained = {
         "first_as_of": f"{labelled['as_of'].min():%Y-%m-%d}",
@@ -326,6 +422,9 @@ def train_model_files(
             **json_ready(backtest_summary(metrics, name, horizon, best)),
         },
     }
+    if sample is not None:
+        trained["n_rows"] = sampling["labelled_rows"]
+        trained["sample"] = sampling
     bundle = ScorerBundle(scorer=scorer, manifest=manifest, config=config, info=trained)
     last = frame[frame["as_of"] == frame["as_of"].max()]
     key = f"promotion.{metric}_h{horizon}"
@@ -516,4 +615,4 @@ def _score_on_spark(data_dir, model, as_of: str, out, *, status=None) -> ScoreOu
         as_of=stamp,
     )
     paths = write_watchlist(top, out, validated.dataset.grids, card=card)
-    return ScoreOutput([*paths, root], top, model.name, model.version, model.run_id)
+    return ScoreOutput([*paths, root], top, model.name, model.version, model.run_id, n)

@@ -141,3 +141,23 @@ def test_every_fit_and_prediction_uses_the_same_thread_count():
     assert LightGBMEscalation(num_threads=1)._params(5_000_000)["num_threads"] == 1
     with pytest.raises(RiskwarnError, match="num_threads"):
         LightGBMEscalation(num_threads=-1)._params(10)
+
+
+def test_a_sample_drawn_outside_the_model_with_its_weights_stays_calibrated():
+    """A province's training sample: negatives kept at 10 %, weighted 10, from outside."""
+    frame, y, count, _ = _panel(n_grids=500, n_dates=40)
+    keep = (y > 0) | (np.random.default_rng(5).random(len(y)) < 0.1)
+    weight = np.where(y > 0, 1.0, 10.0)[keep]
+    rows, y_s, c_s = frame[keep].reset_index(drop=True), y[keep], count[keep]
+    base = y.mean()
+    weighted = LightGBMEscalation().fit(rows, y_s, sample_weight=weight)
+    unweighted = LightGBMEscalation().fit(rows, y_s)
+    assert weighted.predict_proba(frame)[:, 1].mean() == pytest.approx(base, rel=0.15)
+    # without the weights the probabilities are those of the sample, several times too high
+    assert unweighted.predict_proba(frame)[:, 1].mean() > 3 * base
+    counter = LightGBMCount().fit(rows, y_s, count=c_s, sample_weight=weight)
+    assert counter.predict_expected(frame).mean() == pytest.approx(count.mean(), rel=0.15)
+    with pytest.raises(RiskwarnError, match="sample_weight"):
+        LightGBMEscalation().fit(rows, y_s, sample_weight=-weight)
+    with pytest.raises(RiskwarnError, match="shape"):
+        LightGBMEscalation().fit(rows, y_s, sample_weight=weight[:-1])

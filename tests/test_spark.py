@@ -162,3 +162,31 @@ def test_spark_scores_equal_the_local_pyfunc_and_the_embedded_watchlist(city, tr
     assert top["reasons"].iloc[0].tolist() == duck["reasons"].iloc[0].tolist()
     assert (tmp_path / "spark" / "model_card.json").exists()
     assert (tmp_path / "spark" / "watchlist.csv").exists()
+
+
+def test_train_on_spark_fits_a_weighted_sample_and_backtests_whole_grids(city, tmp_path):
+    from riskwarn.tracking.registry import load_registered
+    from riskwarn.tracking.store import connect
+
+    folder = city["folder"]
+    config = tmp_path / "province.toml"
+    text = city["config_path"].read_text().replace('model = "ensemble"', 'model = "lightgbm"')
+    text = text.replace(
+        'registered_name = "rw-spark"',
+        'registered_name = "rw-province"\nsample_rows = 1000\nbacktest_grids = 30',
+    )
+    config.write_text(text, encoding="utf-8")
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    args = ["train", "--data", str(folder / "data"), "--tracking-uri", uri]
+    assert main([*args, "--config", str(config), "--engine", "spark", "--register"]) == 0
+    connect(uri)
+    info = load_registered("models:/rw-province/1").bundle.info
+    sample = info["sample"]
+    labelled = 48 * (70 - 2) - 2 * 48  # as-of dates with an observed 2-period window
+    assert sample["labelled_rows"] == info["n_rows"] and sample["labelled_rows"] >= labelled
+    assert sample["rate_escalation"] == 1.0 and 0 < sample["rate_other"] < 1
+    assert sample["rows"] == pytest.approx(1000, rel=0.2)
+    assert sample["backtest_grids"] == 30 and info["n_grids"] <= 48
+    assert info["backtest"]["metric"] == "ap"
+    # the ensemble cannot take a weighted sample: a clear error, exit 2
+    assert main([*args, "--config", str(city["config_path"]), "--engine", "spark"]) == 2

@@ -337,6 +337,22 @@ class FeatureBuilder:
         table = self.data.con.to_pyarrow(expr)
         return frame_from_arrow(table, self.label_names, self.config.data.timezone)
 
+    def staged(self, labels: bool = True) -> ir.Table:
+        """The whole table computed once into the engine (a temp table, or Spark's
+        staged Parquet), with its order keys, for several samples to read from."""
+        return self._materialize("features", self.table(None, labels, order_keys=True))
+
+    def fetch(self, expr: ir.Table, folder: str | Path) -> pd.DataFrame:
+        """Rows of :meth:`staged` (or a filter of it) as a feature frame, in table order.
+
+        They travel through a Parquet file (Spark: part files) in ``folder``, which
+        keeps the driver's memory to the frame itself.
+        """
+        ordered = expr.order_by(["_o_period", "_o_grid"]).drop("_o_period", "_o_grid")
+        path = Path(folder) / f"rows-{id(expr):x}.parquet"
+        write_parquet(self.data.con, ordered, path, timezone=self.config.data.timezone)
+        return read_feature_file(path, self.config.data.timezone)
+
     def to_spark(self, as_of: object | None = None, labels: bool = False):
         """The table as a Spark DataFrame, unordered (Spark engine only); ``as_of`` naive local.
 

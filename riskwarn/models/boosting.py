@@ -26,6 +26,7 @@ from riskwarn.errors import RiskwarnError
 from riskwarn.models.frames import (
     check_counts,
     check_labels,
+    check_weights,
     downsample_weights,
     feature_columns,
 )
@@ -107,7 +108,7 @@ class _LightGBMModel(BaseEstimator):
             )
         return X[list(self.feature_names_in_)].to_numpy(dtype=np.float32, na_value=np.nan)
 
-    def _fit(self, X: pd.DataFrame, target: np.ndarray):
+    def _fit(self, X: pd.DataFrame, target: np.ndarray, sample_weight=None):
         if "as_of" not in X.columns:
             raise RiskwarnError("X needs the as_of column: early stopping uses the latest dates.")
         names = list(self.features) if self.features is not None else feature_columns(X)
@@ -116,6 +117,10 @@ class _LightGBMModel(BaseEstimator):
         self.feature_names_in_ = np.asarray(names, dtype=object)
         self.n_features_in_ = len(names)
         weight = downsample_weights(target, self.max_rows, self.random_state)
+        if sample_weight is not None:
+            # Rows that were themselves sampled (a province's training sample) keep
+            # their inverse rates: the two corrections multiply.
+            weight = weight * check_weights(sample_weight, len(X))
         kept = weight > 0
         # Only the kept rows become a float32 matrix: at city scale the full
         # training frame would double the memory for rows that are dropped anyway.
@@ -212,9 +217,10 @@ class LightGBMEscalation(_LightGBMModel):
 
     objective = "binary"
 
-    def fit(self, X: pd.DataFrame, y) -> LightGBMEscalation:
+    def fit(self, X: pd.DataFrame, y, sample_weight=None) -> LightGBMEscalation:
+        """Fit on ``X`` (feature frame) and 0/1 ``y``; ``sample_weight`` (n_rows,) >= 0."""
         y = check_labels(y, len(X))
-        return self._fit(X, y)
+        return self._fit(X, y, sample_weight)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Shape (n_rows, 2): probabilities of no escalation and of an escalation."""
@@ -232,11 +238,11 @@ class LightGBMCount(_LightGBMModel):
 
     objective = "poisson"
 
-    def fit(self, X: pd.DataFrame, y, count=None) -> LightGBMCount:
+    def fit(self, X: pd.DataFrame, y, count=None, sample_weight=None) -> LightGBMCount:
         y = check_labels(y, len(X))
         if count is None:
             raise RiskwarnError("LightGBMCount needs the event counts: fit(X, y, count=...).")
-        return self._fit(X, check_counts(count, y))
+        return self._fit(X, check_counts(count, y), sample_weight)
 
     def predict_expected(self, X: pd.DataFrame) -> np.ndarray:
         """Expected escalations in the window, shape (n_rows,)."""

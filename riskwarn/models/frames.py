@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from riskwarn.errors import RiskwarnError
+from riskwarn.features.sample import sample_rates
 
 KEY_COLUMNS = ("grid_id", "as_of")
 _LABEL = re.compile(r"^(label|count)_h\d+$")
@@ -69,6 +70,16 @@ def fit_model(model, X: pd.DataFrame, y: np.ndarray, count=None):
     return model.fit(X, y)
 
 
+def check_weights(sample_weight, n_rows: int) -> np.ndarray:
+    """``sample_weight`` as floats, shape (n_rows,); finite and >= 0, or a clear error."""
+    weight = np.asarray(sample_weight, dtype=float)
+    if weight.shape != (n_rows,):
+        raise RiskwarnError(f"sample_weight has shape {weight.shape}; expected ({n_rows},).")
+    if not np.isfinite(weight).all() or (weight < 0).any():
+        raise RiskwarnError("sample_weight must be finite and >= 0.")
+    return weight
+
+
 def downsample_weights(target: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
     """Row weights, shape (n_rows,): at most ``max_rows`` rows kept, each class reweighted.
 
@@ -81,17 +92,11 @@ def downsample_weights(target: np.ndarray, max_rows: int, seed: int) -> np.ndarr
     """
     target = np.asarray(target)
     n_rows = len(target)
-    weight = np.ones(n_rows)
-    if n_rows <= max_rows:
-        return weight
     positive = target > 0
-    n_pos = int(positive.sum())
-    n_neg = n_rows - n_pos
-    keep_neg = max(int(max_rows) - n_pos, int(max_rows) // 2)
-    keep_pos = int(max_rows) - keep_neg
-    rate_pos = min(keep_pos / n_pos, 1.0) if n_pos else 1.0
-    rate_neg = min(keep_neg / n_neg, 1.0) if n_neg else 1.0
-    rate = np.where(positive, rate_pos, rate_neg)
+    rates = sample_rates(n_rows, int(positive.sum()), int(max_rows))
+    if n_rows <= max_rows:
+        return np.ones(n_rows)
+    rate = np.where(positive, rates.rate_positive, rates.rate_negative)
     # Seeded draw: the same rows are kept on every run with the same seed.
     draw = np.random.default_rng(seed).random(n_rows)
     return np.where(draw < rate, 1.0 / rate, 0.0)

@@ -100,7 +100,7 @@ class EscalationScorer(BaseEstimator):
         self.seed = seed
         self.n_reasons = n_reasons
 
-    def fit(self, X: pd.DataFrame, y, count=None) -> EscalationScorer:
+    def fit(self, X: pd.DataFrame, y, count=None, sample_weight=None) -> EscalationScorer:
         """Fit the probability model and the count model on the same rows.
 
         Parameters
@@ -110,24 +110,33 @@ class EscalationScorer(BaseEstimator):
         y : array-like of 0/1, shape (n_rows,)
         count : array-like, shape (n_rows,)
             Escalation events in each row's label window.
+        sample_weight : array-like, shape (n_rows,), optional
+            Inverse sampling rates of a down-sampled training sample (a province's).
+            Only the ``lightgbm`` model takes weights: the graph models need every
+            period of every grid, which a row sample does not have.
         """
         y = check_labels(y, len(X))
         if count is None:
             raise RiskwarnError("EscalationScorer needs the event counts: fit(X, y, count=...).")
         if int(self.n_reasons) < 0:
             raise RiskwarnError(f"n_reasons must be >= 0, got {self.n_reasons!r}.")
+        if sample_weight is not None and self.model != "lightgbm":
+            raise RiskwarnError(
+                f"a weighted training sample trains the lightgbm model, not {self.model!r}: "
+                "the graph models and the ensemble need every period of every grid. Set "
+                '[train] model = "lightgbm" to train on a sample.'
+            )
         self.feature_names_in_ = feature_columns(X)
         self.n_features_in_ = len(self.feature_names_in_)
-        self.model_ = fit_model(
-            make_model(self.model, horizon=self.horizon, graph=self.graph, seed=self.seed),
-            X,
-            y,
-            count,
-        )
+        model = make_model(self.model, horizon=self.horizon, graph=self.graph, seed=self.seed)
+        if sample_weight is None:
+            self.model_ = fit_model(model, X, y, count)
+        else:
+            self.model_ = model.fit(X, y, sample_weight=sample_weight)
         booster = self.lightgbm_component()
         rounds = booster[0].best_iteration_ if booster else None
         self.counter_ = make_count_model(self.horizon, seed=self.seed, rounds=rounds).fit(
-            X, y, count=count
+            X, y, count=count, sample_weight=sample_weight
         )
         return self
 
