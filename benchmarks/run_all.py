@@ -1,8 +1,9 @@
 """Run every benchmark (``make bench``); each writes its JSON to bench_output/.
 
 Figures are medians of several runs on this machine; see each script's --help.
-backtest.py (one 20,000-grid run, ~15-20 min) and backtest_quality.py (the models
-against the simulated truth, several backtests) take the longest.
+backtest.py (one 20,000-grid run, ~15-20 min), backtest_quality.py (the models
+against the simulated truth, several backtests) and spark.py (a 200,000-grid
+province on Spark's local mode and DuckDB, about an hour) take the longest.
 """
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["simulate.py", "features.py", "score.py", "backtest.py", "backtest_quality.py"]
+BENCHMARKS = [
+    "simulate.py",
+    "features.py",
+    "score.py",
+    "backtest.py",
+    "backtest_quality.py",
+    "spark.py",
+]
 
 
 def main() -> int:

@@ -302,6 +302,7 @@ def _province_frames(data_dir, config: Config, *, status=None):
         "rate_escalation": rates.rate_positive,
         "rate_other": rates.rate_negative,
         "backtest_grids": len(picked),
+        "grids": int(validated.dataset.grids["grid_id"].nunique()),
         "seed": seed,
     }
     grids = validated.dataset.grids
@@ -423,7 +424,9 @@ def train_model_files(
         },
     }
     if sample is not None:
+        # The model stands for every labelled row of every grid; the sample is how.
         trained["n_rows"] = sampling["labelled_rows"]
+        trained["n_grids"] = sampling["grids"]
         trained["sample"] = sampling
     bundle = ScorerBundle(scorer=scorer, manifest=manifest, config=config, info=trained)
     last = frame[frame["as_of"] == frame["as_of"].max()]
@@ -486,9 +489,6 @@ def score_files(
     Spark UDF, writes every grid to ``out/watchlist_all/`` (Parquet partitioned by
     as-of date) and the tiered grids to the usual files.
     """
-    import pandas as pd
-
-    from riskwarn.scoring.card import model_card
     from riskwarn.scoring.files import previous_watchlist, write_watchlist
     from riskwarn.scoring.watchlist import build_watchlist
     from riskwarn.tracking.registry import load_registered
@@ -513,23 +513,36 @@ def score_files(
     stamp = pd.Timestamp(scored["as_of"].iloc[0])
     provenance = _provenance(model, dhash)
     watchlist = build_watchlist(
-        scored,
-        horizon=bundle.horizon,
-        manifest=bundle.manifest,
-        tiers=config.watchlist.tiers,
-        suppress_below=config.watchlist.suppress_below,
-        provenance=provenance,
-        previous=previous_watchlist(out, stamp),
+        scored, **_watchlist_settings(bundle, provenance), previous=previous_watchlist(out, stamp)
     )
-    card = model_card(
+    card = _card(bundle, provenance, stamp)
+    paths = write_watchlist(watchlist, out, grids, card=card)
+    return ScoreOutput(paths, watchlist, model.name, model.version, model.run_id)
+
+
+def _watchlist_settings(bundle, provenance) -> dict:
+    """The model's watchlist settings: horizon, manifest, tiers, suppression, provenance."""
+    config = bundle.config
+    return {
+        "horizon": bundle.horizon,
+        "manifest": bundle.manifest,
+        "tiers": config.watchlist.tiers,
+        "suppress_below": config.watchlist.suppress_below,
+        "provenance": provenance,
+    }
+
+
+def _card(bundle, provenance, stamp) -> dict:
+    """The model card written beside a watchlist."""
+    from riskwarn.scoring.card import model_card
+
+    return model_card(
         bundle_info=bundle.info,
-        config=config,
+        config=bundle.config,
         horizon=bundle.horizon,
         provenance=provenance,
         as_of=stamp,
     )
-    paths = write_watchlist(watchlist, out, grids, card=card)
-    return ScoreOutput(paths, watchlist, model.name, model.version, model.run_id)
 
 
 def _provenance(model, dhash: str):
@@ -551,7 +564,6 @@ def _score_on_spark(data_dir, model, as_of: str, out, *, status=None) -> ScoreOu
     from pyspark.sql import functions as F
 
     from riskwarn.data.read import data_hash, table_hashes
-    from riskwarn.scoring.card import model_card
     from riskwarn.scoring.files import write_watchlist
     from riskwarn.scoring.spark import (
         explain_on_spark,
@@ -591,15 +603,8 @@ def _score_on_spark(data_dir, model, as_of: str, out, *, status=None) -> ScoreOu
             raise RiskwarnError("there are no grids to score at this as-of date.")
         provenance = _provenance(model, dhash)
         ranked = rank_on_spark(scored, previous_partition(spark, out, day))
-        watchlist = explain_on_spark(
-            ranked,
-            n,
-            horizon=bundle.horizon,
-            manifest=bundle.manifest,
-            tiers=config.watchlist.tiers,
-            suppress_below=config.watchlist.suppress_below,
-            provenance=provenance,
-        ).localCheckpoint(eager=True)
+        settings = _watchlist_settings(bundle, provenance)
+        watchlist = explain_on_spark(ranked, n, **settings).localCheckpoint(eager=True)
         if status:
             status("writing the partitioned watchlist")
         root = write_partition(watchlist, out, day, zone)
@@ -607,12 +612,6 @@ def _score_on_spark(data_dir, model, as_of: str, out, *, status=None) -> ScoreOu
         top = to_local_rows(watchlist.filter(F.col("rank") <= top_n).toPandas(), zone)
     finally:
         builder.close()
-    card = model_card(
-        bundle_info=bundle.info,
-        config=config,
-        horizon=bundle.horizon,
-        provenance=provenance,
-        as_of=stamp,
-    )
+    card = _card(bundle, provenance, stamp)
     paths = write_watchlist(top, out, validated.dataset.grids, card=card)
     return ScoreOutput([*paths, root], top, model.name, model.version, model.run_id, n)

@@ -18,6 +18,7 @@ from riskwarn.config import Config, DataConfig
 from riskwarn.data.validate import load_dataset
 from riskwarn.features.build import build_features, prepare_features, read_feature_file
 from riskwarn.simulate import simulate_city, write_city
+from tests.test_report import CONFIG as REPORT_CONFIG
 from tests.test_tracking import _as_of_dates
 
 TZ = "Asia/Shanghai"
@@ -26,19 +27,8 @@ pytestmark = pytest.mark.skipif(
     shutil.which("java") is None, reason="Spark needs a Java runtime; none is installed here"
 )
 
-CONFIG = """
-[data]
-end = "{end}"
-[label]
-horizon = 2
-[backtest]
-refit_every = 26
-[train]
-model = "ensemble"
-registered_name = "rw-spark"
-[watchlist]
-tiers = [0.05, 0.1, 0.2]
-"""
+# The report tests' city config, under a registered name of its own.
+CONFIG = REPORT_CONFIG.replace('"rw-report"', '"rw-spark"')
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +98,50 @@ def test_the_features_command_writes_part_files_with_engine_spark(city, tmp_path
     again = read_feature_file(tmp_path / "s.parquet", TZ)
     assert len(again) == len(read_feature_file(tmp_path / "d.parquet", TZ))
     assert main([*args, "--out", str(tmp_path / "x.parquet"), "--engine", "flink"]) == 2
+
+
+def test_two_spark_builders_open_at_once_keep_their_own_tables(city, tmp_path):
+    """Spark's views are per session: a second builder must not replace the first's."""
+    from tests.conftest import base_tables, write_tables
+
+    config, dataset = city["config"], city["dataset"]
+    first = prepare_features(dataset, config, engine="spark")
+    tiny_config = Config(data=DataConfig(end="2023-03-06"))
+    tiny = load_dataset(write_tables(tmp_path, base_tables()), tiny_config)
+    second = prepare_features(tiny, tiny_config, engine="spark")
+    try:
+        t = first.periods.as_of_dates[-1]
+        assert len(second.to_pandas(second.periods.as_of_dates[-1])) == 4
+        assert len(first.to_pandas(t)) == 48
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_graph_with_islands_and_a_single_grid_build_on_spark(tmp_path):
+    """Unhappy shapes: grids without neighbours, and a city of one grid."""
+    from tests.conftest import base_tables, write_tables
+
+    config = Config(data=DataConfig(end="2023-03-06"))
+    tables = base_tables()
+    # G4 is an island: no neighbour, so its neighbour features are missing, not 0
+    tables["adjacency"] = pd.DataFrame({"grid_a": ["G1", "G2"], "grid_b": ["G2", "G3"]})
+    dataset = load_dataset(write_tables(tmp_path / "four", tables), config)
+    duck = build_features(dataset, config, labels=True)
+    spark = build_features(dataset, config, labels=True, engine="spark")
+    assert spark.loc[spark["grid_id"] == "G4", "nbr_mean_pet_n_w4"].isna().all()
+    assert spark.loc[spark["grid_id"] == "G2", "nbr_mean_pet_n_w4"].notna().all()
+    _same_features(spark, duck)
+    del tables["adjacency"]
+    one = {k: v for k, v in tables.items()}
+    one["grids"] = tables["grids"].head(1)
+    for name in ("petitions", "disputes", "incidents"):
+        one[name] = tables[name][tables[name]["grid_id"] == "G1"]
+    single = load_dataset(write_tables(tmp_path / "one", one), config)
+    duck = build_features(single, config, labels=True)
+    spark = build_features(single, config, labels=True, engine="spark")
+    assert spark["grid_id"].unique().tolist() == ["G1"]
+    _same_features(spark, duck)
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +220,7 @@ def test_train_on_spark_fits_a_weighted_sample_and_backtests_whole_grids(city, t
     assert sample["labelled_rows"] == info["n_rows"] and sample["labelled_rows"] >= labelled
     assert sample["rate_escalation"] == 1.0 and 0 < sample["rate_other"] < 1
     assert sample["rows"] == pytest.approx(1000, rel=0.2)
-    assert sample["backtest_grids"] == 30 and info["n_grids"] <= 48
+    assert sample["backtest_grids"] == 30 and info["n_grids"] == sample["grids"] == 48
     assert info["backtest"]["metric"] == "ap"
     # the ensemble cannot take a weighted sample: a clear error, exit 2
     assert main([*args, "--config", str(city["config_path"]), "--engine", "spark"]) == 2

@@ -190,9 +190,10 @@ def define_streams(
 def stream_sources(data: PanelData, streams: list[Stream], label: LabelConfig) -> list[ir.Table]:
     """One table per source ``(table, period column)``: ``grid_idx, period, <streams>``.
 
-    Rows exist only for grid-periods with events. Sources are kept apart (not unioned
-    and re-aggregated): each is joined to the panel or aggregated on its own, which
-    is much cheaper than one wide union.
+    Rows exist only for grid-periods with events. Sources are kept apart: the
+    in-memory kernel and the one-date build aggregate each on its own, which is much
+    cheaper than one wide union; the window kernel stacks them to join the dense
+    panel once.
     """
     groups: dict[tuple[str, str], list[Stream]] = {}
     for st in streams:

@@ -118,9 +118,17 @@ def stage_dir(con) -> Path:
     return folder
 
 
+def _unique(name: str) -> str:
+    # Spark's temporary views are per session, not per builder: a second builder's
+    # "rw_grids" must not replace the first one's under its feet.
+    return f"{name}_{uuid.uuid4().hex[:12]}"
+
+
 def stage_frame(con, name: str, frame: pd.DataFrame | pa.Table):
-    """Write ``frame`` to Parquet in the staging folder and register it as ``name``."""
-    path = stage_dir(con) / f"{name}-{uuid.uuid4().hex[:8]}.parquet"
+    """Write ``frame`` to Parquet in the staging folder; register it as a view named
+    after ``name`` (made unique in the session)."""
+    name = _unique(name)
+    path = stage_dir(con) / f"{name}.parquet"
     table = (
         frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
     )
@@ -129,11 +137,12 @@ def stage_frame(con, name: str, frame: pd.DataFrame | pa.Table):
 
 
 def stage_expr(con, name: str, expr):
-    """Compute ``expr`` into Parquet part files in the staging folder; read them back as ``name``.
+    """Compute ``expr`` into Parquet part files in the staging folder; read them back.
 
     A checkpoint: later stages read the files, not a plan that recomputes the stage.
     """
-    path = stage_dir(con) / f"{name}-{uuid.uuid4().hex[:8]}"
+    name = _unique(name)
+    path = stage_dir(con) / name
     con.to_parquet(expr, str(path))
     return con.read_parquet(str(path), table_name=name)
 

@@ -16,8 +16,7 @@ import numpy as np
 import pandas as pd
 
 from riskwarn.backtest.metrics import top_k_size
-from riskwarn.features.manifest import FeatureManifest
-from riskwarn.scoring.watchlist import Provenance, watchlist_rows
+from riskwarn.scoring.watchlist import watchlist_rows
 
 #: The folder (under the watchlist folder) of the partitioned full watchlist.
 PARTITIONED = "watchlist_all"
@@ -74,29 +73,16 @@ def rank_on_spark(scored, previous=None):
     return ranked.join(previous, "grid_id", "left")
 
 
-def explain_on_spark(
-    ranked,
-    n: int,
-    *,
-    horizon: int,
-    manifest: FeatureManifest,
-    tiers: tuple[float, ...],
-    suppress_below: int,
-    provenance: Provenance,
-):
-    """The watchlist rows of a ranked Spark frame, explained batch by batch."""
+def explain_on_spark(ranked, n: int, **settings):
+    """The watchlist rows of a ranked Spark frame, explained batch by batch.
+
+    ``settings`` are :func:`~riskwarn.scoring.watchlist.watchlist_rows`' keywords
+    (horizon, manifest, tiers, suppress_below, provenance).
+    """
 
     def explain(batches):
         for batch in batches:
-            rows = watchlist_rows(
-                batch,
-                n,
-                horizon=horizon,
-                manifest=manifest,
-                tiers=tiers,
-                suppress_below=suppress_below,
-                provenance=provenance,
-            )
+            rows = watchlist_rows(batch, n, **settings)
             # Arrow wants plain values: nullable integers as floats with NaN would
             # fail the tinyint/int fields, so hand them over as objects with None.
             for col in ("tier", "prev_rank", "prev_tier"):
