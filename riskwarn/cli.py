@@ -101,6 +101,13 @@ def _validate(data: Path, config: Path | None, quarantine: Path | None, drop_pii
     return validated
 
 
+def _check_engine(engine: str) -> None:
+    from riskwarn.panel.tables import ENGINES
+
+    if engine not in ENGINES:
+        raise RiskwarnError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}.")
+
+
 @app.command()
 def validate(
     data: DataOpt,
@@ -122,7 +129,10 @@ def validate(
 def features(
     data: DataOpt,
     config: Annotated[Path, typer.Option("--config", help="Experiment TOML file.")],
-    out: Annotated[Path, typer.Option("--out", help="Parquet file to write.")],
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="Parquet file to write (spark: a folder of part files)."),
+    ],
     labels: Annotated[
         bool, typer.Option("--labels", help="Add label_h*/count_h* columns for each horizon.")
     ] = False,
@@ -131,9 +141,10 @@ def features(
     ] = None,
     engine: Annotated[str, typer.Option("--engine", help="duckdb (default) or spark.")] = "duckdb",
 ) -> None:
-    """Build the grid x as-of feature matrix (and labels) as one Parquet file."""
+    """Build the grid x as-of feature matrix (and labels) as Parquet."""
     from riskwarn.workflows import build_feature_file
 
+    _check_engine(engine)
     cfg = load_config(config)
     t0 = time.perf_counter()
     with console.status("reading tables…") as status:
@@ -322,8 +333,7 @@ def _train(
 ):
     from riskwarn.workflows import train_model_files
 
-    if engine not in ("duckdb", "spark"):
-        raise RiskwarnError(f"--engine {engine!r}: use duckdb or spark.")
+    _check_engine(engine)
     cfg = load_config(config)
     t0 = time.perf_counter()
     with console.status("reading tables…") as status:
@@ -406,8 +416,7 @@ def _score(data, model, as_of, out, tracking_uri, allow_pickle, engine="duckdb")
 
     from riskwarn.workflows import score_files
 
-    if engine not in ("duckdb", "spark"):
-        raise RiskwarnError(f"--engine {engine!r}: use duckdb or spark.")
+    _check_engine(engine)
     t0 = time.perf_counter()
     with console.status("loading the model…") as status:
         output = score_files(
@@ -422,14 +431,15 @@ def _score(data, model, as_of, out, tracking_uri, allow_pickle, engine="duckdb")
         )
     w = output.watchlist
     tiers = w["tier"].value_counts().sort_index()
-    n_grids = output.n_grids if output.n_grids is not None else len(w)
-    changes = w[w["tier"].notna()]["change"] if output.n_grids is not None else w["change"]
+    # Spark's watchlist in memory is the tiered grids only; the counts say so.
+    only_tiers = output.n_grids != len(w)
+    changes = w[w["tier"].notna()]["change"] if only_tiers else w["change"]
     console.print(
-        f"scored {n_grids:,} grids at {as_of} with {output.model_name} version "
+        f"scored {output.n_grids:,} grids at {as_of} with {output.model_name} version "
         f"{output.model_version}: "
         + ", ".join(f"tier {int(t)}: {n}" for t, n in tiers.items())
         + f"; {int((changes == 'new').sum())} new, {int((changes == 'up').sum())} up"
-        + (" in the tiers" if output.n_grids is not None else "")
+        + (" in the tiers" if only_tiers else "")
     )
     table = Table(title="Top of the watchlist")
     for col in ("rank", "grid", "score", "expected", "tier", "change", "first reason"):

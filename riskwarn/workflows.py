@@ -67,7 +67,8 @@ def build_feature_file(
 ) -> tuple[Path, FeatureBuilder, ValidatedData]:
     """Validate ``data_dir``, build its features and write them to ``out`` (Parquet).
 
-    The manifest is written beside it as ``<out stem>.manifest.json``.
+    The manifest is written beside it as ``<out stem>.manifest.json``. The returned
+    builder's engine is closed: its plan, manifest and periods remain.
     """
     validated = validate_data(data_dir, config, progress=progress)
     if progress:
@@ -75,7 +76,11 @@ def build_feature_file(
     builder = prepare_features(validated.dataset, config, graph=validated.graph, engine=engine)
     if progress:
         progress(f"building {len(builder.manifest)} features")
-    path = builder.write_parquet(out, as_of=as_of, labels=labels)
+    try:
+        path = builder.write_parquet(out, as_of=as_of, labels=labels)
+    finally:
+        # Frees DuckDB, or Spark's staged stages (gigabytes at province scale).
+        builder.close()
     manifest_path = Path(out).with_suffix("").with_suffix(".manifest.json")
     write_text_atomic(manifest_path, builder.manifest.to_json() + "\n")
     return path, builder, validated
@@ -213,7 +218,7 @@ class ScoreOutput:
     model_version: str
     run_id: str
     #: Grids scored (Spark's ``watchlist`` holds only the tiered ones).
-    n_grids: int | None = None
+    n_grids: int
 
 
 def _features_for(data_dir, config, *, status=None, as_of=None, vocabulary=None):
@@ -503,7 +508,7 @@ def score_files(
     if engine == "spark":
         return _score_on_spark(data_dir, model, as_of, out, status=status)
     if engine != "duckdb":
-        raise RiskwarnError(f"--engine {engine!r}: use duckdb or spark.")
+        raise RiskwarnError(f"engine {engine!r}: use duckdb or spark.")
     frame, _, grids, _, _, dhash = _features_for(
         data_dir, config, status=status, as_of=as_of, vocabulary=bundle.manifest.vocabulary
     )
@@ -517,7 +522,7 @@ def score_files(
     )
     card = _card(bundle, provenance, stamp)
     paths = write_watchlist(watchlist, out, grids, card=card)
-    return ScoreOutput(paths, watchlist, model.name, model.version, model.run_id)
+    return ScoreOutput(paths, watchlist, model.name, model.version, model.run_id, len(watchlist))
 
 
 def _watchlist_settings(bundle, provenance) -> dict:
