@@ -57,7 +57,7 @@ from riskwarn.labels.build import (
     with_single_labels,
 )
 from riskwarn.panel.graph import GridGraph, build_grid_graph
-from riskwarn.panel.spark import drop_stage, is_spark, stage_expr
+from riskwarn.panel.spark import drop_stage, is_spark, spark_frame, stage_expr
 from riskwarn.panel.tables import (
     PanelData,
     dense_panel,
@@ -361,7 +361,7 @@ class FeatureBuilder:
         con = self.data.con
         if not is_spark(con):
             raise RiskwarnError("to_spark needs a builder prepared with engine='spark'.")
-        return con._session.sql(con.compile(self.table(as_of, labels)))
+        return spark_frame(con, self.table(as_of, labels))
 
     def write_parquet(
         self, path: str | Path, as_of: object | None = None, labels: bool = False

@@ -97,6 +97,12 @@ def connect_spark(threads: int = 2, session=None):
     return con
 
 
+def spark_frame(con, expr):
+    """An Ibis expression as a Spark DataFrame (for what Ibis does not wrap: UDFs,
+    partitioned writes). The one place that reaches into the backend's session."""
+    return con._session.sql(con.compile(expr))
+
+
 def is_spark(con) -> bool:
     """Whether ``con`` is an Ibis PySpark backend."""
     return getattr(con, "name", None) == "pyspark"

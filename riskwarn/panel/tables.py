@@ -26,7 +26,7 @@ from riskwarn.data.validate import Dataset
 from riskwarn.errors import RiskwarnError
 from riskwarn.panel.graph import GridGraph
 from riskwarn.panel.periods import PeriodIndex, period_index_for
-from riskwarn.panel.spark import is_spark, stage_frame
+from riskwarn.panel.spark import is_spark, spark_frame, stage_frame
 
 ENGINES = ("duckdb", "spark")
 _UNUSED = ("case_id", "event_id", "channel", "outcome", "status", "amount", "parties")
@@ -219,7 +219,7 @@ def write_parquet(con, expr: ir.Table, path: Path, *, timezone: str) -> None:
     if is_spark(con):
         from pyspark.sql import functions as F
 
-        frame = con._session.sql(con.compile(expr))
+        frame = spark_frame(con, expr)
         frame = frame.withColumn("as_of", F.to_utc_timestamp(F.col("as_of"), timezone))
         frame.write.mode("error").parquet(str(path))
         return
