@@ -250,6 +250,13 @@ def _backtest(
             status.update(f"{msg}…")
 
         progress, task = _progress(), {}
+        shown: list[str] = []
+
+        def on_note(line: str) -> None:
+            # At once, before any fit: a user learns what will not run in the first second.
+            shown.append(line)
+            console.print(f"[yellow]note:[/] {escape(line)}")
+
         try:
             output = run_backtest_files(
                 data,
@@ -259,6 +266,7 @@ def _backtest(
                 steps=_steps(status, progress, task, t0),
                 track=track,
                 tracking_uri=tracking_uri,
+                note=on_note,
             )
         finally:
             progress.stop()
@@ -271,7 +279,8 @@ def _backtest(
         f"in {time.perf_counter() - t0:.1f}s"
     )
     for note in metrics["notes"]:
-        console.print(f"[yellow]note:[/] {escape(note)}")
+        if note not in shown:
+            console.print(f"[yellow]note:[/] {escape(note)}")
     table = Table(title="Horizon 1 (all metrics in metrics.md)")
     for col in ("model", "AP", "ROC AUC", "Brier skill", "ECE", "PAI@5%", "recall@5%"):
         table.add_column(col, justify="left" if col == "model" else "right")
@@ -500,21 +509,86 @@ def simulate(
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     freq: Annotated[str, typer.Option("--freq", help="Period length (pandas alias).")] = "W-MON",
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
+    tables: Annotated[
+        str | None,
+        typer.Option(
+            "--tables",
+            help="Event tables to write, a comma list of petitions, disputes, incidents "
+            "(default: all three; grids is always written).",
+        ),
+    ] = None,
+    minimal_columns: Annotated[
+        bool,
+        typer.Option(
+            "--minimal-columns",
+            help="Only the contract's required columns and the label's; grids: grid_id only.",
+        ),
+    ] = False,
+    no_graph: Annotated[
+        bool,
+        typer.Option("--no-graph", help="No adjacency and no lon, lat, geometry_wkt in grids."),
+    ] = False,
+    break_at: Annotated[
+        int | None,
+        typer.Option(
+            "--break-at",
+            help="Period index (0-based, 1 to periods - 1) from which every event rate "
+            "is multiplied by --break-factor.",
+        ),
+    ] = None,
+    break_factor: Annotated[
+        float | None,
+        typer.Option("--break-factor", help="The level break's rate multiplier (> 0)."),
+    ] = None,
 ) -> None:
     """Write a synthetic city in the contract format (with the true risk in _truth/)."""
-    from riskwarn.simulate import simulate_city, write_city
+    from riskwarn.data.contract import EVENT_TABLES
+    from riskwarn.simulate import (
+        DataShape,
+        LevelBreak,
+        SimulationParams,
+        simulate_city,
+        write_city,
+    )
+    from riskwarn.simulate.shapes import parse_tables
 
     if fmt not in ("parquet", "csv"):
         raise RiskwarnError(f"--format must be parquet or csv, not {fmt!r}.")
+    # Check every option before the simulation, which can take minutes.
+    shape = DataShape(
+        tables=EVENT_TABLES if tables is None else parse_tables(tables),
+        minimal_columns=minimal_columns,
+        no_graph=no_graph,
+    )
+    if (break_at is None) != (break_factor is None):
+        given, needed = ("--break-at", "--break-factor")
+        if break_at is None:
+            given, needed = needed, given
+        raise RiskwarnError(
+            f"{given} needs {needed}: a level break is a period and a factor, "
+            "e.g. --break-at 52 --break-factor 1.5."
+        )
+    level_break = None if break_at is None else LevelBreak(at=break_at, factor=break_factor)
     t0 = time.perf_counter()
     with console.status(f"simulating {grids:,} grids × {periods:,} periods…"):
-        city = simulate_city(n_grids=grids, n_periods=periods, seed=seed, freq=freq)
-        write_city(city, out, fmt=fmt)
-    n_events = sum(len(getattr(city, t)) for t in ("petitions", "disputes", "incidents"))
+        city = simulate_city(
+            n_grids=grids,
+            n_periods=periods,
+            seed=seed,
+            freq=freq,
+            params=SimulationParams(level_break=level_break),
+        )
+        files = write_city(city, out, fmt=fmt, shape=shape)
+    n_events = sum(len(getattr(city, t)) for t in shape.tables)
     console.print(
         f"wrote {grids:,} grids, {n_events:,} events ({city.start:%Y-%m-%d} to "
         f"{city.end:%Y-%m-%d}) to {out} in {time.perf_counter() - t0:.1f}s"
     )
+    if shape != DataShape() or level_break is not None:
+        console.print(
+            f"tables: {', '.join(n for n in files if n in city.tables())}; "
+            f"label ({shape.label_kind}) and time line for --config: {files['label']}"
+        )
 
 
 @app.command()

@@ -58,6 +58,7 @@ class FeaturesConfig:
 MODEL_NAMES = (
     "persistence",
     "hist_rate",
+    "shrunk_rate",
     "hotspot",
     "graph_hotspot",
     "lightgbm",

@@ -118,14 +118,17 @@ def run_backtest_files(
     steps: Progress | None = None,
     track: bool = True,
     tracking_uri: str | None = None,
+    note: Callable[[str], None] | None = None,
 ) -> BacktestOutput:
     """Validate ``data_dir``, build features and labels, backtest, write the results.
 
     Writes ``predictions.parquet``, ``metrics.json`` and ``metrics.md`` into ``out``
-    (each atomically), and logs an MLflow run unless ``track`` is False.
+    (each atomically), and logs an MLflow run unless ``track`` is False. ``note``
+    hears at once of each configured model the data cannot support (also in
+    ``metrics.json`` and ``metrics.md``).
     """
     frame, manifest, grids, grid_graph, hashes, dhash = _features_for(
-        data_dir, config, status=status
+        data_dir, config, status=status, models=config.backtest.models, note=note
     )
     graph = grid_graph.graph
     result = run_backtest(
@@ -221,17 +224,57 @@ class ScoreOutput:
     n_grids: int
 
 
-def _features_for(data_dir, config, *, status=None, as_of=None, vocabulary=None):
-    """Validate, hash and build features; free the engine and event tables afterwards."""
+def check_models(
+    names, builder: FeatureBuilder, *, required: str | None = None, note=None
+) -> list[str]:
+    """The models of ``names`` that can run on the planned features, before any work.
+
+    Each model that cannot run is reported through ``note`` with its one-line
+    reason (and again in the backtest's notes). Raises a ``RiskwarnError`` naming
+    the fix when none can run, or when ``required`` (the ``[train] model``) cannot.
+    """
+    from riskwarn.models.catalogue import runnable_models, skip_notes
+
+    runnable, skipped = runnable_models(
+        names, builder.manifest.names, builder.plan.has_graph, required=required
+    )
+    if note:
+        for line in skip_notes(skipped):
+            note(line)
+    return runnable
+
+
+def _features_for(
+    data_dir,
+    config,
+    *,
+    status=None,
+    as_of=None,
+    vocabulary=None,
+    models=None,
+    required=None,
+    note=None,
+):
+    """Validate, hash and build features; free the engine and event tables afterwards.
+
+    ``models`` (catalogue names) are checked against the planned features before
+    the features are built (:func:`check_models`).
+    """
     from riskwarn.data.read import data_hash, table_hashes
 
     validated = validate_data(data_dir, config, progress=status)
     hashes = table_hashes(data_dir)
-    if status:
-        status("building features")
     builder = prepare_features(
         validated.dataset, config, graph=validated.graph, vocabulary=vocabulary
     )
+    if models is not None:
+        try:
+            check_models(models, builder, required=required, note=note)
+        except BaseException:
+            builder.close()
+            raise
+    if status:
+        status("building features")
     if as_of is not None:
         try:
             frame = builder.to_pandas(as_of)
@@ -346,9 +389,8 @@ def train_model_files(
     """
     import dataclasses
 
-    from riskwarn.models.baselines import BASELINES
-    from riskwarn.models.catalogue import available_models
-    from riskwarn.models.frames import select_rows
+    from riskwarn.models.catalogue import BASELINE_NAMES, available_models
+    from riskwarn.models.frames import feature_columns, select_rows
     from riskwarn.models.scorer import EscalationScorer
     from riskwarn.tracking.bundle import ScorerBundle
     from riskwarn.tracking.registry import register_and_decide
@@ -370,12 +412,17 @@ def train_model_files(
         )
     else:
         frame, manifest, grids, grid_graph, hashes, dhash = _features_for(
-            data_dir, config, status=status
+            data_dir,
+            config,
+            status=status,
+            models=[config.train.model],
+            required=config.train.model,
         )
     graph = grid_graph.graph
     horizon = config.label.horizon
     name, metric = config.train.model, config.train.metric
-    baselines, _ = available_models(list(BASELINES), graph is not None)
+    # The baselines the data supports are the evidence the model must beat.
+    baselines, _ = available_models(BASELINE_NAMES, feature_columns(frame), graph is not None)
     models = tuple(dict.fromkeys([*baselines, name]))
     settings = dataclasses.replace(config.backtest, models=models)
     if status:
@@ -414,20 +461,22 @@ def train_model_files(
         count=labelled[f"count_h{horizon}"].to_numpy(dtype=float),
         sample_weight=weight,
     )
-    trained = {
-        "first_as_of": f"{labelled['as_of'].min():%Y-%m-%d}",
-        "last_as_of": f"{labelled['as_of'].max():%Y-%m-%d}",
-        "n_rows": len(labelled),
-        "n_grids": int(labelled["grid_id"].nunique()),
-        "data_sha256": dhash,
-        "backtest": {
-            "metric": metric,
-            "value": value,
-            "best_baseline": best,
-            # NaN (a grid type without escalations has no AP) is null in JSON
-            **json_ready(backtest_summary(metrics, name, horizon, best)),
-        },
-    }
+    # NaN (no escalation in the test span, or a grid type without one) is null in JSON
+    trained = json_ready(
+        {
+            "first_as_of": f"{labelled['as_of'].min():%Y-%m-%d}",
+            "last_as_of": f"{labelled['as_of'].max():%Y-%m-%d}",
+            "n_rows": len(labelled),
+            "n_grids": int(labelled["grid_id"].nunique()),
+            "data_sha256": dhash,
+            "backtest": {
+                "metric": metric,
+                "value": value,
+                "best_baseline": best,
+                **backtest_summary(metrics, name, horizon, best),
+            },
+        }
+    )
     if sample is not None:
         # The model stands for every labelled row of every grid; the sample is how.
         trained["n_rows"] = sampling["labelled_rows"]

@@ -38,7 +38,7 @@ def test_isotonic_baselines_are_monotone_in_their_score():
     # the rate 1/2 by one pseudo-row: 0.5/3, 1.5/4, 3.5/4 (never exactly 0 or 1)
     np.testing.assert_allclose(p, [1 / 6, 0.375, 0.375, 0.875, 0.875])
     X2 = pd.DataFrame({"pet_n_w4": [1, 2], "dis_n_w4": [0, 1], "inc_n_w4": [0, 3]})
-    assert HotspotBaseline()._score(X2).tolist() == [1, 6]
+    assert HotspotBaseline().fit(X2, [0, 1])._score(X2).tolist() == [1, 6]
 
 
 def test_graph_hotspot_adds_the_neighbour_means_and_nothing_for_an_island():
@@ -50,7 +50,7 @@ def test_graph_hotspot_adds_the_neighbour_means_and_nothing_for_an_island():
             "nbr_mean_inc_n_w4": [1.0, np.nan],
         }
     )
-    assert GraphHotspotBaseline()._score(X).tolist() == [2.5, 3.0]
+    assert GraphHotspotBaseline().fit(X, [0, 1])._score(X).tolist() == [2.5, 3.0]
     with pytest.raises(RiskwarnError, match="no grid graph"):
         GraphHotspotBaseline().fit(X[["pet_n_w4", "inc_n_w4"]], [0, 1])
 

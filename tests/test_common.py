@@ -18,6 +18,8 @@ from riskwarn.models.state import model_from_state, model_state
 from tests.conftest import simulated_features
 
 MODELS = [*MODEL_NAMES, "lightgbm_count", "scorer"]
+# A grid's long-run rate is a parameter learnt in fit: it reads no feature at all.
+GRID_RATE_MODELS = ("shrunk_rate",)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +85,8 @@ def test_model_is_reproducible_and_ignores_rows_after_its_training_window(name, 
     # batch do not move earlier scores.
     d = _fit(_model(name, graph), train).predict_proba(wild)
     np.testing.assert_array_equal(a[~late.to_numpy()], d[~late.to_numpy()])
-    assert not np.array_equal(a[late.to_numpy()], d[late.to_numpy()])  # the change was seen
+    if name not in GRID_RATE_MODELS:
+        assert not np.array_equal(a[late.to_numpy()], d[late.to_numpy()])  # the change was seen
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -96,7 +99,7 @@ def test_model_scores_do_not_depend_on_row_order(name, city):
     np.testing.assert_allclose(q.sort_index().to_numpy(), p, rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.parametrize("name", [n for n in MODELS if n not in ("persistence",)])
+@pytest.mark.parametrize("name", [n for n in MODELS if n not in ("persistence", *GRID_RATE_MODELS)])
 def test_model_needs_its_features_and_says_which(name, city):
     frame, graph = city
     model = _fit(_model(name, graph), frame)

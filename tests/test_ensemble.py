@@ -57,17 +57,49 @@ def _ensemble(**kw):
     )
 
 
-def test_components_never_see_the_validation_or_calibration_windows():
+def test_no_block_is_scored_by_components_that_saw_it():
     frame, y = _panel()
-    e = _ensemble(horizon=2, window_periods=8).fit(frame, y)
+    # refit=False keeps the components fitted for the latest block: they show its cut.
+    e = _ensemble(horizon=2, window_periods=8, refit=False).fit(frame, y)
     assert e.mode_ == "stacked"
     dates = pd.DatetimeIndex(frame["as_of"].unique()).sort_values()
     seen = e.components_["good"].dates_seen_
-    # 60 dates: calibration = last 8, gap 2, validation 8, gap 2 -> components get 40
-    assert seen.max() == dates[39] and len(seen) == 40
-    val_first, val_last = (pd.Timestamp(t) for t in e.windows_["validation"])
-    cal_first, _ = (pd.Timestamp(t) for t in e.windows_["calibration"])
-    assert val_first == dates[42] and val_last == dates[49] and cal_first == dates[52]
+    # 60 dates: the latest block is the last 8 (52..59); as of 50 a 2-period label
+    # window closes at 52, so the components were fitted on dates 0..50
+    assert seen.max() == dates[50] and len(seen) == 51
+    blocks = [e.windows_[k] for k in sorted(e.windows_)]
+    assert len(blocks) == 3
+    for block in blocks:
+        fit_last = pd.Timestamp(block["fit"][1])
+        first, last = (pd.Timestamp(t) for t in block["scored"])
+        assert dates.get_loc(first) - dates.get_loc(fit_last) == 2  # the horizon
+        assert dates.get_loc(last) - dates.get_loc(first) == 7
+    assert pd.Timestamp(blocks[-1]["scored"][1]) == dates[-1]
+    # refit=True (the default) refits the components on every row once weighed.
+    refit = _ensemble(horizon=2, window_periods=8).fit(frame, y)
+    assert len(refit.components_["good"].dates_seen_) == 60
+
+
+def test_big_blocks_need_one_block_small_data_pools_several():
+    frame, y = _panel()
+    assert len(_ensemble(target_positives=50).fit(frame, y).windows_) == 1
+    assert len(_ensemble(target_positives=10**6).fit(frame, y).windows_) == 3
+
+
+def test_a_useless_stack_is_replaced_by_the_best_baseline():
+    """Components that carry no signal get no share: the ensemble ranks as the baseline."""
+    frame, y = _panel(n_grids=200, n_dates=60)
+    e = CalibratedEnsemble(
+        components={"noise": ColumnModel("noise"), "noise2": ColumnModel("noise", shift=-1)},
+        baselines={"good": ColumnModel("good")},
+        robust=("best_baseline",),
+        prior_strength=0.0,
+    ).fit(frame, y)
+    assert e.blend_ == 0.0 and e.weights_["noise"] == 0.0, e.blend_scores_
+    test, _ = _panel(n_grids=200, n_dates=10, seed=2)
+    p = e.predict_proba(test)[:, 1]
+    base = e.components_["best_baseline"].predict_proba(test)[:, 1]
+    assert np.array_equal(np.argsort(p, kind="stable"), np.argsort(base, kind="stable"))
 
 
 def test_weights_favour_the_informative_component_and_the_best_baseline_is_chosen():
@@ -78,9 +110,9 @@ def test_weights_favour_the_informative_component_and_the_best_baseline_is_chose
     assert all(w >= 0 for k, w in e.weights_.items() if k != "intercept")
 
 
-def test_calibrated_on_the_later_window():
+def test_calibrated_out_of_time():
     frame, y = _panel(n_grids=600, n_dates=80)
-    e = _ensemble().fit(frame, y)
+    e = _ensemble(method="platt").fit(frame, y)
     test, y_test = _panel(n_grids=600, n_dates=20, seed=1)
     raw = e.components_["good"].predict_proba(test)[:, 1]
     p = e.predict_proba(test)[:, 1]

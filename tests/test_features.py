@@ -343,8 +343,18 @@ def test_bad_as_of_and_bad_label_rule_are_clear_errors(tmp_path, capsys):
         _tiny(tmp_path / "x", config=Config(data=TINY.data, label=rule))
     tables = base_tables()
     tables["incidents"] = tables["incidents"].drop(columns=["severity"])
+    # A configured rule on a column the data lacks would change what an escalation is.
+    severe = LabelConfig(any_of=(LabelRule("incidents", "severity", ">=", 3),))
     with pytest.raises(ConfigError, match="has no 'severity' column"):
-        _tiny(tmp_path / "y", tables)
+        _tiny(tmp_path / "y", tables, config=Config(data=TINY.data, label=severe))
+    # The built-in default label keeps the rules the data can evaluate, and says so.
+    kept = _tiny(tmp_path / "y2", tables)
+    assert [r.table for r in kept.config.label.any_of] == ["petitions"]
+    assert any("left out" in w and "severity" in w for w in kept.warnings)
+    # ... unless none is left: then the run stops with the fix.
+    tables["petitions"] = tables["petitions"].drop(columns=["group_size"])
+    with pytest.raises(ConfigError, match="can match no event"):
+        _tiny(tmp_path / "y3", tables)
     cfg = tmp_path / "c.toml"
     cfg.write_text('[data]\nend = "2023-03-06"\n')
     folder = write_tables(tmp_path / "d", base_tables())

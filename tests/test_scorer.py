@@ -76,7 +76,7 @@ def test_hawkes_reasons_split_its_lift_over_the_background(city):
 
 def test_a_grid_with_no_events_scores_low_and_its_own_history_is_no_reason(city):
     train, last, graph = city
-    scorer = _fit(train, graph)
+    scorer = _fit(train, graph, model="graph_hawkes")
     quiet = last.copy()
     counts = [c for c in quiet.columns if c.startswith(("esc_", "pet_", "dis_", "inc_"))]
     riskiest = int(scorer.score(last)["score"].idxmax())

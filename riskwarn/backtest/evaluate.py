@@ -22,7 +22,7 @@ import pandas as pd
 
 from riskwarn.backtest import metrics as m
 from riskwarn.config import k_label
-from riskwarn.models.baselines import BASELINES
+from riskwarn.models.catalogue import BASELINE_NAMES
 
 PROBABILITY_METRICS = ("ap", "roc_auc", "brier", "log_loss", "ece")
 TOP_K_METRICS = ("precision", "recall", "missed", "pai", "pei_star", "ndcg")
@@ -111,10 +111,7 @@ def _top_k_metrics(block: _Block, k_values, area: np.ndarray | None) -> dict[str
                 sums.setdefault(f"{metric}_at_{k_label(k)}", []).append(v)
     # Dates without escalations leave recall, PAI and the like undefined; they are
     # skipped in the mean rather than counted as zero.
-    return {
-        key: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
-        for key, v in ((key, np.asarray(v, dtype=float)) for key, v in sums.items())
-    }
+    return {key: m.mean_defined(v) for key, v in sums.items()}
 
 
 def _top_k_shares(block: _Block, group: np.ndarray, n_groups: int, k: float) -> tuple:
@@ -168,7 +165,7 @@ def best_baselines(overall: list[dict]) -> dict[int, str]:
     """Per horizon, the baseline with the highest AP (ties: the first listed)."""
     best: dict[int, str] = {}
     for h in sorted({r["horizon"] for r in overall}):
-        rows = [r for r in overall if r["horizon"] == h and r["model"] in BASELINES]
+        rows = [r for r in overall if r["horizon"] == h and r["model"] in BASELINE_NAMES]
         rows = [r for r in rows if not math.isnan(r["ap"])]
         if rows:
             best[h] = max(rows, key=lambda r: r["ap"])["model"]

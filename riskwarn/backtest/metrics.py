@@ -32,6 +32,16 @@ def _check(*arrays: np.ndarray) -> None:
         raise ValueError(f"arrays have different lengths: {sorted(n)}")
 
 
+def mean_defined(values: ArrayLike) -> float:
+    """Mean of the defined (finite) values; NaN, without a warning, when none is.
+
+    Top-k metrics are undefined on a date without escalations: such dates are
+    skipped in a mean rather than counted as zero.
+    """
+    v = _arr(values)
+    return float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+
+
 def ranking(score: ArrayLike) -> np.ndarray:
     """Positions sorted by descending score; ties keep their original order."""
     s = _arr(score)

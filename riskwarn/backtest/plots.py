@@ -90,8 +90,8 @@ def ranking_by_k(
                 recall[k].append(out[k]["recall"])
                 pai[k].append(out[k]["pai"])
         pct = [100 * k for k in k_values]
-        left.plot(pct, [np.nanmean(recall[k]) for k in k_values], marker="o", label=model)
-        right.plot(pct, [np.nanmean(pai[k]) for k in k_values], marker="o", label=model)
+        left.plot(pct, [m.mean_defined(recall[k]) for k in k_values], marker="o", label=model)
+        right.plot(pct, [m.mean_defined(pai[k]) for k in k_values], marker="o", label=model)
     left.set(xlabel="top k % of grids", ylabel="recall@k", title=f"Recall, horizon {horizon}")
     right.set(xlabel="top k % of grids", ylabel="PAI@k", title=f"PAI, horizon {horizon}")
     left.legend(fontsize=8)

@@ -22,8 +22,8 @@ import pandas as pd
 from riskwarn.backtest.split import Fold, RollingOriginSplit
 from riskwarn.config import BacktestConfig
 from riskwarn.errors import RiskwarnError
-from riskwarn.models.catalogue import available_models, make_count_model, make_model
-from riskwarn.models.frames import fit_model, select_rows
+from riskwarn.models.catalogue import make_count_model, make_model, runnable_models, skip_notes
+from riskwarn.models.frames import feature_columns, fit_model, select_rows
 
 PREDICTION_COLUMNS = (
     "model",
@@ -91,6 +91,7 @@ class _FoldTask:
         self.frame, self.dates, self.graph, self.settings = frame, dates, graph, settings
         self.models, self.n_folds, self.grid_ids = models, n_folds, grid_ids
         self.progress, self.total = progress, total
+        self.columns = feature_columns(frame)
         self.done = 0
         self.lock = threading.Lock()
 
@@ -129,7 +130,9 @@ class _FoldTask:
             self._step(
                 f"fold {f + 1}/{self.n_folds} (train to {dates[last]:%Y-%m-%d}), h={h}, {name}"
             )
-            model = make_model(name, horizon=h, graph=self.graph, seed=settings.seed)
+            model = make_model(
+                name, horizon=h, graph=self.graph, seed=settings.seed, columns=self.columns
+            )
             fit_model(model, train, y, count)
             score = model.predict_proba(test)[:, 1]
             if hasattr(model, "parts"):
@@ -138,7 +141,7 @@ class _FoldTask:
             if hasattr(model, "predict_expected"):
                 expected = model.predict_expected(test)
             elif name == "lightgbm":
-                counter = make_count_model(h, seed=settings.seed, rounds=model.best_iteration_)
+                counter = make_count_model(h, seed=settings.seed, like=model)
                 expected = counter.fit(train, y, count=count).predict_expected(test)
             pieces.append(
                 pd.DataFrame(
@@ -197,10 +200,8 @@ def run_backtest(
         refit_every=settings.refit_every,
     )
     folds = split.folds(dates, n_labelled)
-    models, skipped = available_models(settings.models, graph is not None)
-    notes = [f"{m} skipped: the data gives no grid graph." for m in skipped]
-    if not models:
-        raise RiskwarnError("no model can run on this data: " + " ".join(notes))
+    models, skipped = runnable_models(settings.models, feature_columns(frame), graph is not None)
+    notes = skip_notes(skipped)
     horizons = tuple(range(1, horizon + 1))
     total = len(folds) * len(horizons) * len(models)
     # Categorical grid ids: tens of millions of prediction rows share a few

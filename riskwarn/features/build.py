@@ -8,6 +8,7 @@ watchlist is scored from are exactly what this function returns.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -443,7 +444,10 @@ def prepare_features(
     data = load_panel_data(dataset, graph, config, con, engine=engine)
     # Spark runs the window-function kernel; the in-memory one needs all rows on one machine.
     kernel = "sql" if is_spark(data.con) else "arrays"
-    warnings = check_label(data, config.label)
+    label, warnings = check_label(data, config.label)
+    # The builder works with the rules this dataset can evaluate (the default label
+    # on a city without petitions is its incident rule).
+    config = dataclasses.replace(config, label=label)
     columns = {name: list(t.columns) for name, t in data.events.items()}
     if vocabulary is None:
         vocabulary = category_vocabulary(data, config.features.top_categories)

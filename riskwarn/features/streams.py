@@ -132,13 +132,13 @@ def define_streams(
     if "petitions" in columns:
         s.append(Stream("pet_n", "petitions", "period", _count, "petitions received", "信访件数"))
         s += _category_streams("petitions", vocabulary.get("petitions", []))
-        s.append(
-            Stream(
-                "pet_group", "petitions", "period",
-                _flag(lambda t: t["group_size"] >= 2) if has("petitions", "group_size") else _flag(lambda t: ibis.literal(False)),
-                "group petitions (2 or more people)", "多人信访件数(2人及以上)",
-            )
-        )  # fmt: skip
+        if has("petitions", "group_size"):
+            # Without the column every petition has the contract's default of one
+            # person: a group-petition count would be a constant 0, not a feature.
+            s.append(
+                Stream("pet_group", "petitions", "period", _flag(lambda t: t["group_size"] >= 2),
+                       "group petitions (2 or more people)", "多人信访件数(2人及以上)")
+            )  # fmt: skip
         if has("petitions", "is_repeat"):
             s.append(
                 Stream("pet_repeat", "petitions", "period", _flag(lambda t: t["is_repeat"]),

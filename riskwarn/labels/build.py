@@ -13,7 +13,7 @@ import ibis.expr.types as ir
 import numpy as np
 
 from riskwarn.config import LabelConfig
-from riskwarn.labels.rules import check_rules, escalation_predicate
+from riskwarn.labels.rules import applicable_label, escalation_predicate
 from riskwarn.panel.tables import PanelData
 
 
@@ -35,9 +35,9 @@ def escalation_events(data: PanelData, label: LabelConfig) -> ir.Table:
     )
 
 
-def check_label(data: PanelData, label: LabelConfig) -> list[str]:
-    """Validate the label spec against the loaded dataset; returns warnings."""
-    return check_rules(label, {name: list(t.columns) for name, t in data.events.items()})
+def check_label(data: PanelData, label: LabelConfig) -> tuple[LabelConfig, list[str]]:
+    """The label as this dataset can evaluate it, and warnings (see ``applicable_label``)."""
+    return applicable_label(label, {name: list(t.columns) for name, t in data.events.items()})
 
 
 def label_columns_window(panel: ir.Table, horizon: int, n_complete: int) -> dict[str, ir.Value]:

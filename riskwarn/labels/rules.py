@@ -6,6 +6,7 @@ An event is an *escalation* when any ``[[label.any_of]]`` rule of its table matc
 from __future__ import annotations
 
 import operator
+from dataclasses import replace
 
 import ibis
 import ibis.expr.types as ir
@@ -43,9 +44,32 @@ def check_rules(label: LabelConfig, columns: dict[str, list[str]]) -> list[str]:
     Returns
     -------
     list of str
-        Warnings (a rule whose table the dataset does not have matches nothing).
+        Warnings: a rule of the built-in default label whose table (or column) the
+        dataset lacks matches nothing and is left out.
+
+    Raises
+    ------
+    ConfigError
+        A rule that breaks the contract; a configured rule on a table or column the
+        dataset lacks; a label none of whose rules can match this dataset.
     """
-    warnings = []
+    _, warnings = applicable_label(label, columns)
+    return warnings
+
+
+def applicable_label(
+    label: LabelConfig, columns: dict[str, list[str]]
+) -> tuple[LabelConfig, list[str]]:
+    """The label restricted to the rules this dataset can evaluate, and warnings.
+
+    The built-in default label (a serious incident or a collective petition) is
+    meant to work on any subset of tables: its rules on absent tables or columns
+    are dropped with a warning. A label written in the config is taken literally:
+    a rule on a table or column the data lacks stops the run, since it would
+    silently change what an escalation is.
+    """
+    default = tuple(label.any_of) == tuple(LabelConfig().any_of)
+    warnings, kept = [], []
     for n, rule in enumerate(label.any_of, 1):
         where = f"[[label.any_of]] rule {n} ({rule.table}.{rule.column} {rule.op} {rule.value!r})"
         if rule.table not in EVENT_TABLES:
@@ -61,13 +85,39 @@ def check_rules(label: LabelConfig, columns: dict[str, list[str]]) -> list[str]:
         if kind in ("timestamp", "wkt") or not all(_kind_ok(kind, v) for v in values):
             raise ConfigError(f"{where}: a {kind} column cannot be compared with {rule.value!r}.")
         if rule.table not in columns:
-            warnings.append(f"{where}: the dataset has no {rule.table} table; it matches nothing.")
-        elif rule.column not in columns[rule.table]:
-            raise ConfigError(
-                f"{where}: the dataset's {rule.table} table has no {rule.column!r} column, so "
-                "the label cannot be computed as specified; remove the rule or add the column."
+            if not default:
+                raise ConfigError(
+                    f"{where}: the dataset has no {rule.table} table, so this rule can match "
+                    f"nothing; remove it from [label] or add a {rule.table} file."
+                )
+            warnings.append(
+                f"the default label's rule {rule.table}.{rule.column} {rule.op} "
+                f"{rule.value!r} is left out: the dataset has no {rule.table} table."
             )
-    return warnings
+            continue
+        if rule.column not in columns[rule.table]:
+            if not default:
+                raise ConfigError(
+                    f"{where}: the dataset's {rule.table} table has no {rule.column!r} column, "
+                    "so the label cannot be computed as specified; remove the rule or add "
+                    "the column."
+                )
+            warnings.append(
+                f"the default label's rule {rule.table}.{rule.column} {rule.op} "
+                f"{rule.value!r} is left out: the {rule.table} table has no {rule.column!r} "
+                "column."
+            )
+            continue
+        kept.append(rule)
+    if not kept:
+        present = ", ".join(sorted(columns)) or "none"
+        raise ConfigError(
+            "the label can match no event of this dataset (its event tables: "
+            f"{present}): write a [label] rule on a table it has, e.g. [label] any_of = "
+            '[{table = "incidents", column = "severity", op = ">=", value = 3}] '
+            "(see DESIGN.md, Labels)."
+        )
+    return replace(label, any_of=tuple(kept)), warnings
 
 
 def rule_predicate(table: ir.Table, rule: LabelRule) -> ir.BooleanValue:

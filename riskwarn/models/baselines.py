@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from riskwarn.errors import RiskwarnError
 from riskwarn.models.calibration import fit_isotonic
 from riskwarn.models.frames import check_labels, column_values
+from riskwarn.models.roles import columns_or_role, resolve
 
 
 def _labels(y) -> np.ndarray:
@@ -33,22 +34,28 @@ class PersistenceBaseline(BaseEstimator):
 
     Parameters
     ----------
-    column : str
-        Escalations in the last period (``esc_n_w1``).
+    column : str or None
+        Escalations in the last period; None takes the data's shortest window
+        (``esc_n_w1`` by default).
 
     Attributes
     ----------
+    column_ : str
+        The column used.
     rate_quiet_, rate_escalated_ : float
         Training label rate of rows without / with an escalation last period
         (the overall rate where a group has no training rows).
     """
 
-    def __init__(self, column: str = "esc_n_w1") -> None:
+    def __init__(self, column: str | None = None) -> None:
         self.column = column
 
     def fit(self, X: pd.DataFrame, y) -> PersistenceBaseline:
         y = _labels(y)
-        hot = _columns(X, (self.column,), type(self).__name__)[:, 0] > 0
+        who = type(self).__name__
+        given = None if self.column is None else (self.column,)
+        self.column_ = columns_or_role(given, "escalations_last", X.columns, who)[0]
+        hot = _columns(X, (self.column_,), who)[:, 0] > 0
         if len(y) != len(hot) or len(y) == 0:
             raise RiskwarnError("X and y must have the same, non-zero number of rows.")
         overall = y.mean()
@@ -60,26 +67,35 @@ class PersistenceBaseline(BaseEstimator):
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Shape (n_rows, 2): probabilities of no escalation and of an escalation."""
         check_is_fitted(self, "rate_escalated_")
-        hot = _columns(X, (self.column,), type(self).__name__)[:, 0] > 0
+        hot = _columns(X, (self.column_,), type(self).__name__)[:, 0] > 0
         p = np.where(hot, self.rate_escalated_, self.rate_quiet_)
         return np.column_stack([1 - p, p])
 
 
 class _IsotonicScoreBaseline(BaseEstimator):
-    """Score = sum of some feature columns; probability = isotonic fit of the label on it."""
+    """Score = sum of some feature columns; probability = isotonic fit of the label on it.
 
-    columns: tuple[str, ...] = ()
+    ``columns`` None takes the columns of the class's ``role`` that the data has;
+    the fitted ``columns_`` are the ones used.
+    """
+
+    columns: tuple[str, ...] | None = None
+    role: str = ""
+
+    def _resolve(self, X: pd.DataFrame) -> None:
+        self.columns_ = columns_or_role(self.columns, self.role, X.columns, type(self).__name__)
 
     def _score(self, X: pd.DataFrame) -> np.ndarray:
-        return _columns(X, tuple(self.columns), type(self).__name__).sum(axis=1)
+        return _columns(X, tuple(self.columns_), type(self).__name__).sum(axis=1)
 
     def fit(self, X: pd.DataFrame, y):
         y = _labels(y)
+        self._resolve(X)
         score = self._score(X)
         if len(y) != len(score) or len(y) == 0:
             raise RiskwarnError("X and y must have the same, non-zero number of rows.")
         self.isotonic_ = fit_isotonic(score, y)
-        self.n_features_in_ = len(self.columns)
+        self.n_features_in_ = len(self.columns_)
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
@@ -90,16 +106,20 @@ class _IsotonicScoreBaseline(BaseEstimator):
 
 
 class HistoricalRateBaseline(_IsotonicScoreBaseline):
-    """The grid's recent escalation rate (escalations over the long window)."""
+    """The grid's recent escalation rate (escalations over the long window, ``esc_n_w52``)."""
 
-    def __init__(self, columns: tuple[str, ...] = ("esc_n_w52",)) -> None:
+    role = "escalations_long"
+
+    def __init__(self, columns: tuple[str, ...] | None = None) -> None:
         self.columns = columns
 
 
 class HotspotBaseline(_IsotonicScoreBaseline):
-    """Recent event counts across petitions, disputes and incidents."""
+    """Recent event counts of every event table the data has (``pet_n_w4`` + ...)."""
 
-    def __init__(self, columns: tuple[str, ...] = ("pet_n_w4", "dis_n_w4", "inc_n_w4")) -> None:
+    role = "recent_totals"
+
+    def __init__(self, columns: tuple[str, ...] | None = None) -> None:
         self.columns = columns
 
 
@@ -108,26 +128,42 @@ class GraphHotspotBaseline(_IsotonicScoreBaseline):
 
     The neighbour means come from the spatial features, which are missing for a
     grid without neighbours; there the neighbours add nothing (an island's
-    neighbourhood is empty, so its diffused count is its own).
+    neighbourhood is empty, so its diffused count is its own). ``columns`` and
+    ``neighbour_columns`` None take what the data has (recent totals of every
+    table; the neighbours' mean petitions and incidents, else escalations).
     """
+
+    role = "recent_totals"
 
     def __init__(
         self,
-        columns: tuple[str, ...] = ("pet_n_w4", "inc_n_w4"),
-        neighbour_columns: tuple[str, ...] = ("nbr_mean_pet_n_w4", "nbr_mean_inc_n_w4"),
+        columns: tuple[str, ...] | None = None,
+        neighbour_columns: tuple[str, ...] | None = None,
     ) -> None:
         self.columns = columns
         self.neighbour_columns = neighbour_columns
 
+    def _resolve(self, X: pd.DataFrame) -> None:
+        super()._resolve(X)
+        if self.neighbour_columns is None and not resolve("neighbour_totals", X.columns):
+            raise RiskwarnError(
+                "GraphHotspotBaseline needs the neighbours' recent counts (spatial "
+                "features); the data has no grid graph (or [features] spatial = false), "
+                "so use HotspotBaseline instead."
+            )
+        self.neighbour_columns_ = columns_or_role(
+            self.neighbour_columns, "neighbour_totals", X.columns, type(self).__name__
+        )
+
     def _score(self, X: pd.DataFrame) -> np.ndarray:
-        own = _columns(X, tuple(self.columns), type(self).__name__).sum(axis=1)
-        missing = [c for c in self.neighbour_columns if c not in X.columns]
+        own = _columns(X, tuple(self.columns_), type(self).__name__).sum(axis=1)
+        missing = [c for c in self.neighbour_columns_ if c not in X.columns]
         if missing:
             raise RiskwarnError(
                 f"GraphHotspotBaseline needs the neighbour feature(s) {missing}; the data "
                 "has no grid graph, so use HotspotBaseline instead."
             )
-        nbr = X[list(self.neighbour_columns)].to_numpy(dtype=float)
+        nbr = X[list(self.neighbour_columns_)].to_numpy(dtype=float)
         return own + np.nansum(nbr, axis=1)
 
 

@@ -11,29 +11,122 @@ from riskwarn.models.boosting import LightGBMCount, LightGBMEscalation
 from riskwarn.models.diffusion import GraphDiffusion
 from riskwarn.models.ensemble import CalibratedEnsemble
 from riskwarn.models.hawkes import GraphHawkes
+from riskwarn.models.rates import ShrunkRateBaseline
+from riskwarn.models.roles import resolve
 
 COUNT_MAX_ROWS = 100_000
 """Rows the Poisson twin keeps at most (down-sampled with weights, like the classifier)."""
 
+BASELINE_NAMES = ("persistence", "hist_rate", "shrunk_rate", "hotspot", "graph_hotspot")
+"""The naive baselines a model must beat (the best of them on the same rows)."""
+
 GRAPH_MODELS = ("graph_hotspot", "graph_hawkes", "graph_diffusion")
 """Models that need the grid graph; without one they are skipped."""
 
+MODEL_NEEDS: dict[str, tuple[str, ...]] = {
+    "persistence": ("escalations_last",),
+    "hist_rate": ("escalations_long",),
+    "shrunk_rate": (),
+    "hotspot": ("recent_totals",),
+    "graph_hotspot": ("recent_totals", "neighbour_totals"),
+    "lightgbm": (),
+    "graph_hawkes": ("escalation_kernel",),
+    "graph_diffusion": ("diffusion_inputs",),
+    "ensemble": (),
+}
+"""The feature roles (``riskwarn.models.roles``) each model cannot run without.
 
-def available_models(names, has_graph: bool) -> tuple[list[str], list[str]]:
-    """The models that can run, and those skipped for want of a graph."""
-    run = [n for n in names if has_graph or n not in GRAPH_MODELS]
-    return run, [n for n in names if n not in run]
+Everything else a model uses is optional: GraphHawkes without precursors is
+background plus own and neighbour excitation, the hotspot baselines sum the tables
+there are, LightGBM takes whatever features exist.
+"""
 
 
-def make_model(name: str, *, horizon: int, graph: nx.Graph | None, seed: int = 0) -> BaseEstimator:
+def skip_reason(name: str, columns, has_graph: bool) -> str | None:
+    """Why model ``name`` cannot run on features ``columns``, or None when it can.
+
+    Parameters
+    ----------
+    name : str
+        A catalogue name (``riskwarn.config.MODEL_NAMES``).
+    columns : iterable of str
+        The feature names of the data (the manifest's, or a frame's columns).
+    has_graph : bool
+        Whether the data gives a grid graph.
+    """
+    if name not in MODEL_NEEDS:
+        raise ConfigError(f"unknown model {name!r}.")
+    if name in GRAPH_MODELS and not has_graph:
+        return "the data gives no grid graph (no adjacency table, no geometry_wkt, no lon/lat)"
+    columns = list(columns)
+    for role in MODEL_NEEDS[name]:
+        if not resolve(role, columns):
+            if role == "neighbour_totals":
+                return "there are no neighbour features ([features] spatial = false)"
+            return f"the data has no {role.replace('_', ' ')} features"
+    return None
+
+
+def available_models(names, columns, has_graph: bool) -> tuple[list[str], dict[str, str]]:
+    """The models of ``names`` that can run, and why each of the others cannot.
+
+    Decided from the feature names alone, before anything is fitted, so that a
+    user learns it at once; the order of ``names`` is kept.
+    """
+    names = list(dict.fromkeys(names))
+    reasons = {n: skip_reason(n, columns, has_graph) for n in names}
+    return [n for n in names if reasons[n] is None], {
+        n: r for n, r in reasons.items() if r is not None
+    }
+
+
+def skip_notes(skipped: dict[str, str]) -> list[str]:
+    """One line per skipped model: ``"graph_hawkes skipped: <reason>."``."""
+    return [f"{name} skipped: {reason}." for name, reason in skipped.items()]
+
+
+def runnable_models(
+    names, columns, has_graph: bool, *, required: str | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """:func:`available_models`, or a ``ConfigError`` with the fix when nothing can run.
+
+    ``required`` (the ``[train] model``) must be able to run too.
+    """
+    runnable, skipped = available_models(names, columns, has_graph)
+    if required is not None and required in skipped:
+        raise ConfigError(
+            f"[train] model {required!r} cannot run on this data: {skipped[required]}. "
+            'Set [train] model = "ensemble" (it combines what runs) or "lightgbm".'
+        )
+    if not runnable:
+        raise ConfigError(
+            "no model of [backtest] models can run on this data: "
+            + " ".join(skip_notes(skipped))
+            + ' Add a model that needs no graph, e.g. models = ["shrunk_rate", "lightgbm", '
+            '"ensemble"].'
+        )
+    return runnable, skipped
+
+
+def make_model(
+    name: str,
+    *,
+    horizon: int,
+    graph: nx.Graph | None,
+    seed: int = 0,
+    columns=None,
+) -> BaseEstimator:
     """An unfitted model for one horizon.
 
     ``lightgbm`` is the classifier; its Poisson twin for expected counts is
     :func:`make_count_model`. The ensemble stacks LightGBM, the graph models (when
-    there is a graph) and the best of the baselines.
+    there is a graph) and the best of the baselines; given the data's feature
+    ``columns``, it takes only the components and baselines that can run on them.
     """
     if name in BASELINES:
         return BASELINES[name]()
+    if name == "shrunk_rate":
+        return ShrunkRateBaseline(horizon=horizon)
     if name == "lightgbm":
         return LightGBMEscalation(gap=horizon, random_state=seed)
     if name == "graph_hawkes":
@@ -42,27 +135,46 @@ def make_model(name: str, *, horizon: int, graph: nx.Graph | None, seed: int = 0
         return GraphDiffusion(graph=graph)
     if name == "ensemble":
         has_graph = graph is not None
+
+        def runs(n: str) -> bool:
+            return columns is None or skip_reason(n, columns, has_graph) is None
+
         components = {"lightgbm": LightGBMEscalation(gap=horizon, random_state=seed)}
-        if has_graph:
+        if has_graph and runs("graph_hawkes"):
             components["graph_hawkes"] = GraphHawkes(graph=graph, horizon=horizon)
+        if has_graph and runs("graph_diffusion"):
             components["graph_diffusion"] = GraphDiffusion(graph=graph)
-        baselines, _ = available_models(list(BASELINES), has_graph)
+        baselines = [n for n in BASELINE_NAMES if (has_graph or n not in GRAPH_MODELS) and runs(n)]
         return CalibratedEnsemble(
             components=components,
-            # hist_rate first: it is what the ensemble falls back on with too little data
-            baselines={n: BASELINES[n]() for n in dict.fromkeys(["hist_rate", *baselines])},
-            robust=("best_baseline", "graph_hawkes") if has_graph else ("best_baseline",),
+            # shrunk_rate first: it is what the ensemble falls back on with too little data
+            baselines={
+                n: make_model(n, horizon=horizon, graph=graph, seed=seed)
+                for n in dict.fromkeys(["shrunk_rate", *baselines])
+            },
+            robust=("best_baseline", "graph_hawkes")
+            if "graph_hawkes" in components
+            else ("best_baseline",),
             horizon=horizon,
         )
     raise ConfigError(f"unknown model {name!r}.")
 
 
-def make_count_model(horizon: int, seed: int = 0, rounds: int | None = None) -> LightGBMCount:
+def make_count_model(
+    horizon: int, seed: int = 0, like: LightGBMEscalation | None = None
+) -> LightGBMCount:
     """The LightGBM Poisson regressor that gives ``expected_events`` for one horizon.
 
-    ``rounds`` reuses the classifier's early-stopped rounds (both boost the log of a
-    rate on the same rows), which halves the cost of the pair. It samples half the
-    classifier's rows: expected counts are a secondary output, shown beside the
-    ranking, not what ranks the grids.
+    ``like``, a fitted classifier, lends its early-stopped rounds and its learning
+    rate and leaves (both boost the log of a rate on the same rows), which halves
+    the cost of the pair. It samples half the classifier's rows: expected counts are
+    a secondary output, shown beside the ranking, not what ranks the grids.
     """
-    return LightGBMCount(gap=horizon, random_state=seed, rounds=rounds, max_rows=COUNT_MAX_ROWS)
+    settings = {}
+    if like is not None:
+        settings = {
+            "rounds": int(like.best_iteration_),
+            "learning_rate": like.params_["learning_rate"],
+            "num_leaves": like.params_["num_leaves"],
+        }
+    return LightGBMCount(gap=horizon, random_state=seed, max_rows=COUNT_MAX_ROWS, **settings)

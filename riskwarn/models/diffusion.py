@@ -32,6 +32,7 @@ from riskwarn.models.frames import (
     downsample_weights,
 )
 from riskwarn.models.graph_ops import neighbour_values
+from riskwarn.models.roles import columns_or_role
 
 NO_NEIGHBOURS = "no_neighbours"
 
@@ -44,8 +45,11 @@ class GraphDiffusion(BaseEstimator):
     graph : networkx.Graph or None
         Grid graph (nodes are grid ids, edge attribute ``weight``, default 1). None
         means no graph: only the own columns and the indicator carry information.
-    columns : tuple of str
-        Count features (>= 0) to take in and diffuse.
+    columns : tuple of str or None
+        Count features (>= 0) to take in and diffuse; None takes those the data
+        has of: escalations over every window and the longest decay, recent
+        petitions, collective petitions, disputes, open disputes, incidents and
+        serious incidents.
     hops : int
         Number of diffusion steps (0 = own values only).
     C : float
@@ -60,6 +64,8 @@ class GraphDiffusion(BaseEstimator):
 
     Attributes
     ----------
+    columns_ : list of str
+        The count features used.
     design_columns_ : list of str
         Names of the design matrix columns, in order.
     scaler_ : StandardScaler
@@ -72,19 +78,7 @@ class GraphDiffusion(BaseEstimator):
     def __init__(
         self,
         graph: nx.Graph | None = None,
-        columns: tuple[str, ...] = (
-            "esc_n_w1",
-            "esc_n_w4",
-            "esc_n_w13",
-            "esc_n_w52",
-            "esc_n_decay_h13",
-            "pet_n_w4",
-            "pet_group_w4",
-            "dis_n_w4",
-            "dis_open",
-            "inc_n_w4",
-            "inc_sev2plus_w4",
-        ),
+        columns: tuple[str, ...] | None = None,
         hops: int = 2,
         C: float = 1.0,
         max_iter: int = 1000,
@@ -117,8 +111,13 @@ class GraphDiffusion(BaseEstimator):
                 f"{type(self.graph).__name__}; pass GridGraph.graph, not the GridGraph."
             )
 
-    def _column_names(self) -> list[str]:
+    def _column_names(self, X: pd.DataFrame) -> list[str]:
+        """The fitted ``columns_``; before fit, ``columns`` or what X has for the role."""
+        if hasattr(self, "columns_"):
+            return list(self.columns_)
         columns = self.columns
+        if columns is None:
+            return columns_or_role(None, "diffusion_inputs", X.columns, type(self).__name__)
         if isinstance(columns, str) or not isinstance(columns, Sequence) or not columns:
             raise RiskwarnError(
                 f"columns must be a non-empty tuple of column names, got {columns!r}."
@@ -151,7 +150,7 @@ class GraphDiffusion(BaseEstimator):
         # ``rows`` (a boolean mask) keeps only those rows of the matrix: neighbour
         # means need every row of a date, the model only the sampled ones.
         self._check_params()
-        names = self._column_names()
+        names = self._column_names(X)
         who = type(self).__name__
         values = column_values(X, names, who)
         if (values < 0).any():
@@ -211,6 +210,8 @@ class GraphDiffusion(BaseEstimator):
                 "GraphDiffusion needs training rows with and without an escalation; "
                 "widen the training window."
             )
+        self.__dict__.pop("columns_", None)  # a refit resolves the columns again
+        self.columns_ = self._column_names(X)
         weight = downsample_weights(y, self.max_rows, self.random_state)
         rows = weight > 0
         matrix, self.design_columns_ = self._design(X, None if rows.all() else rows)
@@ -220,7 +221,7 @@ class GraphDiffusion(BaseEstimator):
         self.logistic_ = LogisticRegression(C=self.C, solver="lbfgs", max_iter=self.max_iter)
         self.logistic_.fit(self.scaler_.transform(matrix), target, sample_weight=weight)
         self.coef_ = pd.Series(self.logistic_.coef_[0], index=self.design_columns_)
-        self.n_features_in_ = len(self._column_names())
+        self.n_features_in_ = len(self.columns_)
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:

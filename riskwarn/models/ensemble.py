@@ -1,21 +1,39 @@
-"""The calibrated ensemble: stack the components on one window, calibrate on a later one.
+"""The calibrated ensemble: stacked out of time, shrunk towards the best baseline, calibrated.
 
-Time layout of the training rows (as-of dates ascending)::
+Time layout of the training rows (as-of dates ascending), for ``K`` blocks::
 
-    | components train ............ | gap | validation | gap | calibration |
+    | components fit ............ | gap | block 1 |
+    | components fit ......................... | gap | block 2 |
+    | components fit ...................................... | gap | block 3 |
 
-The components (LightGBM, the graph models, the baselines) are fitted on the
-first part only. Their scores on the validation window fit the stacking weights,
-and the stacked score is calibrated (Platt or isotonic) on the calibration window,
-which neither the components nor the weights have seen. The fitted components are
-the ones used to predict, so the calibration is honest for them. Each gap is
-``horizon`` dates, so no label window straddles two parts.
+For each validation block the components (LightGBM, the graph models) and the
+baselines are fitted on the rows whose label window closed before the block
+(``horizon`` dates of gap), and score the block: out-of-time predictions made the
+way the fitted ensemble will be used. Blocks are added, latest first, until they
+hold ``target_positives`` escalations or ``n_blocks`` are used, so big data needs
+one block and small data pools the evidence of several.
 
-Small data falls back gracefully: the stacking weights are pulled towards a prior
-that trusts only the robust components (the best baseline and the Hawkes model)
-with a fixed strength, which matters when the validation window holds few
-escalations and fades as it holds many; with too little data for the windows,
-the ensemble is the best robust baseline fitted on everything.
+On the pooled out-of-time scores:
+
+1. the best baseline is the one with the highest average precision;
+2. stacking weights on the components' log-odds are fitted by penalised logistic
+   regression, pulled towards a prior that trusts only the robust components (the
+   best baseline, and the Hawkes model where there is a graph) with a fixed
+   strength, which dominates when the blocks hold few escalations;
+3. the weights are then shrunk further towards the prior by a factor chosen out of
+   time: with each block held out in turn, weights fitted on the other blocks score
+   it, and the mix of stack and prior with the best pooled held-out average
+   precision is kept. A stack that does not beat the robust baseline on held-out
+   blocks is thereby replaced by it, so the ensemble is never clearly worse than the
+   best baseline, whatever the shape of the data;
+4. the mixed score is calibrated (Platt, or isotonic with many escalations) on
+   the same out-of-time scores, so the probabilities carry the drift between a
+   fit and the dates it scores (a level that rose since) as use will.
+
+Finally the components are refitted on every training row (as scikit-learn's
+``CalibratedClassifierCV(ensemble=False)`` does), so the latest periods inform the
+ranking. With too little data for a single block, the ensemble is the first
+baseline (the shrunk long-run rate) fitted on everything.
 """
 
 from __future__ import annotations
@@ -39,6 +57,11 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return logit(np.clip(p, _CLIP, 1 - _CLIP))
 
 
+def _ap(y: np.ndarray, score: np.ndarray) -> float:
+    """Average precision; 0 where there is no escalation to find."""
+    return float(average_precision_score(y, score)) if y.sum() > 0 else 0.0
+
+
 class CalibratedEnsemble(BaseEstimator):
     """Stacked, calibrated combination of components and the best baseline.
 
@@ -47,42 +70,59 @@ class CalibratedEnsemble(BaseEstimator):
     components : dict of str to estimator
         Unfitted models with ``fit`` and ``predict_proba``, stacked as given.
     baselines : dict of str to estimator
-        Candidate baselines; the one with the best average precision on the
-        validation window joins the stack as ``best_baseline``.
+        Candidate baselines; the one with the best out-of-time average precision
+        joins the stack as ``best_baseline``. The first is the fallback.
     robust : tuple of str
         Components the small-data prior trusts (``"best_baseline"`` names the
         chosen baseline); the prior gives them equal weight.
     horizon : int
-        Label horizon in periods: the gap between the time windows.
+        Label horizon in periods: the gap between a block and the rows fitted for it.
     window_periods : int or None
-        Dates in each of the validation and calibration windows; None takes a
-        sixth of the dates, between 1 and 13.
+        Dates in each validation block; None takes an eighth of the dates,
+        between 1 and 13.
+    n_blocks : int
+        Most validation blocks.
+    target_positives : int
+        Escalations the blocks should hold together: blocks are added until they do
+        (or ``n_blocks`` are used).
     prior_strength : float
         Pull of the stacking weights towards the prior, in units of the summed log
-        loss (a fixed amount, so it dominates small windows and fades in large ones).
+        loss (a fixed amount, so it dominates small blocks and fades in large ones).
     min_positives : int
-        Escalations needed in each window (and in the components' part) to use the
-        windows at all; below it the ensemble is the best robust baseline.
+        Escalations needed in the blocks together (and in the rows fitted for each
+        block) to use them at all; below it the ensemble is the first baseline.
     method : {"auto", "platt", "isotonic"}
         Calibration; ``"auto"`` is isotonic from ``isotonic_min_positives``
-        escalations in the calibration window, Platt below.
+        escalations in the blocks, Platt below.
     isotonic_min_positives : int
+    blends : tuple of float
+        Candidate shares of the stack in the final weights (the rest is the prior),
+        chosen by held-out average precision over the blocks.
     refit : bool
         Refit the components on every training row once the weights and the
-        calibrator are fitted (on out-of-sample scores). False keeps the components
-        that never saw the two windows.
+        calibrator are fitted (on out-of-time scores). False keeps the components
+        fitted for the latest block.
 
     Attributes
     ----------
     mode_ : {"stacked", "fallback"}
     components_ : dict of str to fitted estimator
     best_baseline_ : str
+    baseline_scores_ : dict of str to float
+        Out-of-time average precision of each baseline over the blocks.
+    component_scores_ : dict of str to float
+        The same for each component (and the best baseline).
     weights_ : dict of str to float
         Stacking weights on the components' log-odds, plus ``"intercept"``.
+    prior_ : dict of str to float
+    blend_ : float
+        Share of the fitted stack in ``weights_`` (1: the stack, 0: the prior).
+    blend_scores_ : dict of str to float
+        Held-out average precision of each candidate blend.
     calibration_ : {"platt", "isotonic", "none"}
     calibrator_ : fitted calibrator or None
     windows_ : dict
-        First and last as-of date of each part, for the record.
+        First and last as-of date of each block and of the rows fitted for it.
     """
 
     def __init__(
@@ -92,21 +132,27 @@ class CalibratedEnsemble(BaseEstimator):
         robust: tuple[str, ...] = ("best_baseline", "graph_hawkes"),
         horizon: int = 1,
         window_periods: int | None = None,
+        n_blocks: int = 3,
+        target_positives: int = 1000,
         prior_strength: float = 5.0,
         min_positives: int = 10,
         method: str = "auto",
         isotonic_min_positives: int = 1000,
-        refit: bool = False,
+        blends: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0),
+        refit: bool = True,
     ) -> None:
         self.components = components
         self.baselines = baselines
         self.robust = robust
         self.horizon = horizon
         self.window_periods = window_periods
+        self.n_blocks = n_blocks
+        self.target_positives = target_positives
         self.prior_strength = prior_strength
         self.min_positives = min_positives
         self.method = method
         self.isotonic_min_positives = isotonic_min_positives
+        self.blends = blends
         self.refit = refit
 
     # -- fitting -------------------------------------------------------------------
@@ -119,27 +165,34 @@ class CalibratedEnsemble(BaseEstimator):
             raise RiskwarnError("'best_baseline' is reserved for the chosen baseline.")
         if self.method not in ("auto", "platt", "isotonic"):
             raise RiskwarnError(f"method must be auto, platt or isotonic, got {self.method!r}.")
-        if int(self.horizon) < 1:
-            raise RiskwarnError(f"horizon must be >= 1, got {self.horizon!r}.")
+        for name in ("horizon", "n_blocks"):
+            if int(getattr(self, name)) < 1:
+                raise RiskwarnError(f"{name} must be >= 1, got {getattr(self, name)!r}.")
+        blends = tuple(float(b) for b in self.blends)
+        if not blends or any(not 0.0 <= b <= 1.0 for b in blends):
+            raise RiskwarnError(f"blends must be shares in [0, 1], got {self.blends!r}.")
         return components, baselines
 
-    def _parts(self, dates: pd.DatetimeIndex) -> dict[str, np.ndarray] | None:
-        unique = dates.unique().sort_values()
-        n = len(unique)
-        window = self.window_periods or int(np.clip(n // 6, 1, 13))
+    def _blocks(self, code: np.ndarray, n: int, y: np.ndarray) -> list[tuple[int, int, int]]:
+        """Validation blocks, latest first: (last fitted date, first, last block date)."""
+        window = self.window_periods or int(np.clip(n // 8, 1, 13))
         gap = int(self.horizon)
-        # components need at least as many dates as one window
-        if n < 3 * window + 2 * gap:
-            return None
-        cal_start = unique[n - window]
-        val_start = unique[n - 2 * window - gap]
-        val_end = unique[n - window - gap - 1]
-        train_end = unique[n - 2 * window - 2 * gap - 1]
-        return {
-            "train": np.asarray(dates <= train_end),
-            "validation": np.asarray((dates >= val_start) & (dates <= val_end)),
-            "calibration": np.asarray(dates >= cal_start),
-        }
+        min_fit = max(window, 2 * gap)
+        blocks, pooled = [], 0
+        for k in range(int(self.n_blocks)):
+            first, last = n - (k + 1) * window, n - k * window - 1
+            fit_last = first - gap
+            if fit_last + 1 < min_fit:
+                break
+            if y[code <= fit_last].sum() < self.min_positives:
+                break
+            blocks.append((fit_last, first, last))
+            pooled += int(y[(code >= first) & (code <= last)].sum())
+            if pooled >= self.target_positives:
+                break
+        if pooled < self.min_positives:
+            return []
+        return blocks
 
     def fit(self, X: pd.DataFrame, y, count=None) -> CalibratedEnsemble:
         components, baselines = self._check()
@@ -147,67 +200,108 @@ class CalibratedEnsemble(BaseEstimator):
         if count is not None:
             count = check_counts(count, y)
         if "as_of" not in X.columns:
-            raise RiskwarnError("X needs the as_of column: the ensemble's windows are dates.")
+            raise RiskwarnError("X needs the as_of column: the ensemble's blocks are dates.")
         dates = pd.DatetimeIndex(X["as_of"])
-        parts = self._parts(dates)
-        if parts is not None and any(y[m].sum() < self.min_positives for m in parts.values()):
-            parts = None
-        if parts is None:
+        code, unique = pd.factorize(dates, sort=True)
+        blocks = self._blocks(code, len(unique), y)
+        if not blocks:
             return self._fit_fallback(X, y, count, baselines)
         self.mode_ = "stacked"
-        train, val, cal = parts["train"], parts["validation"], parts["calibration"]
-        self.windows_ = {
-            name: (str(dates[m].min()), str(dates[m].max())) for name, m in parts.items()
-        }
-        X_train, y_train = select_rows(X, train), y[train]
-        c_train = count[train] if count is not None else None
-        X_val, X_cal = select_rows(X, val), select_rows(X, cal)
-        # The best baseline is chosen on the validation window, like the weights.
-        fitted_baselines = {
-            name: fit_model(clone(m), X_train, y_train, c_train) for name, m in baselines.items()
-        }
-        ap = {
-            name: average_precision_score(y[val], m.predict_proba(X_val)[:, 1])
-            for name, m in fitted_baselines.items()
-        }
+        models = {**components, **baselines}
+        names = [*components, "best_baseline"]
+        Z_parts, y_parts, base_parts, group = [], [], [], []
+        self.windows_ = {}
+        last_fitted = {}
+        # Oldest block first, so the pooled rows run forward in time.
+        for b, (fit_last, first, last) in enumerate(reversed(blocks)):
+            fit_rows = code <= fit_last
+            block_rows = (code >= first) & (code <= last)
+            X_fit, X_block = select_rows(X, fit_rows), select_rows(X, block_rows)
+            c_fit = count[fit_rows] if count is not None else None
+            fitted = {
+                name: fit_model(clone(m), X_fit, y[fit_rows], c_fit) for name, m in models.items()
+            }
+            scores = {name: m.predict_proba(X_block)[:, 1] for name, m in fitted.items()}
+            Z_parts.append(np.column_stack([_logit(scores[n]) for n in components]))
+            base_parts.append({n: scores[n] for n in baselines})
+            y_parts.append(y[block_rows])
+            group.append(np.full(int(block_rows.sum()), b))
+            self.windows_[f"block_{b + 1}"] = {
+                "fit": (str(unique[0]), str(unique[fit_last])),
+                "scored": (str(unique[first]), str(unique[last])),
+            }
+            last_fitted = fitted
+        y_val, group = np.concatenate(y_parts), np.concatenate(group)
+        ap = {n: _ap(y_val, np.concatenate([part[n] for part in base_parts])) for n in baselines}
         self.baseline_scores_ = ap
         self.best_baseline_ = max(sorted(ap), key=ap.get)
-        self.components_ = {
-            name: fit_model(clone(m), X_train, y_train, c_train) for name, m in components.items()
-        }
-        self.components_["best_baseline"] = fitted_baselines[self.best_baseline_]
-        names = list(self.components_)
-        Z_val = self._log_odds(X_val)
+        best = np.concatenate([_logit(part[self.best_baseline_]) for part in base_parts])
+        Z = np.column_stack([np.concatenate(Z_parts), best]) if components else best[:, None]
+        self.component_scores_ = {n: _ap(y_val, Z[:, j]) for j, n in enumerate(names)}
         prior = np.array([1.0 if n in self.robust else 0.0 for n in names])
         prior = prior / prior.sum() if prior.sum() else np.full(len(names), 1 / len(names))
         self.prior_ = dict(zip(names, prior.tolist(), strict=True))
-        coef = self._stack_weights(Z_val, y[val], prior)
-        self.weights_ = {
-            "intercept": float(coef[0]),
-            **dict(zip(names, coef[1:].tolist(), strict=True)),
-        }
-        self._calibrate(self._stacked(X_cal), y[cal])
+        coef = self._stack_weights(Z, y_val, prior)
+        self.blend_, self.blend_scores_ = self._choose_blend(Z, y_val, group, prior)
+        weights = self.blend_ * coef[1:] + (1 - self.blend_) * prior
+        intercept = float(coef[0]) if self.blend_ > 0 else 0.0
+        self.weights_ = {"intercept": intercept, **dict(zip(names, weights.tolist(), strict=True))}
+        self._calibrate(intercept + Z @ weights, y_val)
+        chosen = {**components, "best_baseline": baselines[self.best_baseline_]}
         if self.refit:
-            # The weights and the calibrator were fitted on scores the components
-            # made out of sample; the components are then refitted on every row, as
-            # scikit-learn's CalibratedClassifierCV(ensemble=False) does, so the
-            # latest periods inform the ranking too.
-            chosen = {**components, "best_baseline": baselines[self.best_baseline_]}
             self.components_ = {name: fit_model(clone(chosen[name]), X, y, count) for name in names}
+        else:
+            self.components_ = {
+                **{n: last_fitted[n] for n in components},
+                "best_baseline": last_fitted[self.best_baseline_],
+            }
         self.n_features_in_ = X.shape[1]
         return self
 
+    def _choose_blend(self, Z, y, group, prior) -> tuple[float, dict[str, float]]:
+        """The share of the stack with the best held-out average precision over the blocks.
+
+        Each block is scored by weights fitted on the other blocks; one block alone
+        is split in two halves of its rows' order (dates ascending). Near-ties go to
+        the smaller share: the robust prior unless the stack is better.
+        """
+        blends = sorted(float(b) for b in self.blends)
+        groups = np.unique(group)
+        if len(groups) < 2:
+            half = np.arange(len(y)) >= len(y) // 2
+            group = half.astype(int)
+            groups = np.unique(group)
+        if len(groups) < 2 or any(y[group == g].sum() == 0 for g in groups):
+            # Nothing to hold out: the prior unless the blocks hold plenty of evidence.
+            share = blends[-1] if y.sum() >= self.target_positives else blends[0]
+            return share, {}
+        held = np.empty(len(y))
+        base = Z @ prior
+        for g in groups:
+            out = group == g
+            coef = self._stack_weights(Z[~out], y[~out], prior)
+            held[out] = Z[out] @ coef[1:]
+        scores = {f"{b:g}": _ap(y, b * held + (1 - b) * base) for b in blends}
+        best = max(scores.values())
+        # A gain within a quarter of the average precision's sampling error (about
+        # sqrt(AP (1 - AP) / positives)) is noise: the smaller share is kept.
+        noise = 0.25 * np.sqrt(best * (1 - best) / max(float(y.sum()), 1.0))
+        share = next(b for b in blends if scores[f"{b:g}"] >= best - noise)
+        return share, scores
+
     def _fit_fallback(self, X, y, count, baselines) -> CalibratedEnsemble:
         self.mode_ = "fallback"
-        self.windows_ = {"train": (str(X["as_of"].min()), str(X["as_of"].max()))}
-        # Without windows to compare on, trust the first robust-looking baseline
-        # that fits; ``hist_rate``-like baselines need the least data.
+        self.windows_ = {"fit": (str(X["as_of"].min()), str(X["as_of"].max()))}
+        # Without blocks to compare on, trust the first baseline: the shrunk long-run
+        # rate needs the least data.
         name = next(iter(baselines))
         self.best_baseline_ = name
         self.baseline_scores_ = {}
+        self.component_scores_ = {}
         self.components_ = {"best_baseline": fit_model(clone(baselines[name]), X, y, count)}
         self.prior_ = {"best_baseline": 1.0}
         self.weights_ = {"intercept": 0.0, "best_baseline": 1.0}
+        self.blend_, self.blend_scores_ = 0.0, {}
         self.calibration_ = "none"
         self.calibrator_ = None
         self.n_features_in_ = X.shape[1]

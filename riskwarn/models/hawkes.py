@@ -50,6 +50,7 @@ from sklearn.utils.validation import check_is_fitted
 from riskwarn.errors import RiskwarnError
 from riskwarn.models.frames import check_counts, check_labels, column_values
 from riskwarn.models.graph_ops import neighbour_values
+from riskwarn.models.roles import resolve
 
 # Expected counts below this are treated as this: keeps log(Lambda) and the E-step
 # division finite for a row whose every part is zero.
@@ -105,18 +106,22 @@ class GraphHawkes(BaseEstimator):
         means no graph: every grid is an island and the neighbour part is zero.
     horizon : int
         Length in periods of the window the label covers (``label_h{horizon}``).
-    own_columns : tuple of str
-        Basis of the grid's own-history kernel: escalation counts, each >= 0.
-    neighbour_columns : tuple of str
-        The same kind of basis, summed over the graph neighbours at the same date.
+    own_columns : tuple of str or None
+        Basis of the grid's own-history kernel: escalation counts, each >= 0. None
+        takes the data's (last period and each decayed count, ``esc_n_w1``,
+        ``esc_n_decay_h4``, ``esc_n_decay_h13`` by default).
+    neighbour_columns : tuple of str or None
+        The same kind of basis, summed over the graph neighbours at the same date
+        (None: as ``own_columns``).
     precursor_columns : tuple of str or None
-        Precursor counts (collective petitions, open disputes); they enter as
-        ``log1p(count)`` so that a large stuck backlog does not dominate. None or
-        ``()`` leaves them out.
-    type_columns : tuple of str
+        Precursor counts (collective and repeat petitions, open disputes); they
+        enter as ``log1p(count)`` so that a large stuck backlog does not dominate.
+        None takes whichever the data has (none at all leaves the model with
+        background, own and neighbour excitation); ``()`` leaves them out.
+    type_columns : tuple of str or None
         One-hot grid type columns; a grid's background shrinks towards the rate of
         its type (the argmax). Columns X lacks are left out; with none, all grids
-        form one group.
+        form one group. None takes every ``grid_type_*`` column.
     prior_periods : float
         Weight of the type rate in a grid's background, in periods of data: a grid
         with ``T`` rows gets ``T / (T + prior_periods)`` of its own evidence (for
@@ -142,6 +147,8 @@ class GraphHawkes(BaseEstimator):
         Coefficient of each basis column (0 where the column never left 0).
     type_columns_ : list of str
         The type columns used (those X had in fit).
+    own_columns_, neighbour_columns_, precursor_columns_ : list of str
+        The basis columns used.
     likelihood_ : {"poisson", "bernoulli"}
         Poisson when fitted on counts, Bernoulli when on 0/1 labels only.
     log_likelihood_ : float
@@ -159,14 +166,10 @@ class GraphHawkes(BaseEstimator):
         self,
         graph: nx.Graph | None = None,
         horizon: int = 1,
-        own_columns: tuple[str, ...] = ("esc_n_w1", "esc_n_decay_h4", "esc_n_decay_h13"),
-        neighbour_columns: tuple[str, ...] = ("esc_n_w1", "esc_n_decay_h4", "esc_n_decay_h13"),
-        precursor_columns: tuple[str, ...] | None = ("pet_group_w4", "dis_open"),
-        type_columns: tuple[str, ...] = (
-            "grid_type_industrial",
-            "grid_type_rural",
-            "grid_type_urban",
-        ),
+        own_columns: tuple[str, ...] | None = None,
+        neighbour_columns: tuple[str, ...] | None = None,
+        precursor_columns: tuple[str, ...] | None = None,
+        type_columns: tuple[str, ...] | None = None,
         prior_periods: float = 52.0,
         max_iter: int = 500,
         tol: float = 1e-7,
@@ -200,12 +203,25 @@ class GraphHawkes(BaseEstimator):
                 f"{type(self.graph).__name__}; pass GridGraph.graph, not the GridGraph."
             )
 
-    def _groups(self) -> tuple[list[str], list[str], list[str]]:
-        return (
-            _names(self.own_columns, "own_columns"),
-            _names(self.neighbour_columns, "neighbour_columns"),
-            _names(self.precursor_columns, "precursor_columns"),
+    def _resolve(self, X: pd.DataFrame) -> None:
+        """Fix the basis columns: as given, or what the data has for each role."""
+        who = type(self).__name__
+        kernel = resolve("escalation_kernel", X.columns)
+        for attr in ("own_columns", "neighbour_columns"):
+            given = getattr(self, attr)
+            cols = _names(given, attr) if given is not None else kernel
+            if not cols:
+                raise RiskwarnError(f"{who} needs escalation counts (esc_n_w*), which X lacks.")
+            setattr(self, f"{attr}_", cols)
+        given = self.precursor_columns
+        self.precursor_columns_ = (
+            _names(given, "precursor_columns")
+            if given is not None
+            else resolve("precursors", X.columns)
         )
+
+    def _groups(self) -> tuple[list[str], list[str], list[str]]:
+        return self.own_columns_, self.neighbour_columns_, self.precursor_columns_
 
     def _basis(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Own, neighbour and precursor values, each shape (n_rows, n_columns), all >= 0."""
@@ -254,9 +270,15 @@ class GraphHawkes(BaseEstimator):
         y = check_labels(y, len(X))
         z = None if count is None else check_counts(count, y)
         grid_ids = _grid_ids(X, type(self).__name__)
+        self._resolve(X)
         own, nbr, prec = self._basis(X)
         basis = np.hstack([own, nbr, prec])
-        type_cols = [c for c in _names(self.type_columns, "type_columns") if c in X.columns]
+        wanted = self.type_columns
+        type_cols = (
+            [c for c in _names(wanted, "type_columns") if c in X.columns]
+            if wanted is not None
+            else resolve("grid_types", X.columns)
+        )
         row_types = self._row_types(X, type_cols)
 
         grid_code, grids = pd.factorize(pd.Series(grid_ids), sort=True)

@@ -134,8 +134,8 @@ class EscalationScorer(BaseEstimator):
         else:
             self.model_ = model.fit(X, y, sample_weight=sample_weight)
         booster = self.lightgbm_component()
-        rounds = booster[0].best_iteration_ if booster else None
-        self.counter_ = make_count_model(self.horizon, seed=self.seed, rounds=rounds).fit(
+        like = booster[0] if booster else None
+        self.counter_ = make_count_model(self.horizon, seed=self.seed, like=like).fit(
             X, y, count=count, sample_weight=sample_weight
         )
         return self
@@ -219,9 +219,9 @@ class EscalationScorer(BaseEstimator):
                 # A baseline's log-odds above those of a grid with no history, shared
                 # among its input columns in proportion to their values.
                 if isinstance(comp, PersistenceBaseline):
-                    columns = [comp.column]
+                    columns = [comp.column_]
                 else:
-                    columns = [*comp.columns, *getattr(comp, "neighbour_columns", ())]
+                    columns = [*comp.columns_, *getattr(comp, "neighbour_columns_", ())]
                 values = np.nan_to_num(X[columns].to_numpy(dtype=float), nan=0.0)
                 zero = pd.DataFrame(0.0, index=[0], columns=columns)
                 lift = _logit(comp.predict_proba(X)[:, 1]) - _logit(comp.predict_proba(zero)[0, 1])

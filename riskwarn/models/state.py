@@ -29,13 +29,16 @@ from riskwarn.models.boosting import LightGBMCount, LightGBMEscalation
 from riskwarn.models.diffusion import GraphDiffusion
 from riskwarn.models.ensemble import CalibratedEnsemble
 from riskwarn.models.hawkes import GraphHawkes
+from riskwarn.models.rates import ShrunkRateBaseline
 from riskwarn.models.scorer import EscalationScorer
 
-STATE_FORMAT = 1
+# 2: models resolve their columns from feature roles at fit (fitted ``columns_``).
+STATE_FORMAT = 2
 KNOWN_CLASSES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
         *BASELINES.values(),
+        ShrunkRateBaseline,
         LightGBMEscalation,
         LightGBMCount,
         GraphHawkes,

@@ -9,11 +9,20 @@ Modules: ``layout`` (lattice, grids, adjacency), ``shocks`` (projects, wage-arre
 seasons, local shocks), ``process`` (tension and escalation dynamics), ``events``
 (counts to event rows), ``lunar`` (Lunar New Year dates), ``periods`` (time line),
 ``frames`` (fast column builders), ``city`` (``simulate_city``), ``writer``
-(``write_city``), ``params`` (all mechanism parameters).
+(``write_city``), ``shapes`` (``DataShape``: which tables and columns are written),
+``params`` (all mechanism parameters, the level break included).
 """
 
 from riskwarn.simulate.city import SimulatedCity, simulate_city
-from riskwarn.simulate.params import SimulationParams
+from riskwarn.simulate.params import LevelBreak, SimulationParams
+from riskwarn.simulate.shapes import DataShape
 from riskwarn.simulate.writer import write_city
 
-__all__ = ["SimulatedCity", "SimulationParams", "simulate_city", "write_city"]
+__all__ = [
+    "DataShape",
+    "LevelBreak",
+    "SimulatedCity",
+    "SimulationParams",
+    "simulate_city",
+    "write_city",
+]

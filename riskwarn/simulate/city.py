@@ -13,7 +13,7 @@ from riskwarn.errors import RiskwarnError
 from riskwarn.simulate.events import build_events
 from riskwarn.simulate.frames import take_strings, timestamps
 from riskwarn.simulate.layout import build_layout
-from riskwarn.simulate.params import SimulationParams
+from riskwarn.simulate.params import LevelBreak, SimulationParams
 from riskwarn.simulate.periods import make_timeline
 from riskwarn.simulate.process import run_dynamics
 from riskwarn.simulate.shocks import draw_shocks
@@ -91,6 +91,46 @@ def _count(value: object, name: str) -> int:
     return number
 
 
+def _check_break(brk: LevelBreak | None, n_periods: int) -> None:
+    """A break must start inside the span, after at least one period without it."""
+    if brk is None:
+        return
+    if not isinstance(brk, LevelBreak):
+        raise RiskwarnError(f"level_break must be a LevelBreak or None, got {brk!r}.")
+    at = brk.at
+    if n_periods < 2:
+        raise RiskwarnError(
+            "a level break needs at least 2 periods (one before it, one from it on), "
+            f"got n_periods = {n_periods}."
+        )
+    if isinstance(at, bool) or not isinstance(at, int | np.integer) or not 1 <= at < n_periods:
+        raise RiskwarnError(
+            "the level break's period (LevelBreak.at, --break-at) must be a 0-based period "
+            f"index from 1 to n_periods - 1 = {n_periods - 1}, so that at least period 0 "
+            f"comes before it, got {at!r}."
+        )
+    factor = brk.factor
+    if (
+        isinstance(factor, bool)
+        or not isinstance(factor, int | float | np.floating)
+        or not np.isfinite(factor)
+        or factor <= 0
+    ):
+        raise RiskwarnError(
+            "the level break's factor (LevelBreak.factor, --break-factor) must be a finite "
+            f"number > 0, got {factor!r}."
+        )
+
+
+def _rate_factor(brk: LevelBreak | None, n_periods: int) -> np.ndarray | None:
+    """Per-period multiplier of every event rate, shape (n_periods,), or None (no break)."""
+    if brk is None:
+        return None
+    factor = np.ones(n_periods)
+    factor[int(brk.at) :] = float(brk.factor)
+    return factor
+
+
 def _check_params(params: SimulationParams) -> None:
     d = params.dynamics
     if d.a_self < 0 or d.a_neighbours < 0 or d.a_self + d.a_neighbours >= 1:
@@ -138,6 +178,8 @@ def simulate_city(
         IANA time zone of all timestamps.
     params : SimulationParams, optional
         Mechanism parameters; defaults give a weekly escalation base rate of 1-3 %.
+        ``params.level_break`` (a :class:`LevelBreak`) multiplies every event rate from
+        a period on; ``truth`` stays the true probability across it.
 
     Returns
     -------
@@ -148,13 +190,15 @@ def simulate_city(
     Raises
     ------
     RiskwarnError
-        For ``n_grids < 1``, ``n_periods < 1``, an unknown ``freq`` or time zone, or a
-        span outside 2000-2040.
+        For ``n_grids < 1``, ``n_periods < 1``, an unknown ``freq`` or time zone, a
+        span outside 2000-2040, or a level break outside periods ``1 .. n_periods - 1``
+        or with a factor that is not > 0.
     """
     n_grids = _count(n_grids, "n_grids")
     n_periods = _count(n_periods, "n_periods")
     params = params or SimulationParams()
     _check_params(params)
+    _check_break(params.level_break, n_periods)
     timeline = make_timeline(start, n_periods, freq, timezone)
     rng = np.random.default_rng(seed)
 
@@ -169,6 +213,7 @@ def simulate_city(
         rng,
         params.dynamics,
         params.events,
+        _rate_factor(params.level_break, n_periods),
     )
     events = build_events(
         timeline, layout.grid_ids, layout.grid_type, dyn, shocks, rng, params.events

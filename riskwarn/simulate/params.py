@@ -128,10 +128,36 @@ class EventParams:
 
 
 @dataclass(frozen=True)
+class LevelBreak:
+    """A level shift in every event rate, like a policy change or a new reporting system.
+
+    From period index ``at`` (0-based, ``1 <= at < n_periods``) on, the escalation
+    intensity and the rates of ordinary petitions, disputes and incidents are all
+    multiplied by ``factor`` (> 0): a real change of level shows in every table, not
+    only in the escalations. Only the rates move; tension, shocks and the attributes
+    of each event keep their mechanisms, and nothing before ``at`` changes.
+
+    The stocks that feed the escalation rate (open disputes, recent repeat and group
+    petitions, recent escalations) follow the new volumes, so the escalation
+    probability moves further than ``factor``: about ``factor ** 1.5`` with the
+    default parameters (``factor = 2`` gave 2.1 to 3.0 times the probability of the
+    same city without the break, ``0.5`` gave 0.34 to 0.45 times, over 15 to 52
+    periods after it). The truth file records the true probability throughout.
+    """
+
+    at: int
+    factor: float
+
+
+@dataclass(frozen=True)
 class SimulationParams:
-    """All parameters of :func:`riskwarn.simulate.simulate_city`."""
+    """All parameters of :func:`riskwarn.simulate.simulate_city`.
+
+    ``level_break`` is ``None`` (no break, the default) or a :class:`LevelBreak`.
+    """
 
     layout: LayoutParams = field(default_factory=LayoutParams)
     shocks: ShockParams = field(default_factory=ShockParams)
     dynamics: DynamicsParams = field(default_factory=DynamicsParams)
     events: EventParams = field(default_factory=EventParams)
+    level_break: LevelBreak | None = None

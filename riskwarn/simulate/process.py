@@ -18,6 +18,8 @@ Each period, for all grids at once:
 
    Self-excitation enters through ``log1p`` with ``a_self + a_neighbours < 1``, so the
    rate grows less than linearly in past escalations and the process stays stable.
+   A level break (:class:`~riskwarn.simulate.params.LevelBreak`) multiplies ``mu`` and
+   the ordinary event rates of the periods from the break on by its factor.
 
 Petitions and disputes are drawn row by row here, because their closing dates feed
 the backlog and grievance stocks that later periods read; incidents and escalations
@@ -176,6 +178,7 @@ def run_dynamics(
     rng: np.random.Generator,
     dyn: DynamicsParams,
     ev: EventParams,
+    rate_factor: np.ndarray | None = None,
 ) -> Dynamics:
     """Run the grid x period process.
 
@@ -190,12 +193,19 @@ def run_dynamics(
     rng : numpy.random.Generator
     dyn : DynamicsParams
     ev : EventParams
+    rate_factor : np.ndarray of float64, shape (n_periods,), optional
+        Multiplier of every event rate (escalations, petitions, disputes, ordinary
+        incidents) per period; ``None`` means 1 throughout. It scales rates only, so
+        the draws before the first period with a factor other than 1 are unchanged.
 
     Returns
     -------
     Dynamics
     """
     n, n_t = len(grid_type), timeline.n_periods
+    # A factor of exactly 1.0 leaves every product bit for bit as it was, so the random
+    # draws of a city without a break are those of the simulator before breaks existed.
+    factor = np.ones(n_t) if rate_factor is None else np.asarray(rate_factor, dtype=np.float64)
     weeks = timeline.days / 7.0
     length_us = np.diff(timeline.edges_us)
     w_mean = _neighbour_mean(adj)
@@ -252,6 +262,7 @@ def run_dynamics(
         tension[:, t] = x
         backlog_out[:, t] = backlog
         k = weeks[t]
+        f = factor[t]
 
         eta = (
             base_eta
@@ -261,12 +272,13 @@ def run_dynamics(
             + dyn.a_self * np.log1p(excitation)
             + dyn.a_neighbours * np.log1p(adj @ excitation)
         )
-        mu[:, t] = np.minimum(np.exp(eta), dyn.max_weekly_rate) * k
+        # The break scales the weekly rate before the numerical guard caps it.
+        mu[:, t] = np.minimum(np.exp(eta) * f, dyn.max_weekly_rate) * k
         escalations[:, t] = rng.poisson(mu[:, t])
-        incidents[:, t] = rng.poisson(inc_rate * np.exp(ev.incident_tension * x) * k)
+        incidents[:, t] = rng.poisson(inc_rate * np.exp(ev.incident_tension * x) * k * f)
 
         # Petitions.
-        n_p = rng.poisson(pet_rate * np.exp(ev.petition_tension * x) * k)
+        n_p = rng.poisson(pet_rate * np.exp(ev.petition_tension * x) * k * f)
         g = np.repeat(np.arange(n), n_p)
         m = len(g)
         received = timeline.edges_us[t] + _minute_offsets(rng, int(length_us[t]), m)
@@ -295,7 +307,7 @@ def run_dynamics(
         pet_parts.append((g, received, closed, is_repeat, is_group, unsatisfied))
 
         # Disputes: slower to resolve where tension is high, so a backlog builds up.
-        n_d = rng.poisson(dis_rate * np.exp(ev.dispute_tension * x) * k)
+        n_d = rng.poisson(dis_rate * np.exp(ev.dispute_tension * x) * k * f)
         gd = np.repeat(np.arange(n), n_d)
         reported = timeline.edges_us[t] + _minute_offsets(rng, int(length_us[t]), len(gd))
         delay = _delay_days(

@@ -4,7 +4,10 @@ Layout of ``out_dir``::
 
     grids.<fmt>  adjacency.<fmt>  petitions.<fmt>  disputes.<fmt>  incidents.<fmt>
     _truth/escalation_probability.parquet   (not model input: tests and benchmarks only)
-    _truth/simulation.json                  (seed, span, parameters, summary)
+    _truth/simulation.json                  (seed, span, parameters, shape, label, summary)
+    _truth/label.toml                       (a config with this data's label and time line)
+
+A :class:`~riskwarn.simulate.shapes.DataShape` may leave tables or columns out.
 
 Every file is written atomically, so a reader never sees half a table.
 """
@@ -23,16 +26,13 @@ from riskwarn.atomic import write_atomic
 from riskwarn.errors import RiskwarnError
 from riskwarn.simulate.city import SimulatedCity, params_dict
 from riskwarn.simulate.frames import iso_strings
+from riskwarn.simulate.shapes import ESCALATION_RULES, DataShape, label_toml, shape_tables
 
 FORMATS = ("parquet", "csv")
 TRUTH_DIR = "_truth"
-# The label that counts exactly the simulated escalations (see DESIGN.md, "Labels").
-ESCALATION_LABEL = {
-    "any_of": [
-        {"table": "incidents", "column": "severity", "op": ">=", "value": 3},
-        {"table": "petitions", "column": "group_size", "op": ">=", "value": 5},
-    ]
-}
+# The label that counts exactly the simulated escalations (see DESIGN.md, "Labels"),
+# the label of a city written whole.
+ESCALATION_LABEL = {"any_of": [dict(rule) for rule in ESCALATION_RULES]}
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
@@ -48,7 +48,19 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     out.to_csv(path, index=False, na_rep="", lineterminator="\n", encoding="utf-8")
 
 
-def _metadata(city: SimulatedCity, files: dict[str, Path], out: Path) -> dict[str, Any]:
+def _shape_record(city: SimulatedCity, shape: DataShape) -> dict[str, Any]:
+    """The shape options, the level break included (it lives in the parameters)."""
+    brk = city.params.level_break
+    return {
+        **shape.as_dict(),
+        "break_at": None if brk is None else int(brk.at),
+        "break_factor": None if brk is None else float(brk.factor),
+    }
+
+
+def _metadata(
+    city: SimulatedCity, shape: DataShape, files: dict[str, Path], out: Path
+) -> dict[str, Any]:
     return {
         "seed": city.seed,
         "n_grids": city.n_grids,
@@ -57,15 +69,30 @@ def _metadata(city: SimulatedCity, files: dict[str, Path], out: Path) -> dict[st
         "timezone": city.timezone,
         "start": city.start.isoformat(),
         "end": city.end.isoformat(),
-        "escalation_label": ESCALATION_LABEL,
+        "escalation_label": shape.label(),
+        "label_kind": shape.label_kind,
+        "label_note": shape.label_note(),
+        "shape": _shape_record(city, shape),
         "files": {name: os.path.relpath(path, out) for name, path in files.items()},
         "parameters": params_dict(city.params),
         "summary": city.summary,
     }
 
 
+def _label_config(city: SimulatedCity, shape: DataShape) -> str:
+    # The time line too: without it a monthly city would be cut into weeks, and the
+    # last period would end at the time of the run instead of the extraction moment.
+    end = city.end.tz_convert(city.timezone).tz_localize(None)
+    data = {"freq": city.freq, "timezone": city.timezone, "end": end.isoformat()}
+    return label_toml(shape.label(), data)
+
+
 def write_city(
-    city: SimulatedCity, out_dir: str | os.PathLike, fmt: str = "parquet"
+    city: SimulatedCity,
+    out_dir: str | os.PathLike,
+    fmt: str = "parquet",
+    *,
+    shape: DataShape | None = None,
 ) -> dict[str, Path]:
     """Write a simulated city as a dataset folder.
 
@@ -73,42 +100,58 @@ def write_city(
     ----------
     city : SimulatedCity
     out_dir : path
-        Created if needed. A stale file of the other format for one of the five
-        tables (e.g. ``petitions.csv`` when writing Parquet) is removed, so the folder
-        always holds exactly one file per table.
+        Created if needed. A stale file of the other format for a table written (e.g.
+        ``petitions.csv`` when writing Parquet), and any file of one of the five tables
+        that ``shape`` leaves out, is removed, so the folder always holds exactly one
+        file per table written and nothing else of the contract's.
     fmt : {"parquet", "csv"}
-        Format of the five input tables. The truth is always Parquet. Parquet keeps
+        Format of the input tables. The truth is always Parquet. Parquet keeps
         tz-aware timestamps; CSV writes ISO 8601 with offset and empty cells for missing.
+    shape : DataShape, optional
+        Which tables and columns to write (default: all five tables, every column).
+        The truth is written whole whatever the shape.
 
     Returns
     -------
     dict of str to Path
-        ``grids``, ``adjacency``, ``petitions``, ``disputes``, ``incidents``, ``truth``
-        and ``simulation`` (the JSON metadata).
+        The tables written (``grids``, ``adjacency``, ``petitions``, ``disputes``,
+        ``incidents``, as the shape keeps them), ``truth``, ``simulation`` (the JSON
+        metadata, which lists the others) and ``label`` (``_truth/label.toml``).
 
     Raises
     ------
     RiskwarnError
-        For an unknown ``fmt``.
+        For an unknown ``fmt`` or a ``shape`` that is not a DataShape.
     """
     if fmt not in FORMATS:
         raise RiskwarnError(f"fmt must be one of {', '.join(FORMATS)}, got {fmt!r}.")
+    shape = DataShape() if shape is None else shape
+    if not isinstance(shape, DataShape):
+        raise RiskwarnError(f"shape must be a DataShape or None, got {shape!r}.")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     writer = _write_parquet if fmt == "parquet" else _write_csv
+    tables = shape_tables(city.tables(), shape)
     files: dict[str, Path] = {}
-    for name, frame in city.tables().items():
+    for name, frame in tables.items():
         files[name] = write_atomic(out / f"{name}.{fmt}", partial(writer, frame))
-        for other in FORMATS:
-            stale = out / f"{name}.{other}"
-            if other != fmt and stale.exists():
+    # A table from an earlier write that this one leaves out (or wrote in the other
+    # format) would otherwise be read as part of this dataset.
+    for name in city.tables():
+        for suffix in FORMATS:
+            stale = out / f"{name}.{suffix}"
+            if stale.exists() and files.get(name) != stale:
                 stale.unlink()
     truth_dir = out / TRUTH_DIR
     files["truth"] = write_atomic(
         truth_dir / "escalation_probability.parquet", partial(_write_parquet, city.truth)
     )
+    toml = _label_config(city, shape)
+    files["label"] = write_atomic(
+        truth_dir / "label.toml", lambda tmp: tmp.write_text(toml, encoding="utf-8")
+    )
     meta_path = truth_dir / "simulation.json"
-    text = json.dumps(_metadata(city, files, out), indent=2) + "\n"
+    text = json.dumps(_metadata(city, shape, files, out), indent=2) + "\n"
     files["simulation"] = write_atomic(
         meta_path, lambda tmp: tmp.write_text(text, encoding="utf-8")
     )

@@ -11,6 +11,7 @@ pickle is refused unless explicitly allowed.
 from __future__ import annotations
 
 import getpass
+import math
 import re
 import tempfile
 from dataclasses import dataclass
@@ -97,7 +98,16 @@ def register_and_decide(
     version = str(version)
     client.set_registered_model_alias(name, CHALLENGER, version)
     current = champion_version(name)
-    if current is None:
+    if not math.isfinite(value):
+        # A test span without escalations (a small or quiet city) measures nothing.
+        decision = Decision(
+            False,
+            f"the backtest could not measure {metric_label} (no escalation in its test span); "
+            "the champion stays; promote by hand if you must",
+            version,
+            None if current is None else str(current.version),
+        )
+    elif current is None:
         if baseline_value is None:
             decision = Decision(
                 False, "no baseline value to compare the first version with", version
