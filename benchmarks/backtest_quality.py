@@ -13,11 +13,17 @@ as-of date with grid areas, then averaged over dates). Targets: the
 ensemble's AP >= 0.8 x the truth's AP and >= 1.3 x the best baseline's AP (the
 baseline with the highest AP on these same test rows), and the ensemble's ECE <= 0.02.
 
-(b) Small data: 80 grids x 60 months (freq "MS"), seeds 1-5, horizon 1, the default
-test window (12 monthly dates), refits every 4 periods, every model. Per seed: the
-ensemble's AP minus the best baseline's AP. The ensemble is "not worse than the best
-baseline within noise" when the mean difference over seeds is >= -1 standard error
-of that mean (sample standard deviation / sqrt(number of seeds)); this needs >= 2 seeds.
+(b) Small data in the shapes real cities have: 80 grids x 60 months (freq "MS"),
+seeds 1-5, in five shapes: all tables; incidents only; petitions only; disputes and
+incidents with only the required columns (and the label's) and no graph; all tables
+with a level break (every rate x2 from month 48, inside the test span). Each city is
+labelled as the simulator says its tables support (``_truth/label.toml``), with the
+default label horizon of 4; the default test window (12 monthly dates), refits every
+4 periods, every model. Per shape and horizon (1 and 4): the ensemble's AP minus the
+best baseline's AP per seed, their mean and standard error (sample sd / sqrt(seeds)),
+and the seeds more than 1 SE below 0. Targets: the mean >= 0 and no seed more than
+1 SE below. Calibration in the large: the ensemble's mean score over the test rows
+divided by the realised rate, target within 20 %.
 
 Simulated cities are cached under bench_output/ (the weekly ones under the same
 names as benchmarks/features.py uses), and each backtest's files under
@@ -65,6 +71,122 @@ def ensure_city(grids: int, periods: int, seed: int, freq: str) -> Path:
         city = simulate_city(n_grids=grids, n_periods=periods, seed=seed, freq=freq)
         write_city(city, folder)
     return folder
+
+
+SHAPES: dict[str, dict[str, Any]] = {
+    "all tables": {},
+    "incidents only": {"tables": ("incidents",)},
+    "petitions only": {"tables": ("petitions",)},
+    "disputes + incidents, minimal columns, no graph": {
+        "tables": ("disputes", "incidents"),
+        "minimal_columns": True,
+        "no_graph": True,
+    },
+    "all tables, level break x2 at month 48": {"break": (48, 2.0)},
+}
+"""The small-data shapes of (b): DataShape arguments, and a level break (at, factor)."""
+
+
+def ensure_shaped_city(name: str, grids: int, periods: int, seed: int, freq: str = "MS") -> Path:
+    """A simulated city written in one of the :data:`SHAPES` (cached under bench_output/)."""
+    from riskwarn.simulate import (
+        DataShape,
+        LevelBreak,
+        SimulationParams,
+        simulate_city,
+        write_city,
+    )
+
+    spec = dict(SHAPES[name])
+    level_break = spec.pop("break", None)
+    slug = "".join(c if c.isalnum() else "_" for c in name).strip("_")
+    folder = OUT / f"shape_{slug}_{grids}x{periods}_s{seed}_{freq}"
+    if not (folder / "_truth" / "simulation.json").exists():
+        params = SimulationParams(level_break=LevelBreak(*level_break) if level_break else None)
+        city = simulate_city(n_grids=grids, n_periods=periods, seed=seed, freq=freq, params=params)
+        write_city(city, folder, shape=DataShape(**spec))
+    return folder
+
+
+def shape_backtest(folder: Path, refit_every: int, reuse: bool) -> dict[str, Any]:
+    """The backtest of one shaped city with its own label (``_truth/label.toml``)."""
+    import pandas as pd
+
+    from riskwarn.config import load_config
+    from riskwarn.workflows import run_backtest_files
+
+    out = OUT / "quality_runs" / f"{folder.name}_r{refit_every}"
+    toml = (folder / "_truth" / "label.toml").read_text() + (
+        f"[backtest]\nrefit_every = {refit_every}\n"
+    )
+    config_path = out / "config.toml"
+    done = out / "metrics.json"
+    if not (reuse and done.exists() and config_path.exists() and config_path.read_text() == toml):
+        out.mkdir(parents=True, exist_ok=True)
+        done.unlink(missing_ok=True)
+        config_path.write_text(toml)
+        t0 = time.perf_counter()
+        run_backtest_files(folder, load_config(config_path), out, track=False)
+        print(f"  backtest of {folder.name} in {time.perf_counter() - t0:.0f}s", flush=True)
+    return {
+        "metrics": json.loads(done.read_text()),
+        "predictions": pd.read_parquet(out / "predictions.parquet"),
+    }
+
+
+def shapes_part(
+    grids: int, periods: int, seeds: list[int], refit_every: int, reuse: bool
+) -> dict[str, Any]:
+    """(b): per shape and horizon, ensemble AP minus the best baseline's, and calibration."""
+    out: dict[str, Any] = {}
+    for name in SHAPES:
+        runs = []
+        for seed in seeds:
+            folder = ensure_shaped_city(name, grids, periods, seed)
+            run = shape_backtest(folder, refit_every, reuse)
+            runs.append((seed, run))
+        by_h: dict[str, Any] = {}
+        horizons = runs[0][1]["metrics"]["settings"]["horizons"]
+        for h in sorted({1, max(horizons)}):
+            per_seed = []
+            for seed, run in runs:
+                metrics, pred = run["metrics"], run["predictions"]
+                rows = {r["model"]: r for r in metrics["overall"] if r["horizon"] == h}
+                best = metrics["best_baseline"][str(h)]
+                ens = pred[(pred["model"] == "ensemble") & (pred["horizon"] == h)]
+                ens = ens[ens["label"].notna()]
+                rate = float(ens["label"].astype(float).mean())
+                per_seed.append(
+                    {
+                        "seed": seed,
+                        "n_positive": rows["ensemble"]["n_positive"],
+                        "ensemble_ap": rows["ensemble"]["ap"],
+                        "lightgbm_ap": rows.get("lightgbm", {}).get("ap"),
+                        "best_baseline": best,
+                        "best_baseline_ap": rows[best]["ap"],
+                        "difference": rows["ensemble"]["ap"] - rows[best]["ap"],
+                        "mean_score": float(ens["score"].mean()),
+                        "realised_rate": rate,
+                        "calibration_ratio": float(ens["score"].mean()) / rate,
+                        "notes": metrics["notes"],
+                    }
+                )
+            diffs = [r["difference"] for r in per_seed]
+            n = len(diffs)
+            se = statistics.stdev(diffs) / math.sqrt(n) if n >= 2 else float("nan")
+            mean = statistics.fmean(diffs)
+            ratios = [r["calibration_ratio"] for r in per_seed]
+            by_h[str(h)] = {
+                "per_seed": per_seed,
+                "mean_difference": mean,
+                "se_mean_difference": se,
+                "seeds_below_minus_1se": [r["seed"] for r in per_seed if r["difference"] < -se],
+                "mean_not_below_best_baseline": mean >= 0,
+                "calibration_ratio_mean": statistics.fmean(ratios),
+                "calibration_within_20pct": all(0.8 <= x <= 1.2 for x in ratios),
+            }
+        out[name] = by_h
+    return out
 
 
 def year_window(folder: Path, horizon: int = 1) -> tuple[str, int]:
@@ -278,45 +400,6 @@ def city_part(folder: Path, refit_every: int, reuse: bool, explicit: bool) -> di
     }
 
 
-def small_part(
-    folders: dict[int, Path], refit_every: int, reuse: bool, explicit: bool
-) -> dict[str, Any]:
-    per_seed = []
-    for seed, folder in folders.items():
-        run = backtest(folder, refit_every, reuse, verbose=False, explicit_start=explicit)
-        metrics = run["metrics"]
-        h1 = {r["model"]: r for r in metrics["overall"] if r["horizon"] == 1}
-        best = metrics["best_baseline"]["1"]
-        per_seed.append(
-            {
-                "seed": seed,
-                "n_as_of": metrics["settings"]["n_as_of"],
-                "n_folds": metrics["settings"]["n_folds"],
-                "n_positive": h1["ensemble"]["n_positive"],
-                "ensemble_ap": h1["ensemble"]["ap"],
-                "best_baseline": best,
-                "best_baseline_ap": h1[best]["ap"],
-                "difference": h1["ensemble"]["ap"] - h1[best]["ap"],
-            }
-        )
-    diffs = [r["difference"] for r in per_seed]
-    n = len(diffs)
-    mean = statistics.fmean(diffs)
-    sd = statistics.stdev(diffs) if n >= 2 else float("nan")
-    se = sd / math.sqrt(n) if n >= 2 else float("nan")
-    return {
-        "per_seed": per_seed,
-        "n_seeds": n,
-        "mean_difference": mean,
-        "sd_difference": sd,
-        "se_mean_difference": se,
-        "seeds_ensemble_at_least_best_baseline": sum(d >= 0 for d in diffs),
-        "rule": "not worse within noise iff mean(ensemble AP - best baseline AP) >= -1 SE, "
-        "SE = sample sd / sqrt(n seeds); undefined with fewer than 2 seeds",
-        "not_worse_within_noise": (mean >= -se) if n >= 2 else None,
-    }
-
-
 def _f(value, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
@@ -348,36 +431,36 @@ def markdown(result: dict[str, Any]) -> str:
         for name, ok in part["targets"].items():
             lines.append(f"- {name}: {'PASS' if ok else 'FAIL'}")
         lines.append("")
-    small = result.get("small")
-    if small:
-        c = result["small_config"]
+    shapes = result.get("shapes")
+    if shapes:
+        c = result["shapes_config"]
         lines += [
-            f"## (b) small data: {c['grids']} grids x {c['periods']} periods ({c['freq']}), "
-            f"horizon 1, refit every {c['refit_every']}",
+            f"## (b) small data in five shapes: {c['grids']} grids x {c['periods']} periods "
+            f"({c['freq']}), seeds {c['seeds']}, refit every {c['refit_every']}",
             "",
-            "| seed | test dates | escalations | ensemble AP | best baseline | its AP | difference |",
-            "|---|---|---|---|---|---|---|",
+            "Ensemble AP minus the best baseline's AP (the baseline with the highest AP on "
+            "the same test rows, which favours it slightly); calibration = the ensemble's "
+            "mean score / the realised rate over the test rows.",
+            "",
+            "| shape | horizon | per seed | mean | SE | seeds < -1 SE | LightGBM - best | "
+            "calibration per seed |",
+            "|---|---|---|---|---|---|---|---|",
         ]
-        for r in small["per_seed"]:
-            lines.append(
-                f"| {r['seed']} | {r['n_as_of']} | {r['n_positive']} | {_f(r['ensemble_ap'])} | "
-                f"{r['best_baseline']} | {_f(r['best_baseline_ap'])} | {r['difference']:+.3f} |"
-            )
-        verdict = {True: "yes", False: "NO", None: "undefined (fewer than 2 seeds)"}
-        lines += [
-            "",
-            f"Mean difference {small['mean_difference']:+.4f}, sd {_f(small['sd_difference'], 4)}, "
-            f"standard error {_f(small['se_mean_difference'], 4)} over {small['n_seeds']} seed(s); "
-            f"ensemble >= best baseline on {small['seeds_ensemble_at_least_best_baseline']} of "
-            f"{small['n_seeds']}.",
-            "",
-            f"Rule: {small['rule']}. Not worse within noise: "
-            f"{verdict[small['not_worse_within_noise']]}.",
-            "",
-            "The best baseline is picked per seed by its AP on the same test rows, which "
-            "favours the baseline slightly.",
-            "",
-        ]
+        for name, by_h in shapes.items():
+            for h, r in by_h.items():
+                per = ", ".join(f"{x['difference']:+.3f}" for x in r["per_seed"])
+                lgb = [
+                    x["lightgbm_ap"] - x["best_baseline_ap"]
+                    for x in r["per_seed"]
+                    if x["lightgbm_ap"] is not None
+                ]
+                cal = ", ".join(f"{x['calibration_ratio']:.2f}" for x in r["per_seed"])
+                lines.append(
+                    f"| {name} | {h} | {per} | {r['mean_difference']:+.4f} | "
+                    f"{_f(r['se_mean_difference'], 4)} | {r['seeds_below_minus_1se'] or 'none'} | "
+                    f"{statistics.fmean(lgb):+.4f} | {cal} |"
+                )
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -389,7 +472,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--refit-every", type=int, default=4)
     ap.add_argument("--small-grids", type=int, default=80)
     ap.add_argument("--small-periods", type=int, default=60)
-    ap.add_argument("--small-freq", default="MS")
     ap.add_argument("--small-seeds", default="1-5", help="small-data seeds, e.g. 1-5")
     ap.add_argument("--small-refit-every", type=int, default=4)
     ap.add_argument("--only", choices=["city", "small"], default=None)
@@ -420,19 +502,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             )
     if args.only != "city":
         seeds = seed_list(args.small_seeds)
-        result["small_config"] = {
+        result["shapes_config"] = {
             "grids": args.small_grids,
             "periods": args.small_periods,
-            "freq": args.small_freq,
+            "freq": "MS",
             "refit_every": args.small_refit_every,
             "seeds": seeds,
         }
-        folders = {
-            s: ensure_city(args.small_grids, args.small_periods, s, args.small_freq) for s in seeds
-        }
-        print(f"(b) small-data backtests, seeds {seeds}", flush=True)
-        result["small"] = small_part(
-            folders, args.small_refit_every, args.reuse, args.explicit_start
+        print(f"(b) small-data backtests in {len(SHAPES)} shapes, seeds {seeds}", flush=True)
+        result["shapes"] = shapes_part(
+            args.small_grids, args.small_periods, seeds, args.small_refit_every, args.reuse
         )
     from riskwarn.workflows import json_ready
 

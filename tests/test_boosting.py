@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from riskwarn.errors import RiskwarnError
-from riskwarn.models.boosting import LightGBMCount, LightGBMEscalation
+from riskwarn.models.boosting import LightGBMCount, LightGBMEscalation, capacity
 from riskwarn.models.frames import downsample_weights
 
 
@@ -137,10 +137,28 @@ def test_every_fit_and_prediction_uses_the_same_thread_count():
     # LightGBM keeps its thread count process-wide: concurrent fits (the backtest's
     # n_jobs threads) with different counts segfault, so small fits use it too.
     model = LightGBMEscalation(num_threads=2)
-    assert model._params(1_000)["num_threads"] == model._params(5_000_000)["num_threads"] == 2
-    assert LightGBMEscalation(num_threads=1)._params(5_000_000)["num_threads"] == 1
+    small, big = model._params(1_000, 50), model._params(5_000_000, 50_000)
+    assert small["num_threads"] == big["num_threads"] == 2
+    assert LightGBMEscalation(num_threads=1)._params(5_000_000, 50_000)["num_threads"] == 1
     with pytest.raises(RiskwarnError, match="num_threads"):
-        LightGBMEscalation(num_threads=-1)._params(10)
+        LightGBMEscalation(num_threads=-1)._params(10, 1)
+
+
+def test_capacity_follows_the_escalations_and_explicit_settings_win():
+    assert capacity(300) == (4, 0.03) and capacity(1_000) == (4, 0.03)
+    assert capacity(2_000) == capacity(40_000) == (7, 0.1)
+    leaves, rate = capacity(1_400)
+    assert 4 < leaves < 7 and 0.03 < rate < 0.1
+    model = LightGBMEscalation()
+    small, big = model._params(5_000, 300), model._params(200_000, 8_000)
+    assert (small["num_leaves"], small["learning_rate"], small["bagging_fraction"]) == (
+        4,
+        0.03,
+        0.7,
+    )
+    assert (big["num_leaves"], big["learning_rate"]) == (7, 0.1) and "bagging_fraction" not in big
+    fixed = LightGBMEscalation(num_leaves=15, learning_rate=0.2)._params(5_000, 300)
+    assert (fixed["num_leaves"], fixed["learning_rate"]) == (15, 0.2)
 
 
 def test_a_sample_drawn_outside_the_model_with_its_weights_stays_calibrated():

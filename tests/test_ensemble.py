@@ -52,7 +52,7 @@ def _ensemble(**kw):
     return CalibratedEnsemble(
         components={"good": ColumnModel("good", scale=3.0), "noise": ColumnModel("noise")},
         baselines={"weak": ColumnModel("weak"), "noise_b": ColumnModel("noise")},
-        robust=("best_baseline",),
+        robust=(),  # the prior: the baseline with the best out-of-time AP
         **kw,
     )
 
@@ -92,13 +92,14 @@ def test_a_useless_stack_is_replaced_by_the_best_baseline():
     e = CalibratedEnsemble(
         components={"noise": ColumnModel("noise"), "noise2": ColumnModel("noise", shift=-1)},
         baselines={"good": ColumnModel("good")},
-        robust=("best_baseline",),
+        robust=(),  # the prior: the baseline with the best out-of-time AP
         prior_strength=0.0,
     ).fit(frame, y)
-    assert e.blend_ == 0.0 and e.weights_["noise"] == 0.0, e.blend_scores_
+    assert e.blend_ == 0.0 and "noise" not in e.weights_, e.blend_scores_
+    assert set(e.components_) == {"good"}  # components without weight are not kept
     test, _ = _panel(n_grids=200, n_dates=10, seed=2)
     p = e.predict_proba(test)[:, 1]
-    base = e.components_["best_baseline"].predict_proba(test)[:, 1]
+    base = e.components_[e.best_baseline_].predict_proba(test)[:, 1]
     assert np.array_equal(np.argsort(p, kind="stable"), np.argsort(base, kind="stable"))
 
 
@@ -106,7 +107,7 @@ def test_weights_favour_the_informative_component_and_the_best_baseline_is_chose
     frame, y = _panel()
     e = _ensemble().fit(frame, y)
     assert e.best_baseline_ == "weak"
-    assert e.weights_["good"] > 5 * max(e.weights_["noise"], 1e-3)
+    assert e.weights_["good"] > 5 * max(e.weights_.get("noise", 0.0), 1e-3)
     assert all(w >= 0 for k, w in e.weights_.items() if k != "intercept")
 
 
@@ -133,17 +134,17 @@ def test_isotonic_when_the_calibration_window_holds_enough_escalations():
 def test_small_windows_lean_on_the_robust_prior():
     frame, y = _panel(n_grids=40, n_dates=60)
     strong = _ensemble(prior_strength=1e6).fit(frame, y)
-    assert strong.weights_["best_baseline"] == pytest.approx(1.0, abs=1e-3)
-    assert strong.weights_["good"] == pytest.approx(0.0, abs=1e-3)
+    assert strong.weights_[strong.best_baseline_] == pytest.approx(1.0, abs=1e-3)
+    assert strong.weights_.get("good", 0.0) == pytest.approx(0.0, abs=1e-3)
     free = _ensemble(prior_strength=0.0).fit(frame, y)
-    assert free.weights_["good"] > strong.weights_["good"]
+    assert free.weights_["good"] > strong.weights_.get("good", 0.0)
 
 
 def test_too_little_data_falls_back_to_the_first_baseline_fitted_on_everything():
     frame, y = _panel(n_grids=30, n_dates=6)
     e = _ensemble().fit(frame, y)
     assert e.mode_ == "fallback" and e.best_baseline_ == "weak"
-    expected = e.components_["best_baseline"].predict_proba(frame)
+    expected = e.components_["weak"].predict_proba(frame)
     np.testing.assert_array_equal(e.predict_proba(frame), expected)
 
 

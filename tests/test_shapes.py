@@ -55,7 +55,7 @@ def _config(path: Path, end: str, freq: str, shape: DataShape, name: str) -> Pat
     if shape.label_kind == "proxy":
         # Disputes alone record no escalation: the label must be given (the default
         # label's rules are on incidents and petitions, and the run says so).
-        for rule in shape.label():
+        for rule in shape.label()["any_of"]:
             text += (
                 f'[[label.any_of]]\ntable = "{rule["table"]}"\ncolumn = "{rule["column"]}"\n'
                 f'op = "{rule["op"]}"\nvalue = {json.dumps(rule["value"])}\n'

@@ -152,9 +152,6 @@ def make_model(
                 n: make_model(n, horizon=horizon, graph=graph, seed=seed)
                 for n in dict.fromkeys(["shrunk_rate", *baselines])
             },
-            robust=("best_baseline", "graph_hawkes")
-            if "graph_hawkes" in components
-            else ("best_baseline",),
             horizon=horizon,
         )
     raise ConfigError(f"unknown model {name!r}.")

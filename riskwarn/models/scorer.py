@@ -145,8 +145,6 @@ class EscalationScorer(BaseEstimator):
         """(name, fitted component, weight on its log-odds) of the sources of reasons."""
         model = self.model_
         if isinstance(model, CalibratedEnsemble):
-            if model.mode_ == "fallback":
-                return [("best_baseline", model.components_["best_baseline"], 1.0)]
             return [
                 (name, comp, float(model.weights_.get(name, 0.0)))
                 for name, comp in model.components_.items()
