@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import os
+
+# One BLAS thread in the tests, their notebook kernels and subprocesses. riskwarn's
+# dense solves are tiny (stacking weights, Platt scaling, logistic regressions on a
+# few features), and OpenBLAS's thread per core makes each L-BFGS step wait for its
+# workers: up to 20 times slower when the cores are busy, as they are while the
+# backtest fits in parallel (a quarter of the shape matrix's time on two cores). No
+# test is about BLAS threads. Set before NumPy loads where it can (notebook kernels
+# and subprocesses inherit it), and by threadpoolctl below for this process.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from threadpoolctl import threadpool_limits
 
 from riskwarn.config import Config, DataConfig
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_blas_thread():
+    """NumPy's and SciPy's BLAS on one thread (NumPy may be loaded before this file)."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def square(x: float, y: float, size: float = 1.0) -> str:
