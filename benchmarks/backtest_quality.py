@@ -21,9 +21,13 @@ labelled as the simulator says its tables support (``_truth/label.toml``), with 
 default label horizon of 4; the default test window (12 monthly dates), refits every
 4 periods, every model. Per shape and horizon (1 and 4): the ensemble's AP minus the
 best baseline's AP per seed, their mean and standard error (sample sd / sqrt(seeds)),
-and the seeds more than 1 SE below 0. Targets: the mean >= 0 and no seed more than
-1 SE below. Calibration in the large: the ensemble's mean score over the test rows
-divided by the realised rate, target within 20 %.
+and the seeds more than 1 SE below 0; also each seed's own standard error of its
+difference (its test dates resampled) and the seeds more than that below 0. Targets:
+the mean >= 0 and no seed more than 1 SE below. Calibration in the large: the
+ensemble's mean score over the test rows divided by the realised rate, target within
+20 %; where the label is the simulator's own escalation (the all-tables shapes) the
+truth's expected rate over the same rows is divided by the realised rate too, which
+shows how far a perfect forecast would be from the target on that seed.
 
 Simulated cities are cached under bench_output/ (the weekly ones under the same
 names as benchmarks/features.py uses), and each backtest's files under
@@ -134,28 +138,94 @@ def shape_backtest(folder: Path, refit_every: int, reuse: bool) -> dict[str, Any
     }
 
 
+def date_bootstrap_se(pred, model: str, other: str, h: int, reps: int = 200) -> float:
+    """Standard error of AP(model) - AP(other) on one backtest, resampling test dates.
+
+    The rows of one as-of date share that date's level, so dates (not rows) are
+    resampled, with replacement; the seed is fixed so the figure repeats.
+    """
+    import numpy as np
+    from sklearn.metrics import average_precision_score
+
+    rows = pred[(pred["horizon"] == h) & pred["label"].notna()]
+    a = rows[rows["model"] == model].sort_values(["as_of", "grid_id"])
+    b = rows[rows["model"] == other].sort_values(["as_of", "grid_id"])
+    y = a["label"].to_numpy(float)
+    sa, sb = a["score"].to_numpy(float), b["score"].to_numpy(float)
+    code = np.unique(a["as_of"].to_numpy(), return_inverse=True)[1]
+    by_date = [np.flatnonzero(code == d) for d in range(code.max() + 1)]
+    rng = np.random.default_rng(0)
+    diffs = []
+    for _ in range(reps):
+        idx = np.concatenate([by_date[d] for d in rng.integers(0, len(by_date), len(by_date))])
+        if y[idx].sum() == 0:
+            continue
+        diffs.append(
+            average_precision_score(y[idx], sa[idx]) - average_precision_score(y[idx], sb[idx])
+        )
+    return float(np.std(diffs, ddof=1))
+
+
+def truth_rate(folder: Path, pred, h: int) -> float:
+    """The simulator's expected escalation rate over the ensemble's test rows at horizon h.
+
+    P(an escalation in the h periods from as-of t) = 1 - prod(1 - p) over the periods
+    that start at t, ..., t + h - 1. Only meaningful where the label is the
+    simulator's own escalation (all tables with their columns).
+    """
+    import numpy as np
+    import pandas as pd
+
+    truth = pd.read_parquet(folder / "_truth" / "escalation_probability.parquet")
+    truth = truth.assign(
+        grid_id=truth["grid_id"].astype(str),
+        as_of=pd.to_datetime(truth["period_start"]).dt.tz_convert("UTC"),
+    ).sort_values(["grid_id", "as_of"])
+    log_keep = np.log1p(-truth["probability"].clip(upper=1 - 1e-12))
+    # the sum of the next h periods' log(1 - p), from each period on
+    window = log_keep.groupby(truth["grid_id"]).transform(
+        lambda x: x[::-1].rolling(h, min_periods=h).sum()[::-1]
+    )
+    truth = truth.assign(p_h=1 - np.exp(window))
+    rows = pred[(pred["model"] == "ensemble") & (pred["horizon"] == h) & pred["label"].notna()]
+    rows = rows.assign(
+        grid_id=rows["grid_id"].astype(str),
+        as_of=pd.to_datetime(rows["as_of"]).dt.tz_convert("UTC"),
+    )
+    joined = rows[["grid_id", "as_of"]].merge(
+        truth[["grid_id", "as_of", "p_h"]], on=["grid_id", "as_of"], how="left"
+    )
+    if joined["p_h"].isna().any():
+        raise SystemExit(f"{joined['p_h'].isna().sum()} test rows have no truth at h={h}")
+    return float(joined["p_h"].mean())
+
+
 def shapes_part(
     grids: int, periods: int, seeds: list[int], refit_every: int, reuse: bool
 ) -> dict[str, Any]:
     """(b): per shape and horizon, ensemble AP minus the best baseline's, and calibration."""
     out: dict[str, Any] = {}
     for name in SHAPES:
-        runs = []
+        runs, folders = [], []
         for seed in seeds:
             folder = ensure_shaped_city(name, grids, periods, seed)
             run = shape_backtest(folder, refit_every, reuse)
             runs.append((seed, run))
+            folders.append(folder)
         by_h: dict[str, Any] = {}
         horizons = runs[0][1]["metrics"]["settings"]["horizons"]
         for h in sorted({1, max(horizons)}):
             per_seed = []
-            for seed, run in runs:
+            for (seed, run), folder in zip(runs, folders, strict=True):
                 metrics, pred = run["metrics"], run["predictions"]
                 rows = {r["model"]: r for r in metrics["overall"] if r["horizon"] == h}
                 best = metrics["best_baseline"][str(h)]
                 ens = pred[(pred["model"] == "ensemble") & (pred["horizon"] == h)]
                 ens = ens[ens["label"].notna()]
                 rate = float(ens["label"].astype(float).mean())
+                # the truth's rate, where the label is the simulator's own escalation
+                own_label = "tables" not in SHAPES[name] and "minimal_columns" not in SHAPES[name]
+                expected = truth_rate(folder, pred, h) if own_label else None
                 per_seed.append(
                     {
                         "seed": seed,
@@ -165,9 +235,12 @@ def shapes_part(
                         "best_baseline": best,
                         "best_baseline_ap": rows[best]["ap"],
                         "difference": rows["ensemble"]["ap"] - rows[best]["ap"],
+                        "difference_se": date_bootstrap_se(pred, "ensemble", best, h),
                         "mean_score": float(ens["score"].mean()),
                         "realised_rate": rate,
                         "calibration_ratio": float(ens["score"].mean()) / rate,
+                        "truth_rate": expected,
+                        "truth_calibration_ratio": expected / rate if expected else None,
                         "notes": metrics["notes"],
                     }
                 )
@@ -181,6 +254,9 @@ def shapes_part(
                 "mean_difference": mean,
                 "se_mean_difference": se,
                 "seeds_below_minus_1se": [r["seed"] for r in per_seed if r["difference"] < -se],
+                "seeds_below_own_1se": [
+                    r["seed"] for r in per_seed if r["difference"] < -r["difference_se"]
+                ],
                 "mean_not_below_best_baseline": mean >= 0,
                 "calibration_ratio_mean": statistics.fmean(ratios),
                 "calibration_within_20pct": all(0.8 <= x <= 1.2 for x in ratios),
@@ -439,25 +515,39 @@ def markdown(result: dict[str, Any]) -> str:
             f"({c['freq']}), seeds {c['seeds']}, refit every {c['refit_every']}",
             "",
             "Ensemble AP minus the best baseline's AP (the baseline with the highest AP on "
-            "the same test rows, which favours it slightly); calibration = the ensemble's "
-            "mean score / the realised rate over the test rows.",
+            "the same test rows, which favours it slightly), per seed with its own standard "
+            "error (test dates resampled); SE = sd over seeds / sqrt(seeds). Calibration = "
+            "the ensemble's mean score / the realised rate over the test rows; where the "
+            "label is the simulator's own escalation, the truth's expected rate / the "
+            "realised rate in brackets (the noise no model can remove).",
             "",
-            "| shape | horizon | per seed | mean | SE | seeds < -1 SE | LightGBM - best | "
-            "calibration per seed |",
-            "|---|---|---|---|---|---|---|---|",
+            "| shape | horizon | per seed (own SE) | mean | SE | seeds < -1 SE | "
+            "seeds < -own SE | LightGBM - best | calibration per seed |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for name, by_h in shapes.items():
             for h, r in by_h.items():
-                per = ", ".join(f"{x['difference']:+.3f}" for x in r["per_seed"])
+                per = ", ".join(
+                    f"{x['difference']:+.3f} ({x['difference_se']:.3f})" for x in r["per_seed"]
+                )
                 lgb = [
                     x["lightgbm_ap"] - x["best_baseline_ap"]
                     for x in r["per_seed"]
                     if x["lightgbm_ap"] is not None
                 ]
-                cal = ", ".join(f"{x['calibration_ratio']:.2f}" for x in r["per_seed"])
+                cal = ", ".join(
+                    f"{x['calibration_ratio']:.2f}"
+                    + (
+                        f" ({x['truth_calibration_ratio']:.2f})"
+                        if x.get("truth_calibration_ratio")
+                        else ""
+                    )
+                    for x in r["per_seed"]
+                )
                 lines.append(
                     f"| {name} | {h} | {per} | {r['mean_difference']:+.4f} | "
                     f"{_f(r['se_mean_difference'], 4)} | {r['seeds_below_minus_1se'] or 'none'} | "
+                    f"{r['seeds_below_own_1se'] or 'none'} | "
                     f"{statistics.fmean(lgb):+.4f} | {cal} |"
                 )
         lines.append("")
@@ -482,8 +572,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="write the default test window's start into the config instead of leaving "
         "it to riskwarn",
     )
-    ap.add_argument("--json", type=Path, default=OUT / "backtest_quality.json")
+    ap.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="where to write (default bench_output/backtest_quality.json, or "
+        "backtest_quality_shapes.json with --only small); the .md goes beside it",
+    )
     args = ap.parse_args(argv)
+    if args.json is None:
+        name = "backtest_quality_shapes" if args.only == "small" else "backtest_quality"
+        args.json = OUT / f"{name}.json"
     OUT.mkdir(exist_ok=True)
     result: dict[str, Any] = {"benchmark": "backtest_quality", "city": []}
     if args.only != "small":

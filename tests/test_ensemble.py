@@ -87,7 +87,7 @@ def test_big_blocks_need_one_block_small_data_pools_several():
 
 
 def test_a_useless_stack_is_replaced_by_the_best_baseline():
-    """Components that carry no signal get no share: the ensemble ranks as the baseline."""
+    """Components that carry no signal get (next to) no weight: the ensemble ranks as the baseline."""
     frame, y = _panel(n_grids=200, n_dates=60)
     e = CalibratedEnsemble(
         components={"noise": ColumnModel("noise"), "noise2": ColumnModel("noise", shift=-1)},
@@ -95,12 +95,14 @@ def test_a_useless_stack_is_replaced_by_the_best_baseline():
         robust=(),  # the prior: the baseline with the best out-of-time AP
         prior_strength=0.0,
     ).fit(frame, y)
-    assert e.blend_ == 0.0 and "noise" not in e.weights_, e.blend_scores_
-    assert set(e.components_) == {"good"}  # components without weight are not kept
+    noise = e.weights_.get("noise", 0.0) + e.weights_.get("noise2", 0.0)
+    assert noise < 0.1 * e.weights_["good"], e.weights_
+    # components under 1 % of the weight are not kept
+    assert set(e.components_) == {n for n, w in e.weights_.items() if n != "intercept"}
     test, _ = _panel(n_grids=200, n_dates=10, seed=2)
     p = e.predict_proba(test)[:, 1]
     base = e.components_[e.best_baseline_].predict_proba(test)[:, 1]
-    assert np.array_equal(np.argsort(p, kind="stable"), np.argsort(base, kind="stable"))
+    assert pd.Series(p).corr(pd.Series(base), method="spearman") > 0.99
 
 
 def test_weights_favour_the_informative_component_and_the_best_baseline_is_chosen():
@@ -119,7 +121,9 @@ def test_calibrated_out_of_time():
     p = e.predict_proba(test)[:, 1]
     # the component alone is far off (shift -2, scale 3); the ensemble is calibrated
     assert expected_calibration_error(y_test, raw) > 0.05
-    assert expected_calibration_error(y_test, p) < 0.01
+    # (the shift to the latest block's rate costs a little on a panel without drift:
+    # that block's rate carries its sampling noise)
+    assert expected_calibration_error(y_test, p) < 0.015
     assert e.calibration_ == "platt"
 
 
@@ -156,3 +160,57 @@ def test_bad_settings_are_clear_errors():
         _ensemble(method="beta").fit(frame, y)
     with pytest.raises(RiskwarnError, match="as_of"):
         _ensemble().fit(frame.drop(columns="as_of"), y)
+
+
+def test_the_stack_earns_its_share_by_the_evidence():
+    """Few escalations leave the prior most of the say; many give it to the stack."""
+    frame, y = _panel()
+    shares = [_ensemble(prior_positives=k).fit(frame, y).blend_ for k in (10**6, 100, 0.01)]
+    assert shares[0] < 0.01 < shares[1] < 0.99 < shares[2]
+    # A label window of h periods counts each escalation h times: less evidence.
+    one, four = (_ensemble(horizon=h).fit(frame, y).blend_ for h in (1, 4))
+    assert four < one
+
+
+def _level_change(factor, n_grids=600, n_dates=60, seed=0):
+    """The panel with the escalation rate multiplied by ``factor`` from date 50 on."""
+    frame, _ = _panel(n_grids=n_grids, n_dates=n_dates, seed=seed)
+    rng = np.random.default_rng(seed + 10)
+    dates = pd.DatetimeIndex(frame["as_of"]).unique().sort_values()
+    after = (frame["as_of"] >= dates[50]).to_numpy()
+    signal = frame["good"].to_numpy()
+    logit_p = -3.0 + 1.0 * signal + np.where(after, np.log(factor), 0.0)
+    return frame, (rng.random(len(frame)) < expit(logit_p)).astype(float), after
+
+
+def test_probabilities_follow_the_latest_level():
+    frame, y, after = _level_change(2.0)
+    shifted = _ensemble(method="platt", window_periods=10, recent_level=True).fit(frame, y)
+    pooled = _ensemble(method="platt", window_periods=10).fit(frame, y)
+    test, y_test, _ = _level_change(2.0, n_dates=60, seed=3)
+    late = (test["as_of"] >= pd.DatetimeIndex(test["as_of"]).unique().sort_values()[50]).to_numpy()
+    rate = y_test[late].mean()
+    p_shifted = shifted.predict_proba(test[late])[:, 1].mean()
+    p_pooled = pooled.predict_proba(test[late])[:, 1].mean()
+    # the pooled blocks straddle the change and lag it; the shift meets the new rate
+    assert abs(np.log(p_shifted / rate)) < 0.1 < abs(np.log(p_pooled / rate))
+    assert shifted.level_shift_ > 0 and pooled.level_shift_ == 0.0
+    # ranks do not change: a shift on the log-odds scale is monotone
+    a, b = shifted.predict_proba(test)[:, 1], pooled.predict_proba(test)[:, 1]
+    assert np.array_equal(np.argsort(a, kind="stable"), np.argsort(b, kind="stable"))
+
+
+def test_by_default_the_probability_is_the_weighted_pool_of_the_components():
+    """No recalibration on the blocks: the components' own log-odds, averaged."""
+    frame, y = _panel()
+    e = _ensemble().fit(frame, y)
+    assert e.calibration_ == "none" and e.level_shift_ == 0.0
+    weights = {n: w for n, w in e.weights_.items() if n != "intercept"}
+    assert sum(weights.values()) == pytest.approx(1.0) and e.weights_["intercept"] == 0.0
+    test, _ = _panel(n_grids=50, n_dates=5, seed=4)
+    logits = sum(
+        w * np.log(q / (1 - q))
+        for n, w in weights.items()
+        for q in [e.components_[n].predict_proba(test)[:, 1]]
+    )
+    assert np.allclose(e.predict_proba(test)[:, 1], expit(logits))

@@ -18,21 +18,29 @@ On the pooled out-of-time scores:
 1. non-negative stacking weights on the log-odds of every component and baseline
    are fitted by penalised logistic regression, pulled towards a prior of equal
    weights on the robust ones (LightGBM and the recent-activity hotspots) with a
-   fixed strength, which dominates when the blocks hold few escalations. The
-   static long-run rates are stacked but not in the prior: on blocks before a
-   change of level they look better than they will be after it;
-2. the weights are then shrunk further towards the prior by a share chosen out of
-   time: with each block held out in turn, weights fitted on the other blocks score
-   it, and the mix of stack and prior with the best pooled held-out average
-   precision is kept (a gain within a quarter of its sampling error keeps the
-   smaller share). On small data the stack rarely earns a share, and the ensemble
-   is the equal-weight combination of a learner and the baselines that follow the
-   recent level; a combination of forecasts that err differently is more robust
-   than any one of them, and far more robust than choosing one on a few noisy
-   blocks;
-3. the mixed score is calibrated (Platt, or isotonic with many escalations) on
-   the same out-of-time scores, so the probabilities carry the drift between a
-   fit and the dates it scores (a level that rose since) as use will.
+   fixed strength per horizon period: a label window of ``h`` periods counts each
+   escalation in up to ``h`` overlapping rows, so the log loss overstates the
+   evidence by about that much. The static long-run rates are stacked but not in
+   the prior: on blocks before a change of level they look better than they will
+   be after it;
+2. the final weights mix the stack and the prior by the evidence: a share
+   ``n / (n + prior_positives)`` for the stack, ``n`` the blocks' escalations over
+   the horizon. With a city's thousands of escalations the stack decides; with a
+   district's hundreds the equal-weight combination of a learner and the
+   baselines that follow the recent level keeps most of the say. A combination of
+   forecasts that err differently is more robust than any one of them, and far
+   more robust than one chosen on a few noisy blocks: choosing the mix by held-out
+   AP over the blocks was tried and lost to this fixed rule on every small shape;
+3. the weights are normalised to sum to one, and the probability is the weighted
+   average of the refitted components' log-odds (a logarithmic opinion pool):
+   each component is calibrated on every training row (LightGBM by its log loss,
+   the baselines by construction), so the pool is on their scale and level. A
+   recalibration on the blocks (``method``: Platt, isotonic) or a shift to the
+   latest block's rate (``recent_level``) is available, but on small data their
+   intercepts move with the blocks' noise from one refit to the next: over a
+   test year that cost more average precision than it gained in calibration, on
+   every small shape measured (``benchmarks/backtest_quality.py``), and at city
+   scale they change little.
 
 Finally the components are refitted on every training row (as scikit-learn's
 ``CalibratedClassifierCV(ensemble=False)`` does), so the latest periods inform the
@@ -45,7 +53,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
+from scipy.optimize import brentq, minimize
 from scipy.special import expit, logit
 from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import average_precision_score
@@ -95,13 +103,17 @@ class CalibratedEnsemble(BaseEstimator):
     min_positives : int
         Escalations needed in the blocks together (and in the rows fitted for each
         block) to use them at all; below it the ensemble is the first baseline.
-    method : {"auto", "platt", "isotonic"}
-        Calibration; ``"auto"`` is isotonic from ``isotonic_min_positives``
-        escalations in the blocks, Platt below.
+    method : {"none", "auto", "platt", "isotonic"}
+        Recalibration of the pool on the blocks' out-of-time scores; ``"none"``
+        keeps the pool of calibrated components, ``"auto"`` is isotonic from
+        ``isotonic_min_positives`` escalations in the blocks, Platt below.
     isotonic_min_positives : int
-    blends : tuple of float
-        Candidate shares of the stack in the final weights (the rest is the prior),
-        chosen by held-out average precision over the blocks.
+    prior_positives : float
+        Escalations (over the horizon) at which the stack and the prior share the
+        final weights equally.
+    recent_level : bool
+        Shift the probabilities on the log-odds scale so that their mean over the
+        latest block is that block's rate.
     refit : bool
         Refit the components on every training row once the weights and the
         calibrator are fitted (on out-of-time scores). False keeps the components
@@ -119,14 +131,14 @@ class CalibratedEnsemble(BaseEstimator):
     component_scores_ : dict of str to float
         The same for each component (and the best baseline).
     weights_ : dict of str to float
-        Stacking weights on the components' log-odds, plus ``"intercept"``.
+        Weights (summing to one) on the components' log-odds, plus ``"intercept"`` (0).
     prior_ : dict of str to float
     blend_ : float
         Share of the fitted stack in ``weights_`` (1: the stack, 0: the prior).
-    blend_scores_ : dict of str to float
-        Held-out average precision of each candidate blend.
-    calibration_ : {"platt", "isotonic", "none"}
+    calibration_ : {"none", "platt", "isotonic"}
     calibrator_ : fitted calibrator or None
+    level_shift_ : float
+        Log-odds added after calibration to meet the latest block's rate.
     windows_ : dict
         First and last as-of date of each block and of the rows fitted for it.
     """
@@ -142,9 +154,10 @@ class CalibratedEnsemble(BaseEstimator):
         target_positives: int = 1000,
         prior_strength: float = 5.0,
         min_positives: int = 10,
-        method: str = "auto",
+        method: str = "none",
         isotonic_min_positives: int = 1000,
-        blends: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0),
+        prior_positives: float = 100.0,
+        recent_level: bool = False,
         refit: bool = True,
     ) -> None:
         self.components = components
@@ -158,7 +171,8 @@ class CalibratedEnsemble(BaseEstimator):
         self.min_positives = min_positives
         self.method = method
         self.isotonic_min_positives = isotonic_min_positives
-        self.blends = blends
+        self.prior_positives = prior_positives
+        self.recent_level = recent_level
         self.refit = refit
 
     # -- fitting -------------------------------------------------------------------
@@ -172,14 +186,15 @@ class CalibratedEnsemble(BaseEstimator):
                 f"{sorted(set(components) & set(baselines))} named both as a component and "
                 "as a baseline: give each model one name."
             )
-        if self.method not in ("auto", "platt", "isotonic"):
-            raise RiskwarnError(f"method must be auto, platt or isotonic, got {self.method!r}.")
+        if self.method not in ("none", "auto", "platt", "isotonic"):
+            raise RiskwarnError(
+                f"method must be none, auto, platt or isotonic, got {self.method!r}."
+            )
         for name in ("horizon", "n_blocks"):
             if int(getattr(self, name)) < 1:
                 raise RiskwarnError(f"{name} must be >= 1, got {getattr(self, name)!r}.")
-        blends = tuple(float(b) for b in self.blends)
-        if not blends or any(not 0.0 <= b <= 1.0 for b in blends):
-            raise RiskwarnError(f"blends must be shares in [0, 1], got {self.blends!r}.")
+        if not float(self.prior_positives) >= 0:
+            raise RiskwarnError(f"prior_positives must be >= 0, got {self.prior_positives!r}.")
         return components, baselines
 
     def _blocks(self, code: np.ndarray, n: int, y: np.ndarray) -> list[tuple[int, int, int]]:
@@ -247,11 +262,20 @@ class CalibratedEnsemble(BaseEstimator):
         prior = self._prior(names)
         self.prior_ = dict(zip(names, prior.tolist(), strict=True))
         coef = self._stack_weights(Z, y_val, prior)
-        self.blend_, self.blend_scores_ = self._choose_blend(Z, y_val, group, prior)
+        evidence = float(y_val.sum()) / int(self.horizon)
+        self.blend_ = evidence / (evidence + float(self.prior_positives)) if evidence else 0.0
         weights = self.blend_ * coef[1:] + (1 - self.blend_) * prior
-        intercept = float(coef[0]) if self.blend_ > 0 else 0.0
+        # Weights under 1 % of the total change no rank that matters and would cost
+        # a fit and every prediction.
+        weights = np.where(weights >= 0.01 * weights.sum(), weights, 0.0)
+        # Weights that sum to one, without an intercept: a weighted average of the
+        # components' log-odds, each component calibrated on every training row. Its
+        # level comes from the components refitted on all rows, not from an intercept
+        # fitted on the blocks, which moves with their noise from one refit to the next.
+        weights = weights / weights.sum()
+        intercept = 0.0
         self.weights_ = {"intercept": intercept, **dict(zip(names, weights.tolist(), strict=True))}
-        self._calibrate(intercept + Z @ weights, y_val)
+        self._calibrate(Z @ weights, y_val, group == group.max())
         # Components without weight are not kept: they would cost every prediction.
         used = [n for n in names if self.weights_[n] > 0]
         if self.refit:
@@ -268,37 +292,6 @@ class CalibratedEnsemble(BaseEstimator):
         w = np.array([1.0 if n in members else 0.0 for n in names])
         return w / w.sum()
 
-    def _choose_blend(self, Z, y, group, prior) -> tuple[float, dict[str, float]]:
-        """The share of the stack with the best held-out average precision over the blocks.
-
-        Each block is scored by weights fitted on the other blocks; one block alone
-        is split in two halves of its rows' order (dates ascending). Near-ties go to
-        the smaller share: the robust prior unless the stack is better.
-        """
-        blends = sorted(float(b) for b in self.blends)
-        groups = np.unique(group)
-        if len(groups) < 2:
-            half = np.arange(len(y)) >= len(y) // 2
-            group = half.astype(int)
-            groups = np.unique(group)
-        if len(groups) < 2 or any(y[group == g].sum() == 0 for g in groups):
-            # Nothing to hold out: the prior unless the blocks hold plenty of evidence.
-            share = blends[-1] if y.sum() >= self.target_positives else blends[0]
-            return share, {}
-        held = np.empty(len(y))
-        base = Z @ prior
-        for g in groups:
-            out = group == g
-            coef = self._stack_weights(Z[~out], y[~out], prior)
-            held[out] = Z[out] @ coef[1:]
-        scores = {f"{b:g}": _ap(y, b * held + (1 - b) * base) for b in blends}
-        best = max(scores.values())
-        # A gain within a quarter of the average precision's sampling error (about
-        # sqrt(AP (1 - AP) / positives)) is noise: the smaller share is kept.
-        noise = 0.25 * np.sqrt(best * (1 - best) / max(float(y.sum()), 1.0))
-        share = next(b for b in blends if scores[f"{b:g}"] >= best - noise)
-        return share, scores
-
     def _fit_fallback(self, X, y, count, baselines) -> CalibratedEnsemble:
         self.mode_ = "fallback"
         self.windows_ = {"fit": (str(X["as_of"].min()), str(X["as_of"].max()))}
@@ -311,14 +304,15 @@ class CalibratedEnsemble(BaseEstimator):
         self.components_ = {name: fit_model(clone(baselines[name]), X, y, count)}
         self.prior_ = {name: 1.0}
         self.weights_ = {"intercept": 0.0, name: 1.0}
-        self.blend_, self.blend_scores_ = 0.0, {}
+        self.blend_ = 0.0
         self.calibration_ = "none"
         self.calibrator_ = None
+        self.level_shift_ = 0.0
         self.n_features_in_ = X.shape[1]
         return self
 
     def _stack_weights(self, Z: np.ndarray, y: np.ndarray, prior: np.ndarray) -> np.ndarray:
-        strength = float(self.prior_strength)
+        strength = float(self.prior_strength) * int(self.horizon)
         rate = float(np.clip(y.mean(), _CLIP, 1 - _CLIP))
         start = np.concatenate([[0.0], prior])
 
@@ -338,17 +332,47 @@ class CalibratedEnsemble(BaseEstimator):
         result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds)
         return result.x
 
-    def _calibrate(self, s: np.ndarray, y: np.ndarray) -> None:
+    def _calibrate(self, s: np.ndarray, y: np.ndarray, latest: np.ndarray) -> None:
         n_pos = int(y.sum())
         method = self.method
         if method == "auto":
             method = "isotonic" if n_pos >= self.isotonic_min_positives else "platt"
-        if method == "isotonic":
+        if method == "none":
+            self.calibrator_ = None
+        elif method == "isotonic":
             self.calibrator_ = fit_isotonic(s, y)
         else:
             a, b = self._platt(s, y)
             self.calibrator_ = {"slope": a, "intercept": b}
         self.calibration_ = method
+        self.level_shift_ = 0.0
+        if self.recent_level:
+            self.level_shift_ = self._level_shift(self._calibrated(s[latest]), y[latest])
+
+    @staticmethod
+    def _level_shift(p: np.ndarray, y: np.ndarray) -> float:
+        """Log-odds shift that makes the mean of ``p`` the rate of ``y``.
+
+        The rate is taken as (escalations + 0.5) / (rows + 1), so a block without
+        an escalation lowers the level without sending it to zero.
+        """
+        target = (float(y.sum()) + 0.5) / (len(y) + 1.0)
+        z = _logit(p)
+
+        def gap(c: float) -> float:
+            return float(np.mean(expit(z + c))) - target
+
+        lo, hi = -20.0, 20.0
+        if gap(lo) > 0 or gap(hi) < 0:
+            return 0.0
+        return float(brentq(gap, lo, hi, xtol=1e-6))
+
+    def _calibrated(self, s: np.ndarray) -> np.ndarray:
+        if self.calibration_ == "none":
+            return expit(s)
+        if self.calibration_ == "isotonic":
+            return np.asarray(self.calibrator_.predict(s), dtype=float)
+        return expit(self.calibrator_["slope"] * s + self.calibrator_["intercept"])
 
     @staticmethod
     def _platt(s: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -388,9 +412,7 @@ class CalibratedEnsemble(BaseEstimator):
         check_is_fitted(self, "components_")
         if self.mode_ == "fallback":
             return self.components_[self.best_baseline_].predict_proba(X)
-        s = self._stacked(X)
-        if self.calibration_ == "isotonic":
-            p = self.calibrator_.predict(s)
-        else:
-            p = expit(self.calibrator_["slope"] * s + self.calibrator_["intercept"])
+        p = self._calibrated(self._stacked(X))
+        if self.level_shift_:
+            p = expit(_logit(p) + self.level_shift_)
         return np.column_stack([1 - p, p])

@@ -33,7 +33,8 @@ from riskwarn.models.rates import ShrunkRateBaseline
 from riskwarn.models.scorer import EscalationScorer
 
 # 2: models resolve their columns from feature roles at fit (fitted ``columns_``).
-STATE_FORMAT = 2
+# 3: the ensemble's weights mix by evidence and its probabilities carry a level shift.
+STATE_FORMAT = 3
 KNOWN_CLASSES: dict[str, type] = {
     cls.__name__: cls
     for cls in (

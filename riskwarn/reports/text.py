@@ -46,9 +46,9 @@ TEXT = {
         "card_means": "What the score means",
         "card_means_text": (
             "The score is the probability that the grid sees at least one escalation "
-            "({label}) in the {n} {unit} after the as-of date. It is calibrated on "
-            "periods the model did not train on, so that a score of 20% is meant as about "
-            "one such grid in five escalating; the calibration error below says how "
+            "({label}) in the {n} {unit} after the as-of date. It is meant so that a "
+            "score of 20% is about one such grid in five escalating, and it was checked "
+            "on periods the model did not train on: the calibration error below says how "
             "closely that held in the backtest. Expected escalations is the number of "
             "such events the model expects in that window."
         ),
@@ -141,8 +141,8 @@ TEXT = {
         "card_means": "风险分的含义",
         "card_means_text": (
             "风险分是该网格在截至日期之后 {n} {unit}内至少发生一次矛盾升级"
-            "（{label}）的概率。概率在模型未参与训练的时期上校准，使风险分 20% 意味着"
-            "此类网格中约五分之一会发生升级；下方的校准误差说明回测中这一点的符合程度。"
+            "（{label}）的概率：风险分 20% 意味着此类网格中约五分之一会发生升级。这一点在"
+            "模型未参与训练的时期上做过检验，下方的校准误差说明回测中的符合程度。"
             "预计升级事件数是模型预计该时段内此类事件的数量。"
         ),
         "card_not": "风险分不代表什么",
