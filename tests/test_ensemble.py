@@ -201,16 +201,24 @@ def test_probabilities_follow_the_latest_level():
 
 
 def test_by_default_the_probability_is_the_weighted_pool_of_the_components():
-    """No recalibration on the blocks: the components' own log-odds, averaged."""
+    """No recalibration on the blocks: the components' log-odds, averaged, at the training rate."""
     frame, y = _panel()
     e = _ensemble().fit(frame, y)
     assert e.calibration_ == "none" and e.level_shift_ == 0.0
     weights = {n: w for n, w in e.weights_.items() if n != "intercept"}
-    assert sum(weights.values()) == pytest.approx(1.0) and e.weights_["intercept"] == 0.0
+    assert sum(weights.values()) == pytest.approx(1.0)
     test, _ = _panel(n_grids=50, n_dates=5, seed=4)
     logits = sum(
         w * np.log(q / (1 - q))
         for n, w in weights.items()
         for q in [e.components_[n].predict_proba(test)[:, 1]]
     )
-    assert np.allclose(e.predict_proba(test)[:, 1], expit(logits))
+    assert np.allclose(e.predict_proba(test)[:, 1], expit(e.weights_["intercept"] + logits))
+    # the components are miscalibrated (shift -2, scale 3); the intercept gives the
+    # pool the training rows' rate (all of them: fewer than level_rows)
+    rate = (y.sum() + 0.5) / (len(y) + 1)
+    assert e.predict_proba(frame)[:, 1].mean() == pytest.approx(rate, rel=1e-4)
+    assert abs(expit(logits).mean() / rate - 1) > 0.2
+    # a sample of the rows sets nearly the same level
+    sampled = _ensemble(level_rows=len(frame) // 2).fit(frame, y)
+    assert sampled.weights_["intercept"] == pytest.approx(e.weights_["intercept"], abs=0.1)
