@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(BIN)/ruff check riskwarn tests benchmarks
 	$(BIN)/ruff format --check riskwarn tests benchmarks
-	$(BIN)/pytest -q tests --nbmake notebooks --nbmake-timeout=600
+	# two workers (one per core), each test file whole on one of them
+	$(BIN)/pytest -q -n 2 --dist loadfile tests --nbmake notebooks --nbmake-timeout=600
 
 demo: $(STAMP)
 	$(BIN)/riskwarn demo --out $(DEMO_DIR)
