@@ -222,3 +222,14 @@ def test_by_default_the_probability_is_the_weighted_pool_of_the_components():
     # a sample of the rows sets nearly the same level
     sampled = _ensemble(level_rows=len(frame) // 2).fit(frame, y)
     assert sampled.weights_["intercept"] == pytest.approx(e.weights_["intercept"], abs=0.1)
+
+
+def test_the_latest_level_sits_on_top_of_the_pool_level():
+    """Without recalibration the shift to the latest block adds to the pool's own level."""
+    frame, y, _ = _level_change(2.0)
+    test, y_test, _ = _level_change(2.0, n_dates=60, seed=3)
+    late = (test["as_of"] >= pd.DatetimeIndex(test["as_of"]).unique().sort_values()[50]).to_numpy()
+    rate = y_test[late].mean()
+    e = _ensemble(window_periods=10, recent_level=True).fit(frame, y)
+    assert e.calibration_ == "none" and e.level_shift_ > 0
+    assert abs(np.log(e.predict_proba(test[late])[:, 1].mean() / rate)) < 0.1

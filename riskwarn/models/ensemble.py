@@ -276,23 +276,22 @@ class CalibratedEnsemble(BaseEstimator):
         # Weights under 1 % of the total change no rank that matters and would cost
         # a fit and every prediction.
         weights = np.where(weights >= 0.01 * weights.sum(), weights, 0.0)
-        # Weights that sum to one, without an intercept: a weighted average of the
-        # components' log-odds, each component calibrated on every training row. Its
-        # level comes from the components refitted on all rows, not from an intercept
-        # fitted on the blocks, which moves with their noise from one refit to the next.
+        # Weights that sum to one: a weighted average of the components' log-odds,
+        # each component calibrated on every training row.
         weights = weights / weights.sum()
-        intercept = 0.0
-        self.weights_ = {"intercept": intercept, **dict(zip(names, weights.tolist(), strict=True))}
-        self._calibrate(Z @ weights, y_val, group == group.max())
         # Components without weight are not kept: they would cost every prediction.
-        used = [n for n in names if self.weights_[n] > 0]
+        used = [n for n, w in zip(names, weights, strict=True) if w > 0]
         if self.refit:
             self.components_ = {n: fit_model(clone(models[n]), X, y, count) for n in used}
         else:
             self.components_ = {n: last_fitted[n] for n in used}
-        self.weights_ = {"intercept": intercept, **{n: self.weights_[n] for n in used}}
-        if self.calibration_ == "none":
+        self.weights_ = {"intercept": 0.0, **{n: float(weights[names.index(n)]) for n in used}}
+        # Without recalibration the pool's level comes from the rows the components
+        # were fitted on, not from the blocks, whose noise moves it from refit to refit;
+        # a recalibration or the latest block's level is fitted on top of it.
+        if self.method == "none":
             self.weights_["intercept"] = self._pool_level(X, y)
+        self._calibrate(self.weights_["intercept"] + Z @ weights, y_val, group == group.max())
         self.n_features_in_ = X.shape[1]
         return self
 
