@@ -166,6 +166,25 @@ def date_bootstrap_se(pred, model: str, other: str, h: int, reps: int = 200) -> 
     return float(np.std(diffs, ddof=1))
 
 
+def read_truth(folder: Path):
+    """The simulator's truth per grid and period: ``grid_id`` (str), ``as_of`` (the
+    period's start, UTC, microseconds), ``probability``, ``expected``, ``escalations``."""
+    import pandas as pd
+
+    truth = pd.read_parquet(folder / "_truth" / "escalation_probability.parquet")
+    return pd.DataFrame(
+        {
+            "grid_id": truth["grid_id"].astype(str),
+            "as_of": pd.to_datetime(truth["period_start"])
+            .dt.tz_convert("UTC")
+            .astype("datetime64[us, UTC]"),
+            "probability": truth["probability"].to_numpy(float),
+            "expected": truth["expected"].to_numpy(float),
+            "escalations": truth["escalations"].to_numpy(int),
+        }
+    )
+
+
 def truth_rate(folder: Path, pred, h: int) -> float:
     """The simulator's expected escalation rate over the ensemble's test rows at horizon h.
 
@@ -176,11 +195,7 @@ def truth_rate(folder: Path, pred, h: int) -> float:
     import numpy as np
     import pandas as pd
 
-    truth = pd.read_parquet(folder / "_truth" / "escalation_probability.parquet")
-    truth = truth.assign(
-        grid_id=truth["grid_id"].astype(str),
-        as_of=pd.to_datetime(truth["period_start"]).dt.tz_convert("UTC"),
-    ).sort_values(["grid_id", "as_of"])
+    truth = read_truth(folder).sort_values(["grid_id", "as_of"])
     log_keep = np.log1p(-truth["probability"].clip(upper=1 - 1e-12))
     # the sum of the next h periods' log(1 - p), from each period on
     window = log_keep.groupby(truth["grid_id"]).transform(
@@ -190,7 +205,7 @@ def truth_rate(folder: Path, pred, h: int) -> float:
     rows = pred[(pred["model"] == "ensemble") & (pred["horizon"] == h) & pred["label"].notna()]
     rows = rows.assign(
         grid_id=rows["grid_id"].astype(str),
-        as_of=pd.to_datetime(rows["as_of"]).dt.tz_convert("UTC"),
+        as_of=pd.to_datetime(rows["as_of"]).dt.tz_convert("UTC").astype("datetime64[us, UTC]"),
     )
     joined = rows[["grid_id", "as_of"]].merge(
         truth[["grid_id", "as_of", "p_h"]], on=["grid_id", "as_of"], how="left"
@@ -212,6 +227,8 @@ def shapes_part(
             run = shape_backtest(folder, refit_every, reuse)
             runs.append((seed, run))
             folders.append(folder)
+        # the truth's rate is comparable where the label is the simulator's own escalation
+        own_label = "tables" not in SHAPES[name] and "minimal_columns" not in SHAPES[name]
         by_h: dict[str, Any] = {}
         horizons = runs[0][1]["metrics"]["settings"]["horizons"]
         for h in sorted({1, max(horizons)}):
@@ -223,8 +240,6 @@ def shapes_part(
                 ens = pred[(pred["model"] == "ensemble") & (pred["horizon"] == h)]
                 ens = ens[ens["label"].notna()]
                 rate = float(ens["label"].astype(float).mean())
-                # the truth's rate, where the label is the simulator's own escalation
-                own_label = "tables" not in SHAPES[name] and "minimal_columns" not in SHAPES[name]
                 expected = truth_rate(folder, pred, h) if own_label else None
                 per_seed.append(
                     {
@@ -372,18 +387,7 @@ def truth_metrics(folder: Path, predictions, metrics: dict) -> dict[str, Any]:
     pred = predictions[(predictions["horizon"] == 1) & predictions["label"].notna()].copy()
     pred["grid_id"] = pred["grid_id"].astype(str)
     pred["as_of"] = pd.to_datetime(pred["as_of"]).dt.tz_convert("UTC").astype("datetime64[us, UTC]")
-    truth = pd.read_parquet(folder / "_truth" / "escalation_probability.parquet")
-    truth = pd.DataFrame(
-        {
-            "grid_id": truth["grid_id"].astype(str),
-            "as_of": pd.to_datetime(truth["period_start"])
-            .dt.tz_convert("UTC")
-            .astype("datetime64[us, UTC]"),
-            "probability": truth["probability"].to_numpy(float),
-            "expected": truth["expected"].to_numpy(float),
-            "escalations": truth["escalations"].to_numpy(int),
-        }
-    )
+    truth = read_truth(folder)
     models = [str(x) for x in pred["model"].unique()]
     first = pred[pred["model"] == models[0]]
     keys = ["grid_id", "as_of"]
