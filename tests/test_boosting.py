@@ -179,3 +179,47 @@ def test_a_sample_drawn_outside_the_model_with_its_weights_stays_calibrated():
         LightGBMEscalation().fit(rows, y_s, sample_weight=-weight)
     with pytest.raises(RiskwarnError, match="shape"):
         LightGBMEscalation().fit(rows, y_s, sample_weight=weight[:-1])
+
+
+def _level_break(n_grids=300, n_dates=60, at=40, seed=0):
+    """A monthly panel whose rate jumps 4.5-fold (in odds) at date ``at``, ``x`` the signal."""
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2020-01-01", periods=n_dates, freq="MS", tz="Asia/Shanghai")
+    x = rng.normal(size=n_grids * n_dates)
+    step = np.repeat(np.arange(n_dates) >= at, n_grids)
+    p = 1 / (1 + np.exp(-(-3.0 + 1.5 * step + 0.8 * x)))
+    y = (rng.random(len(x)) < p).astype(float)
+    frame = pd.DataFrame({"as_of": np.repeat(dates, n_grids), "x": x})
+    return frame, y, step
+
+
+def test_time_decay_is_chosen_out_of_time_where_the_level_changed():
+    frame, y, step = _level_break()
+    auto = LightGBMEscalation().fit(frame, y)
+    flat = LightGBMEscalation(half_life=None).fit(frame, y)
+    # the validation window (after the break) prefers the decayed fit ...
+    assert auto.half_life_ is not None and flat.half_life_ is None
+    latest = frame["as_of"] == frame["as_of"].max()
+    recent_rate = y[step].mean()
+    # ... whose probabilities follow the new level, where equal weights average both
+    assert auto.predict_proba(frame[latest])[:, 1].mean() == pytest.approx(recent_rate, rel=0.2)
+    assert flat.predict_proba(frame[latest])[:, 1].mean() < 0.75 * recent_rate
+    # the Poisson twin takes the classifier's decay with its rounds
+    from riskwarn.models.catalogue import make_count_model
+
+    assert make_count_model(1, like=auto).half_life == auto.half_life_
+
+
+def test_no_time_decay_without_a_change_of_level():
+    for seed in (0, 1, 2):
+        frame, y, _, _ = _panel(seed=seed)
+        assert LightGBMEscalation().fit(frame, y).half_life_ is None
+
+
+def test_a_fixed_half_life_weights_recent_rows_and_a_bad_one_is_refused():
+    frame, y, _ = _level_break()
+    fixed = LightGBMEscalation(half_life=6).fit(frame, y)
+    assert fixed.half_life_ == 6.0
+    for bad in (0, -1, "soon"):
+        with pytest.raises(RiskwarnError, match="half_life"):
+            LightGBMEscalation(half_life=bad).fit(frame, y)

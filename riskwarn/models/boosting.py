@@ -46,6 +46,16 @@ def capacity(n_positive: int) -> tuple[int, float]:
     return int(round(4 + 3 * t)), round(0.03 * (0.1 / 0.03) ** t, 4)
 
 
+# Half-life of the time-decay weights tried against none, as a share of the dates a
+# fit trains on: the oldest quarter of the history then weighs 1/16 of the newest.
+_AUTO_HALF_LIFE = 0.25
+
+
+def _decay(age: np.ndarray, half_life: float) -> np.ndarray:
+    """Weight 0.5 ** (age / half_life) of rows ``age`` dates before the latest."""
+    return np.power(0.5, np.asarray(age, dtype=float) / float(half_life))
+
+
 class _LightGBMModel(BaseEstimator):
     objective: str = ""
 
@@ -64,6 +74,7 @@ class _LightGBMModel(BaseEstimator):
         fallback_rounds: int = 100,
         rounds: int | None = None,
         max_rows: int = 200_000,
+        half_life: float | str | None = "auto",
         random_state: int = 0,
         num_threads: int = 2,
     ) -> None:
@@ -80,6 +91,7 @@ class _LightGBMModel(BaseEstimator):
         self.fallback_rounds = fallback_rounds
         self.rounds = rounds
         self.max_rows = max_rows
+        self.half_life = half_life
         self.random_state = random_state
         self.num_threads = num_threads
 
@@ -163,25 +175,85 @@ class _LightGBMModel(BaseEstimator):
         # its validation window are subsets of it (binning once instead of three
         # times; the bins are the refit's, so the rounds found carry over exactly).
         full = lgb.Dataset(matrix, target, weight=weight, params={"verbosity": -1}).construct()
+        code = np.searchsorted(unique, dates)
+        half_life = self._check_half_life()
+        self.half_life_ = None if half_life == "auto" else half_life
         if self.rounds is None and n_val > 0 and len(unique) >= n_val + gap + n_val:
             val_start = unique[len(unique) - n_val]
-            train_end = unique[len(unique) - n_val - gap - 1]
-            val = np.asarray(dates >= val_start)
-            train = np.asarray(dates <= train_end)
+            train_end = len(unique) - n_val - gap - 1
+            val = np.flatnonzero(np.asarray(dates >= val_start))
+            train = np.flatnonzero(code <= train_end)
             if (target[val] > 0).any() and (target[train] > 0).any():
-                booster = lgb.train(
-                    params,
-                    full.subset(np.flatnonzero(train)),
-                    num_boost_round=int(self.n_estimators),
-                    valid_sets=[full.subset(np.flatnonzero(val))],
-                    callbacks=[lgb.early_stopping(int(self.early_stopping_rounds), verbose=False)],
-                )
-                rounds = max(int(booster.best_iteration), 1)
+                candidates = [half_life]
+                if half_life == "auto":
+                    candidates = [None, max(1.0, _AUTO_HALF_LIFE * (train_end + 1))]
+                boosters = []
+                for h in candidates:
+                    train_set = full.subset(train).construct()
+                    if h is not None:
+                        train_set.set_weight(weight[train] * _decay(train_end - code[train], h))
+                    boosters.append(
+                        lgb.train(
+                            params,
+                            train_set,
+                            num_boost_round=int(self.n_estimators),
+                            valid_sets=[full.subset(val)],
+                            callbacks=[
+                                lgb.early_stopping(int(self.early_stopping_rounds), verbose=False)
+                            ],
+                        )
+                    )
+                pick = 0
+                if len(boosters) == 2:
+                    pick = int(
+                        self._recent_is_better(
+                            boosters, matrix[val], target[val], weight[val], code[val]
+                        )
+                    )
+                self.half_life_ = candidates[pick]
+                rounds = max(int(boosters[pick].best_iteration), 1)
                 self.early_stopped_ = True
         self.best_iteration_ = rounds
+        if self.half_life_ is not None:
+            full.set_weight(weight * _decay(len(unique) - 1 - code, self.half_life_))
         self.booster_ = lgb.train(params, full, num_boost_round=rounds)
         self.n_rows_trained_ = len(rows)
         return self
+
+    def _check_half_life(self) -> float | str | None:
+        h = self.half_life
+        if h is None or h == "auto":
+            return h
+        if isinstance(h, str) or not float(h) > 0:
+            raise RiskwarnError(
+                f"half_life must be a number of periods > 0, 'auto' or None, got {h!r}."
+            )
+        return float(h)
+
+    def _recent_is_better(self, boosters, matrix, target, weight, code) -> bool:
+        """True when the time-decayed fit beats the plain one on the validation dates.
+
+        Per validation date, the weighted mean loss of the plain fit minus the
+        decayed one's; the decay is taken when their mean exceeds its standard error
+        over the dates, inflated by the square root of the gap (a label window of
+        ``gap`` periods makes neighbouring dates' losses move together). A tie keeps
+        every period's weight: a choice on noise would change from refit to refit.
+        """
+        losses = [
+            self._row_loss(
+                b.predict(
+                    matrix, num_iteration=b.best_iteration, num_threads=int(self.num_threads)
+                ),
+                target,
+            )
+            for b in boosters
+        ]
+        diff = pd.Series((losses[0] - losses[1]) * weight).groupby(code).sum()
+        diff = diff / pd.Series(weight).groupby(code).sum()
+        if len(diff) < 2:
+            return False
+        se = float(diff.std(ddof=1)) / np.sqrt(len(diff)) * np.sqrt(max(int(self.gap), 1))
+        return bool(diff.mean() > se)
 
     # -- prediction ---------------------------------------------------------------
     def _raw(self, X: pd.DataFrame) -> np.ndarray:
@@ -233,6 +305,13 @@ class LightGBMEscalation(_LightGBMModel):
         reuses the rounds another one found).
     max_rows : int
         Above this, rows are down-sampled with weight correction (see ``downsample_weights``).
+    half_life : float, "auto" or None
+        Time-decay sample weights: a row ``a`` dates before the latest weighs
+        ``0.5 ** (a / half_life)``, so a change of level is learnt sooner and the
+        probabilities follow the recent rate. ``"auto"`` decides out of time: on the
+        early-stopping window, a fit with a half-life of a quarter of its dates
+        against one without, the decay kept only where it wins by more than its
+        standard error over the validation dates. None: every row weighs the same.
     random_state, num_threads : int
 
     Attributes
@@ -242,10 +321,17 @@ class LightGBMEscalation(_LightGBMModel):
         The learning rate, leaves and leaf size used.
     best_iteration_ : int
     early_stopped_ : bool
+    half_life_ : float or None
+        The half-life used, in dates (None: no decay).
     feature_names_in_ : ndarray of str
     """
 
     objective = "binary"
+
+    @staticmethod
+    def _row_loss(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+        p = np.clip(p, 1e-12, 1 - 1e-12)
+        return -(y * np.log(p) + (1 - y) * np.log1p(-p))
 
     def fit(self, X: pd.DataFrame, y, sample_weight=None) -> LightGBMEscalation:
         """Fit on ``X`` (feature frame) and 0/1 ``y``; ``sample_weight`` (n_rows,) >= 0."""
@@ -267,6 +353,11 @@ class LightGBMCount(_LightGBMModel):
     """
 
     objective = "poisson"
+
+    @staticmethod
+    def _row_loss(mu: np.ndarray, y: np.ndarray) -> np.ndarray:
+        mu = np.maximum(mu, 1e-12)
+        return mu - y * np.log(mu)
 
     def fit(self, X: pd.DataFrame, y, count=None, sample_weight=None) -> LightGBMCount:
         y = check_labels(y, len(X))

@@ -162,9 +162,9 @@ def make_count_model(
 ) -> LightGBMCount:
     """The LightGBM Poisson regressor that gives ``expected_events`` for one horizon.
 
-    ``like``, a fitted classifier, lends its early-stopped rounds and its learning
+    ``like``, a fitted classifier, lends its early-stopped rounds, its learning
     rate and leaves (both boost the log of a rate on the same rows), which halves
-    the cost of the pair. It samples half the classifier's rows: expected counts are
+    the cost of the pair, and its time decay. It samples half the classifier's rows: expected counts are
     a secondary output, shown beside the ranking, not what ranks the grids.
     """
     settings = {}
@@ -173,5 +173,6 @@ def make_count_model(
             "rounds": int(like.best_iteration_),
             "learning_rate": like.params_["learning_rate"],
             "num_leaves": like.params_["num_leaves"],
+            "half_life": like.half_life_,
         }
     return LightGBMCount(gap=horizon, random_state=seed, max_rows=COUNT_MAX_ROWS, **settings)

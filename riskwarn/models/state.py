@@ -34,7 +34,8 @@ from riskwarn.models.scorer import EscalationScorer
 
 # 2: models resolve their columns from feature roles at fit (fitted ``columns_``).
 # 3: the ensemble's weights mix by evidence and its probabilities carry a level shift.
-STATE_FORMAT = 3
+# 4: LightGBM's time-decay weights (``half_life``, fitted ``half_life_``).
+STATE_FORMAT = 4
 KNOWN_CLASSES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
