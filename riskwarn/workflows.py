@@ -543,6 +543,30 @@ def score_files(
     Spark UDF, writes every grid to ``out/watchlist_all/`` (Parquet partitioned by
     as-of date) and the tiered grids to the usual files.
     """
+    from riskwarn.atomic import FolderBusy, folder_lock
+
+    try:
+        with folder_lock(out):
+            return _score_locked(
+                data_dir,
+                model_uri,
+                as_of,
+                out,
+                tracking_uri=tracking_uri,
+                allow_pickle=allow_pickle,
+                status=status,
+                engine=engine,
+            )
+    except FolderBusy:
+        raise RiskwarnError(
+            f"another riskwarn score is writing into {out}; let it finish (its watchlist "
+            "will be complete), then score again, or score into another --out."
+        ) from None
+
+
+def _score_locked(
+    data_dir, model_uri, as_of, out, *, tracking_uri, allow_pickle, status, engine
+) -> ScoreOutput:
     from riskwarn.scoring.files import previous_watchlist, write_watchlist
     from riskwarn.scoring.watchlist import build_watchlist
     from riskwarn.tracking.registry import load_registered

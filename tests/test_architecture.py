@@ -27,7 +27,7 @@ ROOMS = [
     "reports",
 ]
 SIDE_ROOMS = {"simulate"}  # upstream of nothing: only wiring modules may import it
-BASE = {"errors", "config", "atomic", "lunar", "__init__"}
+BASE = {"errors", "config", "atomic", "lunar", "spreadsheet", "__init__"}
 WIRING = {"cli", "workflows", "pipeline"}
 FILE_READERS = {"open", "read_csv", "read_parquet", "read_table", "read_text", "read_bytes", "load"}
 

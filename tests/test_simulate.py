@@ -404,6 +404,7 @@ def test_simulate_imports_only_allowed_package_modules() -> None:
         "riskwarn.atomic",
         "riskwarn.errors",
         "riskwarn.lunar",
+        "riskwarn.spreadsheet",
     )
     root = Path(riskwarn.simulate.__file__).parent
     for path in root.glob("*.py"):

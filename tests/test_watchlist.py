@@ -175,7 +175,7 @@ def test_an_interrupted_write_leaves_the_old_files_whole(tmp_path, monkeypatch):
 
     def failing(table, path, *args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 2:  # the dated history copy, written after every main file
+        if calls["n"] == 2:  # the set's Parquet, after the dated history copy
             raise OSError("disk full")
         return real(table, path, *args, **kwargs)
 

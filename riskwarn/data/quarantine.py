@@ -7,6 +7,7 @@ from pathlib import Path
 
 from riskwarn.atomic import write_atomic, write_text_atomic
 from riskwarn.data.validate import Dataset
+from riskwarn.spreadsheet import write_csv
 
 REPORT_FILE = "validation_report.json"
 
@@ -23,9 +24,7 @@ def write_quarantine(dataset: Dataset, out_dir: str | Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     for table, frame in dataset.quarantine.items():
-        written[table] = write_atomic(
-            out / f"{table}.csv", lambda tmp, f=frame: f.to_csv(tmp, index=False)
-        )
+        written[table] = write_atomic(out / f"{table}.csv", lambda tmp, f=frame: write_csv(f, tmp))
     report = json.dumps(dataset.report.to_dict(), indent=2, ensure_ascii=False, default=str)
     written["report"] = write_text_atomic(out / REPORT_FILE, report + "\n")
     return written

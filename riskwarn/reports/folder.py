@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
+from riskwarn.atomic import current_set
 from riskwarn.errors import RiskwarnError
 from riskwarn.scoring.card import MODEL_CARD_FILE
 from riskwarn.scoring.files import HISTORY
@@ -65,7 +66,10 @@ def read_watchlist_folder(folder: str | Path, max_history: int = 26) -> Watchlis
         Without a readable ``watchlist.parquet`` holding the watchlist columns.
     """
     folder = Path(folder)
-    main = folder / "watchlist.parquet"
+    # One published set, resolved once: a scoring that finishes while the report
+    # reads cannot hand it a watchlist of one set and a map of the next.
+    current = current_set(folder)
+    main = current / "watchlist.parquet"
     if not main.is_file():
         raise RiskwarnError(
             f"no watchlist.parquet in {folder}: point --watchlist at the --out folder of "
@@ -98,13 +102,13 @@ def read_watchlist_folder(folder: str | Path, max_history: int = 26) -> Watchlis
         .reset_index(drop=True)
     )
     shapes = {}
-    geojson = folder / "watchlist.geojson"
+    geojson = current / "watchlist.geojson"
     if geojson.is_file():
         collection = _read_json(geojson, "GeoJSON")
         for feature in collection.get("features", []):
             grid = (feature.get("properties") or {}).get("grid_id")
             if grid is not None and feature.get("geometry"):
                 shapes[str(grid)] = feature["geometry"]
-    card_path = folder / MODEL_CARD_FILE
+    card_path = current / MODEL_CARD_FILE
     card = _read_json(card_path, "JSON") if card_path.is_file() else {}
     return WatchlistFolder(watchlist, history, shapes, card, notes)

@@ -1,8 +1,14 @@
 """Watchlist files: Parquet, CSV, JSON and GeoJSON, all replaced together or not at all.
 
-Each ``riskwarn score`` also keeps a copy per as-of date under ``history/``, so that
-"what changed" compares with the latest *earlier* as-of date: scoring the same
-date again gives the same rows.
+The set is published as one (:func:`riskwarn.atomic.publish_set`): written into a
+fresh folder under ``versions/``, then the link ``current`` is switched to it;
+``watchlist.parquet`` and the others in the ``--out`` folder are links through
+``current``, so a dashboard reads the old set or the new one, never a mix.
+
+Each ``riskwarn score`` also keeps a copy per as-of date under ``history/``
+(written before the switch, so a scoring killed in between has only added a
+dated copy that a rerun replaces), so that "what changed" compares with the
+latest *earlier* as-of date: scoring the same date again gives the same rows.
 """
 
 from __future__ import annotations
@@ -16,9 +22,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from riskwarn.atomic import write_all_atomic
+from riskwarn.atomic import publish_set, write_atomic
 from riskwarn.errors import RiskwarnError
 from riskwarn.scoring.card import MODEL_CARD_FILE
+from riskwarn.spreadsheet import write_csv
 
 FILE_NAMES = ("watchlist.parquet", "watchlist.csv", "watchlist.json", "watchlist.geojson")
 HISTORY = "history"
@@ -102,12 +109,14 @@ def write_watchlist(
     out: str | Path,
     grids: pd.DataFrame | None = None,
     card: dict | None = None,
+    keep: int = 5,
 ) -> list[Path]:
     """Write the watchlist files into ``out`` (and its dated copy under ``history/``).
 
     GeoJSON is written when the grids have ``geometry_wkt`` or ``lon``/``lat``;
     ``model_card.json`` when a ``card`` is given (see :mod:`riskwarn.scoring.card`).
-    Returns the paths written, the main files first.
+    The ``keep`` latest published sets stay under ``versions/``. Returns the paths
+    readers use (links through ``current``), the main files first, then the dated copy.
     """
     folder = Path(out)
     as_of = pd.Timestamp(watchlist["as_of"].iloc[0])
@@ -117,9 +126,9 @@ def write_watchlist(
     csv["reasons"] = [json.dumps(_plain(r), ensure_ascii=False) for r in watchlist["reasons"]]
     csv["as_of"] = [_plain(t) for t in watchlist["as_of"]]
     writers = {
-        folder / "watchlist.parquet": lambda p: pq.write_table(table, p),
-        folder / "watchlist.csv": lambda p: csv.to_csv(p, index=False, encoding="utf-8"),
-        folder / "watchlist.json": lambda p: p.write_text(_json_text(records), encoding="utf-8"),
+        "watchlist.parquet": lambda p: pq.write_table(table, p),
+        "watchlist.csv": lambda p: write_csv(csv, p),
+        "watchlist.json": lambda p: p.write_text(_json_text(records), encoding="utf-8"),
     }
     shapes = _geometries(watchlist, grids)
     if shapes is not None:
@@ -128,16 +137,17 @@ def write_watchlist(
             for g, r in zip(shapes, records, strict=True)
         ]
         collection = {"type": "FeatureCollection", "features": features}
-        writers[folder / "watchlist.geojson"] = lambda p: p.write_text(
+        writers["watchlist.geojson"] = lambda p: p.write_text(
             _json_text(collection), encoding="utf-8"
         )
     if card is not None:
-        writers[folder / MODEL_CARD_FILE] = lambda p: p.write_text(
-            _json_text(card), encoding="utf-8"
-        )
-    history = folder / HISTORY / f"watchlist_{as_of:%Y-%m-%d}.parquet"
-    writers[history] = lambda p: pq.write_table(table, p)
-    return write_all_atomic(writers)
+        writers[MODEL_CARD_FILE] = lambda p: p.write_text(_json_text(card), encoding="utf-8")
+    history = write_atomic(
+        folder / HISTORY / f"watchlist_{as_of:%Y-%m-%d}.parquet",
+        lambda p: pq.write_table(table, p),
+    )
+    publish_set(folder, writers, label=f"{as_of:%Y-%m-%d}", keep=keep)
+    return [folder / name for name in writers] + [history]
 
 
 def previous_watchlist(out: str | Path, as_of: pd.Timestamp) -> pd.DataFrame | None:

@@ -27,6 +27,7 @@ from riskwarn.errors import RiskwarnError
 from riskwarn.simulate.city import SimulatedCity, params_dict
 from riskwarn.simulate.frames import iso_strings
 from riskwarn.simulate.shapes import ESCALATION_RULES, DataShape, label_toml, shape_tables
+from riskwarn.spreadsheet import write_csv
 
 FORMATS = ("parquet", "csv")
 TRUTH_DIR = "_truth"
@@ -45,7 +46,7 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     for col in out.columns:
         if isinstance(out[col].dtype, pd.DatetimeTZDtype):
             out[col] = iso_strings(out[col])
-    out.to_csv(path, index=False, na_rep="", lineterminator="\n", encoding="utf-8")
+    write_csv(out, path, na_rep="", lineterminator="\n")
 
 
 def _shape_record(city: SimulatedCity, shape: DataShape) -> dict[str, Any]:
