@@ -378,6 +378,15 @@ def _train(
             )
         else:
             console.print(f"[yellow]champion unchanged[/]: {escape(decision.reason)}")
+            if decision.previous_champion is None:
+                console.print(
+                    escape(
+                        f"{name} has no champion yet, so --model models:/{name}@champion "
+                        f"will not load: score this version with --model "
+                        f"models:/{name}/{decision.version}, or make it champion with "
+                        f"riskwarn promote {decision.version} --config CONFIG."
+                    )
+                )
     return output
 
 

@@ -334,10 +334,14 @@ def test_category_seen_only_late(tmp_path):
 
 def test_bad_as_of_and_bad_label_rule_are_clear_errors(tmp_path, capsys):
     b = _tiny(tmp_path)
-    with pytest.raises(RiskwarnError, match="not a valid as-of date"):
-        b.to_pandas(as_of="2023-01-04")
-    with pytest.raises(RiskwarnError, match="data supports"):
+    # a Wednesday inside the data: the rule and the Mondays either side
+    with pytest.raises(RiskwarnError, match="not a valid as-of date") as wednesday:
+        b.to_pandas(as_of="2023-02-08")
+    assert "starts of periods (a Monday for W-MON)" in str(wednesday.value)
+    assert "the nearest are 2023-02-06 and 2023-02-13" in str(wednesday.value)
+    with pytest.raises(RiskwarnError, match="in this data; the nearest is") as late:
         b.to_pandas(as_of="2030-01-07")
+    assert " to " in str(late.value)
     rule = LabelConfig(any_of=(LabelRule("incidents", "participants_count", ">=", 3),))
     with pytest.raises(ConfigError, match="no contract column"):
         _tiny(tmp_path / "x", config=Config(data=TINY.data, label=rule))

@@ -144,7 +144,7 @@ def _train(folder, end, name, model, capsys):
     return capsys.readouterr().out, config
 
 
-def test_champion_moves_only_when_the_backtest_beats_it(city, capsys):
+def test_champion_moves_only_when_the_backtest_beats_it(city, capsys, tmp_path):
     folder, end = city
     name = "rw-promotion"
     client = _client()
@@ -153,6 +153,12 @@ def test_champion_moves_only_when_the_backtest_beats_it(city, capsys):
     assert "champion unchanged" in out and "does not beat the best baseline" in out
     with pytest.raises(mlflow.exceptions.MlflowException):
         client.get_model_version_by_alias(name, "champion")
+    # ... and both train and score say what to do instead
+    assert "no champion yet" in out and f"--model models:/{name}/1" in out
+    assert "riskwarn promote 1" in out
+    assert _score(folder, f"models:/{name}@champion", "2024-01-01", tmp_path / "w") == 2
+    err = capsys.readouterr().err
+    assert "none has the alias 'champion'" in err and f"models:/{name}/1" in err
     out, _ = _train(folder, end, name, "ensemble", capsys)
     assert "champion → version 2" in out and "beats the best baseline" in out
     champion = client.get_model_version_by_alias(name, "champion")

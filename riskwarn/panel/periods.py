@@ -63,13 +63,12 @@ class PeriodIndex:
                 "the data holds no complete period, so there is no as-of date to build."
             )
         if t not in valid:
-            hint = (
-                f"the data supports {valid[0]:%Y-%m-%d} to {valid[-1]:%Y-%m-%d}"
-                if t < valid[0] or t > valid[-1]
-                else f"as-of dates are period boundaries of freq {self.freq!r}, e.g. "
-                f"{valid[valid.searchsorted(t) - 1]:%Y-%m-%d}"
+            raise RiskwarnError(
+                f"as_of {t:%Y-%m-%d %H:%M} is not a valid as-of date: as-of dates are the "
+                f"starts of periods ({_boundary_words(self.freq)}), from "
+                f"{valid[0]:%Y-%m-%d} to {valid[-1]:%Y-%m-%d} in this data; the nearest "
+                f"{_nearest(valid, t)}."
             )
-            raise RiskwarnError(f"as_of {t:%Y-%m-%d %H:%M} is not a valid as-of date: {hint}.")
         return int(self.boundaries.get_loc(t))
 
     def period_expr(self, ts: ir.TimestampValue) -> ir.IntegerValue:
@@ -179,3 +178,36 @@ def period_index_for(event_times: list[pd.Series], config: Config) -> PeriodInde
         start=start,
         end=end,
     )
+
+
+_WEEKDAYS = {
+    "MON": "Monday",
+    "TUE": "Tuesday",
+    "WED": "Wednesday",
+    "THU": "Thursday",
+    "FRI": "Friday",
+    "SAT": "Saturday",
+    "SUN": "Sunday",
+}
+
+
+def _boundary_words(freq: str) -> str:
+    """What a period start is, in words: "a Monday for W-MON", "the 1st of a month for MS"."""
+    code = str(freq).upper()
+    if code.startswith("W-") and code[2:] in _WEEKDAYS:
+        return f"a {_WEEKDAYS[code[2:]]} for {freq}"
+    if code == "W":
+        return f"a Sunday for {freq}"
+    if code == "MS":
+        return f"the 1st of a month for {freq}"
+    if code.startswith("QS"):
+        return f"the 1st of a quarter for {freq}"
+    return f"period boundaries of freq {freq!r}"
+
+
+def _nearest(valid: pd.DatetimeIndex, t: pd.Timestamp) -> str:
+    i = int(valid.searchsorted(t))
+    near = [valid[j] for j in (i - 1, i) if 0 <= j < len(valid)]
+    if len(near) == 1:
+        return f"is {near[0]:%Y-%m-%d}"
+    return f"are {near[0]:%Y-%m-%d} and {near[1]:%Y-%m-%d}"

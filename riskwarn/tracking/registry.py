@@ -211,8 +211,18 @@ def load_registered(uri: str, *, allow_pickle: bool = False) -> RegisteredModel:
             else client.get_model_version(name, version)
         )
     except MlflowException as exc:
+        hint = ""
+        if alias:
+            versions = _versions(client, name)
+            if versions:
+                hint = (
+                    f" {name} has version(s) {', '.join(versions)} but none has the alias "
+                    f"{alias!r} (a version becomes champion only when its backtest beats the "
+                    f"baselines): score one with --model models:/{name}/{versions[-1]}, or make "
+                    f"it champion with riskwarn promote {versions[-1]} --config CONFIG."
+                )
         raise RiskwarnError(
-            f"the registry has no model {uri!r} ({exc.message.splitlines()[0]})."
+            f"the registry has no model {uri!r} ({exc.message.splitlines()[0]}).{hint}"
         ) from exc
     pinned = f"models:/{name}/{mv.version}"  # the version the alias pointed to just now
     with tempfile.TemporaryDirectory(prefix="riskwarn-model-") as tmp:
@@ -229,6 +239,17 @@ def load_registered(uri: str, *, allow_pickle: bool = False) -> RegisteredModel:
             )
         bundle = load_bundle(folder / _scorer_path(folder))
     return RegisteredModel(bundle, name, str(mv.version), mv.run_id or "")
+
+
+def _versions(client, name: str) -> list[str]:
+    """The registered versions of ``name``, oldest first (none: an empty list)."""
+    if "'" in name:
+        return []
+    try:
+        found = client.search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        return []
+    return [str(v) for v in sorted(int(m.version) for m in found)]
 
 
 def _scorer_path(folder: Path) -> str:
