@@ -675,7 +675,7 @@ def _score_on_spark(data_dir, model, as_of: str, out, *, status=None) -> ScoreOu
         if status:
             status("scoring on Spark")
         # Scores are computed once, here; ranking and explaining read the checkpoint.
-        scored = score_on_spark(features, model).localCheckpoint(eager=True)
+        scored = score_on_spark(features, model)
         n = scored.count()
         if n == 0:
             raise RiskwarnError("there are no grids to score at this as-of date.")

@@ -113,3 +113,32 @@ def test_one_grid_scores(tmp_path):
     out = scorer.score(f[f["as_of"] == f["as_of"].max()])
     assert len(out) == 1 and 0 < out.loc[0, "score"] < 1
     assert isinstance(out, pd.DataFrame)
+
+
+@pytest.mark.parametrize(
+    "model, reach", [("lightgbm", 0), ("graph_hawkes", 1), ("graph_diffusion", 2)]
+)
+def test_a_grid_scores_the_same_whatever_else_the_request_holds(city, model, reach):
+    import networkx as nx
+
+    train, last, graph = city
+    scorer = _fit(train, graph, model=model)
+    assert scorer.graph_reach() == reach
+    full = scorer.score(last).set_index("grid_id")
+    grid = str(last["grid_id"].iloc[0])
+    # with the whole of its part of the graph (the grids within reach of every grid
+    # sent): the same score as in the whole frame
+    ball = nx.node_connected_component(graph, grid) if reach else {grid}
+    part = scorer.score(last[last["grid_id"].astype(str).isin(ball)]).set_index("grid_id")
+    assert part.loc[grid, "score"] == full.loc[grid, "score"]
+    alone = last[last["grid_id"].astype(str) == grid]
+    if reach == 0:
+        # every row from itself alone: one grid, a few, all give the same per-row scores
+        few = scorer.score(last.iloc[::7]).set_index("grid_id")
+        pd.testing.assert_series_equal(few["score"], full.loc[few.index, "score"])
+        assert scorer.score(alone)["score"].iloc[0] == full.loc[grid, "score"]
+    else:
+        # the grid without its neighbours would score differently: refused, naming them
+        with pytest.raises(RiskwarnError, match=f"up to {reach} step") as refused:
+            scorer.score(alone)
+        assert "missing for" in str(refused.value) and "whole as-of frame" in str(refused.value)

@@ -4,8 +4,9 @@ MLflow stores this file with the model and runs it to load the model; the model'
 state comes from the ``scorer`` artifact folder (JSON and LightGBM text).
 
 Input: the feature frame of one as-of date (``riskwarn features``, or
-``build_features(..., as_of=...)``) with ``as_of`` as naive local time (MLflow's
-schema has no time zones); output: ``grid_id, as_of, score, expected_events`` and
+``build_features(..., as_of=...)``), ``as_of`` as naive local time or as an instant
+(``riskwarn features`` writes UTC; text with an offset, as REST clients send it,
+works too); output: ``grid_id, as_of, score, expected_events`` and
 the reason columns ``reason_{i}_feature / _value / _contribution``.
 """
 
@@ -27,12 +28,28 @@ class RiskwarnScorerModel(PythonModel):
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         frame = model_input.copy()
         timezone = self.bundle.config.data.timezone
-        as_of = pd.to_datetime(frame["as_of"])
+        as_of = pd.to_datetime(frame["as_of"], utc=_has_zone(frame["as_of"]))
         if as_of.dt.tz is None:
-            frame["as_of"] = as_of.dt.tz_localize(timezone)
+            as_of = as_of.dt.tz_localize(timezone)
+        frame["as_of"] = as_of.dt.tz_convert(timezone)
         out = self.bundle.scorer.score(frame)
         out["as_of"] = out["as_of"].dt.tz_convert(timezone).dt.tz_localize(None)
         return out
+
+
+def _has_zone(values: pd.Series) -> bool:
+    """Whether ``as_of`` values carry a zone (instants, or text with an offset or Z)."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return True
+    first = values.dropna().iloc[0] if values.notna().any() else None
+    if isinstance(first, pd.Timestamp):
+        return first.tzinfo is not None
+    if isinstance(first, str):
+        text = first.strip()
+        return text.endswith("Z") or (
+            len(text) > 19 and text[19:].lstrip(".0123456789")[:1] in "+-"
+        )
+    return False
 
 
 mlflow.models.set_model(RiskwarnScorerModel())

@@ -142,8 +142,9 @@ def log_train_run(
 ) -> LoggedRun:
     """Log a trained scorer with its backtest, and the scorer as an MLflow pyfunc.
 
-    ``input_example`` is a few rows of the feature frame (``as_of`` naive local
-    time); ``headline`` are extra metrics (the promotion metric and its reference).
+    ``input_example`` is the feature frame of the last as-of date (``as_of`` naive
+    local time, see :func:`example_rows`); a few of its rows are logged as the
+    model's example; ``headline`` are extra metrics (the promotion metric and its reference).
     """
     experiment = use_experiment()
     models = [str(m) for m in predictions["model"].unique()]
@@ -155,12 +156,21 @@ def log_train_run(
         if lightgbm is not None:
             fig = plots.feature_importance(lightgbm[0].feature_importance())
             mlflow.log_figure(fig, "plots/feature_importance.png")
+        # A model with a graph part scores a grid from its neighbours' rows: its
+        # example is a whole as-of frame (none above _EXAMPLE_MAX_ROWS, the signature
+        # alone then), where a few rows do for the others.
+        whole = bundle.scorer.graph_reach() > 0
         output = bundle.scorer.score(
             input_example.assign(
                 as_of=pd.to_datetime(input_example["as_of"]).dt.tz_localize(config.data.timezone)
             )
         )
         output["as_of"] = output["as_of"].dt.tz_localize(None)
+        signature = _signature(input_example.head(5), output.head(5))
+        if not whole:
+            input_example = input_example.head(5)
+        elif len(input_example) > _EXAMPLE_MAX_ROWS:
+            input_example = None
         with tempfile.TemporaryDirectory(prefix="riskwarn-model-") as tmp:
             folder = save_bundle(bundle, Path(tmp) / "scorer")
             with warnings.catch_warnings():
@@ -170,11 +180,33 @@ def log_train_run(
                     name="model",
                     python_model=str(PYFUNC_CODE),
                     artifacts={"scorer": str(folder)},
-                    signature=infer_signature(input_example, output),
+                    signature=signature,
                     input_example=input_example,
                     pip_requirements=list(REQUIREMENTS),
                 )
     return LoggedRun(run.info.run_id, experiment, info.model_uri)
+
+
+_EXAMPLE_MAX_ROWS = 1000
+
+
+def _signature(input_example: pd.DataFrame, output: pd.DataFrame):
+    """The pyfunc's signature, with ``as_of`` open to naive local time and instants.
+
+    ``riskwarn features`` writes ``as_of`` as an instant (UTC in Parquet); clients
+    of the REST server send text. MLflow's datetime type takes only naive values,
+    so ``as_of`` is declared as any value and the model reads it: naive means local
+    time, an instant is converted to the city's zone.
+    """
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import AnyType, ColSpec, Schema
+
+    inferred = infer_signature(input_example, output)
+    inputs = [
+        ColSpec(AnyType(), "as_of") if spec.name == "as_of" else spec
+        for spec in inferred.inputs.inputs
+    ]
+    return ModelSignature(inputs=Schema(inputs), outputs=inferred.outputs)
 
 
 def run_metric(run_id: str, key: str) -> float | None:
@@ -183,9 +215,10 @@ def run_metric(run_id: str, key: str) -> float | None:
     return None if value is None else float(value)
 
 
-def example_rows(frame: pd.DataFrame, timezone: str, n: int = 5) -> pd.DataFrame:
-    """A few feature rows as the pyfunc takes them: no labels, ``as_of`` naive local."""
+def example_rows(frame: pd.DataFrame, timezone: str, n: int | None = None) -> pd.DataFrame:
+    """Feature rows as the pyfunc takes them (the first ``n``, None: all): no labels,
+    ``as_of`` naive local."""
     keep = [c for c in frame.columns if not c.startswith(("label_h", "count_h"))]
-    rows = frame[keep].head(n).copy()
+    rows = (frame[keep] if n is None else frame[keep].head(n)).copy()
     rows["as_of"] = rows["as_of"].dt.tz_convert(timezone).dt.tz_localize(None)
     return rows.reset_index(drop=True)
