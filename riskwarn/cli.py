@@ -121,7 +121,13 @@ def validate(
     ] = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Check a dataset against the data contract; quarantine bad rows."""
+    """Check a dataset against the data contract; quarantine bad rows.
+
+    The tables are files named grids, adjacency, petitions, disputes and incidents
+    (.csv or .parquet; grids and one event table needed). Their columns (required
+    and optional, with types and ranges) are listed in README.md, section "Input
+    data".
+    """
     _validate(data, config, quarantine, drop_pii)
 
 

@@ -23,7 +23,12 @@ from riskwarn.config import Config
 from riskwarn.data.quarantine import write_quarantine
 from riskwarn.data.validate import Dataset, load_dataset
 from riskwarn.errors import RiskwarnError
-from riskwarn.features.build import FeatureBuilder, prepare_features, read_feature_file
+from riskwarn.features.build import (
+    FeatureBuilder,
+    data_vocabulary,
+    prepare_features,
+    read_feature_file,
+)
 from riskwarn.panel.graph import GridGraph, build_grid_graph
 
 
@@ -128,7 +133,12 @@ def run_backtest_files(
     ``metrics.json`` and ``metrics.md``).
     """
     frame, manifest, grids, grid_graph, hashes, dhash = _features_for(
-        data_dir, config, status=status, models=config.backtest.models, note=note
+        data_dir,
+        config,
+        status=status,
+        models=config.backtest.models,
+        note=note,
+        vocabulary_before=_backtest_cut(config),
     )
     graph = grid_graph.graph
     result = run_backtest(
@@ -244,6 +254,17 @@ def check_models(
     return runnable
 
 
+def _backtest_cut(config):
+    """``vocabulary_before`` for a backtest: its first fold's training cut.
+
+    The categories that get a column are the frequent ones before the first
+    forecast of the backtest, so that no fold has a column because of its future.
+    """
+    from riskwarn.backtest.run import first_training_cut
+
+    return lambda periods: first_training_cut(periods, config.label.horizon, config.backtest)
+
+
 def _features_for(
     data_dir,
     config,
@@ -251,28 +272,38 @@ def _features_for(
     status=None,
     as_of=None,
     vocabulary=None,
+    vocabulary_before=None,
     models=None,
     required=None,
     note=None,
+    collect=None,
 ):
     """Validate, hash and build features; free the engine and event tables afterwards.
 
     ``models`` (catalogue names) are checked against the planned features before
-    the features are built (:func:`check_models`).
+    the features are built (:func:`check_models`). ``vocabulary_before`` is
+    :func:`prepare_features`' (a backtest passes :func:`_backtest_cut`); a
+    ``collect`` dict receives, under ``"vocabulary"``, the one all the data gives.
     """
     from riskwarn.data.read import data_hash, table_hashes
 
     validated = validate_data(data_dir, config, progress=status)
     hashes = table_hashes(data_dir)
     builder = prepare_features(
-        validated.dataset, config, graph=validated.graph, vocabulary=vocabulary
+        validated.dataset,
+        config,
+        graph=validated.graph,
+        vocabulary=vocabulary,
+        vocabulary_before=vocabulary_before,
     )
-    if models is not None:
-        try:
+    try:
+        if models is not None:
             check_models(models, builder, required=required, note=note)
-        except BaseException:
-            builder.close()
-            raise
+        if collect is not None:
+            collect["vocabulary"] = data_vocabulary(builder.data, config)
+    except BaseException:
+        builder.close()
+        raise
     if status:
         status("building features")
     if as_of is not None:
@@ -406,6 +437,7 @@ def train_model_files(
         )
     uri = connect(tracking_uri)
     sample = None
+    collected: dict = {}
     if engine == "spark":
         frame, sample, manifest, grids, grid_graph, hashes, dhash = _province_frames(
             data_dir, config, status=status
@@ -417,6 +449,8 @@ def train_model_files(
             status=status,
             models=[config.train.model],
             required=config.train.model,
+            vocabulary_before=_backtest_cut(config),
+            collect=collected,
         )
     graph = grid_graph.graph
     horizon = config.label.horizon
@@ -446,6 +480,15 @@ def train_model_files(
         if status:
             status(f"training {name} on a weighted sample of {len(labelled):,} rows")
     else:
+        # The backtest's columns are the categories known before its first forecast;
+        # the model that scores from now on gets those of all the data.
+        full = collected["vocabulary"]
+        if full != manifest.vocabulary:
+            if status:
+                status("building features with the categories of all the data")
+            frame, manifest, grids, grid_graph, hashes, dhash = _features_for(
+                data_dir, config, status=status, vocabulary=full
+            )
         if status:
             status(f"training {name} on every labelled row")
         labelled = select_rows(frame, frame[f"label_h{horizon}"].notna().to_numpy())

@@ -198,6 +198,11 @@ def test_features_as_of_t_ignore_everything_known_later(city, data):
     ref = full.loc[keep, cut_full.columns].reset_index(drop=True)
     got = cut_full[cut_full["as_of"] <= t.tz_localize(TZ)].reset_index(drop=True)
     pd.testing.assert_frame_equal(got, ref, check_exact=True)
+    # Which columns exist is part of the features too: built for t alone, the
+    # categories that get a column are those known before t (later events, even
+    # a flood of a new category, change nothing).
+    single = build_features(ds, config, as_of=t)
+    pd.testing.assert_frame_equal(build_features(cut_ds, config, as_of=t), single, check_exact=True)
 
 
 def test_manifest_describes_every_feature_in_two_languages(city):
@@ -434,3 +439,30 @@ def test_panel_build_restores_numpy_huge_page_setting(city):
         setter(wanted)
         prepare_features(city["dataset"], city["config"]).to_pandas()
         assert setter(True) is wanted  # returns the setting the build left behind
+
+
+def test_the_backtest_counts_categories_before_its_first_forecast(city):
+    """A category that floods in only after the backtest's first training cut gets
+    no column in the backtest's features, and one in a build of all the data."""
+    import dataclasses
+
+    from riskwarn.backtest.run import first_training_cut
+    from riskwarn.config import BacktestConfig
+
+    ds, config = city["dataset"], city["config"]
+    settings = BacktestConfig(refit_every=4)
+    cut = first_training_cut(city["builder"].data.periods, config.label.horizon, settings)
+    assert cut is not None
+    petitions = ds.petitions.copy()
+    late = petitions["received_at"] >= cut.tz_localize(TZ)
+    petitions.loc[late, "category"] = "late_flood"
+    flooded = dataclasses.replace(ds, petitions=petitions)
+    everything = prepare_features(flooded, config)
+    assert "late_flood" in everything.vocabulary["petitions"]
+    h = config.label.horizon
+    for before in (cut, lambda periods: first_training_cut(periods, h, settings)):
+        backtest = prepare_features(flooded, config, vocabulary_before=before)
+        assert "late_flood" not in backtest.vocabulary["petitions"]
+        assert not any("late_flood" in name for name in backtest.manifest.names)
+        backtest.close()
+    everything.close()

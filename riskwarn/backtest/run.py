@@ -84,6 +84,41 @@ def default_start(dates: pd.DatetimeIndex, n_labelled: int, horizon: int) -> pd.
     return dates[first]
 
 
+def first_training_cut(periods, horizon: int, settings) -> pd.Timestamp | None:
+    """The as-of date up to which the backtest's first fold trains (naive local).
+
+    What a backtest may know when it makes its first forecast; the categories
+    that get feature columns are counted before it (``prepare_features``'
+    ``vocabulary_before``), so no fold's columns come from its future. None when
+    the data is too short for a backtest (which then says so itself).
+
+    Parameters
+    ----------
+    periods : riskwarn.panel.periods.PeriodIndex
+    horizon : int
+    settings : BacktestConfig
+    """
+    dates = periods.as_of_dates
+    # An as-of date is labelled when its whole label window lies in complete periods.
+    n_labelled = int(periods.n_complete) - int(horizon)
+    try:
+        if n_labelled < 1:
+            return None
+        start = settings.start
+        if start is None:
+            start = default_start(dates, n_labelled, horizon)
+        split = RollingOriginSplit(
+            horizon=horizon,
+            start=start,
+            end=settings.end,
+            step=settings.step,
+            refit_every=settings.refit_every,
+        )
+        return split.folds(dates, n_labelled)[0].train_until
+    except RiskwarnError:
+        return None
+
+
 class _FoldTask:
     """Fit every model for one fold and horizon, and score the fold's test dates."""
 

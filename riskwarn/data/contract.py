@@ -188,3 +188,57 @@ def identifies_person(table: str, column: str) -> bool:
     # In the grids table a name part names a place ('town_name'), not a person.
     personal_parts = _PII_PARTS - {"name"} if table == "grids" else _PII_PARTS
     return len(parts) > 1 and any(p in personal_parts for p in parts)
+
+
+_KIND_WORDS = {
+    "str": "text",
+    "int": "integer",
+    "float": "number",
+    "bool": "true/false",
+    "timestamp": "date-time (ISO 8601)",
+    "wkt": "WKT polygon",
+}
+
+
+def _range_words(c: ColumnSpec, table: str) -> str:
+    if table != "grids" and c.name in ("grid_id", "grid_a", "grid_b"):
+        return "a `grid_id` of `grids`"
+    if c.allowed:
+        return ", ".join(f"`{v}`" for v in c.allowed)
+    parts = []
+    if c.low is not None:
+        parts.append(f"> {c.low:g}" if c.low_open else f">= {c.low:g}")
+    if c.high is not None:
+        parts.append(f"<= {c.high:g}")
+    words = " and ".join(parts)
+    if c.unique:
+        words = "unique" + (f", {words}" if words else "")
+    if c.default is not None:
+        words += f"{'; ' if words else ''}missing means {c.default}"
+    return words
+
+
+def contract_markdown() -> str:
+    """The contract's tables and columns as Markdown (the README's column reference).
+
+    One table per contract table: column, type, required or optional, and the
+    range, allowed values, uniqueness or default.
+    """
+    blocks = []
+    for spec in TABLES.values():
+        lines = [
+            f"**`{spec.name}`**"
+            + (f" (event time `{spec.time_column}`)" if spec.time_column else ""),
+            "",
+            "| column | type | required | values |",
+            "|---|---|---|---|",
+        ]
+        for c in spec.columns:
+            need = "required" if c.required else "optional"
+            lines.append(
+                f"| `{c.name}` | {_KIND_WORDS[c.kind]} | {need} | {_range_words(c, spec.name)} |"
+            )
+        for later, earlier in spec.not_before:
+            lines += ["", f"`{later}` is never before `{earlier}`."]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"

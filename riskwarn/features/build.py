@@ -419,12 +419,27 @@ def read_feature_file(path: str | Path, timezone: str) -> pd.DataFrame:
     return frame_from_arrow(table, labels, timezone)
 
 
+def data_vocabulary(data, config: Config, before: object = None) -> dict[str, list[str]]:
+    """The categories per event table and the grid types that get feature columns.
+
+    ``before``: an as-of date (naive local); only events before it are counted.
+    """
+    p = None if before is None else data.periods.index_of(pd.Timestamp(before))
+    vocabulary = category_vocabulary(data, config.features.top_categories, before=p)
+    if "grid_type" in data.grids_frame:
+        vocabulary["grid_type"] = sorted(
+            data.grids_frame["grid_type"].dropna().astype(str).unique().tolist()
+        )
+    return vocabulary
+
+
 def prepare_features(
     dataset: Dataset,
     config: Config,
     *,
     graph: GridGraph | None = None,
     vocabulary: dict[str, list[str]] | None = None,
+    vocabulary_before: object = None,
     con=None,
     engine: str = "duckdb",
 ) -> FeatureBuilder:
@@ -435,6 +450,12 @@ def prepare_features(
     vocabulary : dict, optional
         Categories per table and grid types to make columns for (from an earlier
         build or a model's manifest). Default: the most frequent in this dataset.
+    vocabulary_before : date-like, callable or None
+        Without ``vocabulary``, count the categories only in events before this
+        as-of date (naive local), so that no column exists because of what happened
+        later: a single as-of build takes its own date, a backtest its first
+        training cut. A callable gets the data's :class:`PeriodIndex` and returns
+        the date (or None: every event).
     """
     graph = (
         graph
@@ -450,11 +471,10 @@ def prepare_features(
     config = dataclasses.replace(config, label=label)
     columns = {name: list(t.columns) for name, t in data.events.items()}
     if vocabulary is None:
-        vocabulary = category_vocabulary(data, config.features.top_categories)
-        if "grid_type" in data.grids_frame:
-            vocabulary["grid_type"] = sorted(
-                data.grids_frame["grid_type"].dropna().astype(str).unique().tolist()
-            )
+        before = vocabulary_before
+        if callable(before):
+            before = before(data.periods)
+        vocabulary = data_vocabulary(data, config, before)
     streams = define_streams(columns, vocabulary, config.label)
     plan = plan_features(
         streams,
@@ -496,7 +516,9 @@ def build_features(
         A validated dataset (:func:`riskwarn.data.validate.load_dataset`).
     config : Config
     as_of : date-like, optional
-        One as-of boundary (local time): only its rows are built. Default: all.
+        One as-of boundary (local time): only its rows are built, with a column for
+        each of the top categories of the events before it (unless ``vocabulary``
+        is given). Default: every as-of date, the categories of every event.
     labels : bool
         Add ``label_h{h}`` and ``count_h{h}`` for ``h = 1..[label] horizon``
         (missing where the label window is not fully observed).
@@ -508,7 +530,15 @@ def build_features(
     -------
     DataFrame, shape (n_grids * n_as_of, 2 + n_features [+ 2 * horizon])
     """
-    builder = prepare_features(dataset, config, graph=graph, vocabulary=vocabulary, engine=engine)
+    # One as-of date: its columns are those of the categories known by then.
+    builder = prepare_features(
+        dataset,
+        config,
+        graph=graph,
+        vocabulary=vocabulary,
+        vocabulary_before=as_of,
+        engine=engine,
+    )
     try:
         return builder.to_pandas(as_of, labels)
     finally:

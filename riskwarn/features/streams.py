@@ -51,13 +51,22 @@ def slug(value: str) -> str:
     return s or "blank"
 
 
-def category_vocabulary(data: PanelData, top: int) -> dict[str, list[str]]:
-    """The ``top`` most frequent categories (types) per event table, ties by name."""
+def category_vocabulary(
+    data: PanelData, top: int, before: int | None = None
+) -> dict[str, list[str]]:
+    """The ``top`` most frequent categories (types) per event table, ties by name.
+
+    ``before`` (a period index) counts only events of the periods before it: the
+    columns a forecast made then could have had, so that which categories get a
+    column is not learnt from the future.
+    """
     vocab = {}
     for name, table in data.events.items():
         col = _CATEGORY_COLUMN.get(name)
         if col is None or top == 0:
             continue
+        if before is not None:
+            table = table.filter(table["period"] < int(before))
         counts = (
             table.group_by(table[col].cast("string").name("value"))
             .aggregate(n=table[col].count())
