@@ -15,6 +15,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
@@ -141,3 +142,35 @@ def _tracking_store(tmp_path_factory):
         os.environ.pop("MLFLOW_TRACKING_URI", None)
     else:
         os.environ["MLFLOW_TRACKING_URI"] = old
+
+
+def wild_later_rows(frame: pd.DataFrame, late) -> pd.DataFrame:
+    """``frame`` with every numeric feature of the ``late`` rows changed beyond recognition."""
+    wild = frame.copy()
+    for col in wild.select_dtypes("number").columns:
+        if not col.startswith(("label_", "count_")):
+            wild[col] = wild[col].where(~late, wild[col] * 7 + 3)
+    return wild
+
+
+def check_ignores_later_rows(fit, frame: pd.DataFrame, cut) -> tuple[np.ndarray, np.ndarray]:
+    """Assert that a model fitted on the rows before ``cut`` never uses a later row.
+
+    ``fit(rows)`` returns a freshly fitted model. The model is fitted on the rows
+    before ``cut`` and scores (1) the whole frame, (2) the frame with its later rows
+    made wild, (3) one date alone. The earlier rows' scores must be the same in all
+    three: nothing of a later date (nor of another date) reaches them, whether
+    through what the model kept from fit or through what the scoring batch holds.
+    Returns the scores of (1) and (2) for further checks.
+    """
+    late = (frame["as_of"] >= cut).to_numpy()
+    train = frame[~late]
+    model = fit(train)
+    a = model.predict_proba(frame)
+    np.testing.assert_array_equal(a, fit(train).predict_proba(frame))  # reproducible
+    d = model.predict_proba(wild_later_rows(frame, late))
+    np.testing.assert_array_equal(a[~late], d[~late])
+    day = frame.loc[~late, "as_of"].max()
+    alone = (frame["as_of"] == day).to_numpy()
+    np.testing.assert_array_equal(model.predict_proba(frame[alone]), a[alone])
+    return a, d

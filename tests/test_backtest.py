@@ -283,3 +283,38 @@ def test_an_error_in_a_parallel_fit_stops_the_backtest_with_its_message(city):
     settings = BacktestConfig(refit_every=8, models=("hist_rate",), n_jobs=2)
     with pytest.raises(RiskwarnError, match="no escalation among the training rows"):
         run_backtest(quiet, graph=graph, horizon=2, settings=settings)
+
+
+def test_a_fold_s_scores_ignore_every_row_after_its_test_dates(city):
+    """Features and labels of every later row changed beyond recognition: the first
+    fold's scores stay exactly the same (its models fit and score only what was
+    known at its dates)."""
+    from tests.conftest import wild_later_rows
+
+    _, _, frame, graph = city
+    settings = BacktestConfig(refit_every=4, models=("hotspot", "lightgbm"), n_jobs=1)
+    base = run_backtest(frame, graph=graph, horizon=2, settings=settings)
+    fold = base.folds[0]
+    later = (frame["as_of"] > fold.test_as_of[-1]).to_numpy()
+    wild = wild_later_rows(frame, later)
+    for h in (1, 2):
+        label, count = wild[f"label_h{h}"], wild[f"count_h{h}"]
+        # labels flipped where observed, so that the split stays the same
+        wild[f"label_h{h}"] = label.where(~later | label.isna(), 1 - label)
+        wild[f"count_h{h}"] = count.where(~later | count.isna(), (1 - label) * 3)
+    again = run_backtest(wild, graph=graph, horizon=2, settings=settings)
+    keys = ["model", "horizon", "as_of", "grid_id"]
+
+    def first_fold(result):
+        p = result.predictions
+        p = p[p["as_of"].isin(fold.test_as_of)].sort_values(keys).reset_index(drop=True)
+        return p[[*keys, "score"]]
+
+    pd.testing.assert_frame_equal(first_fold(again), first_fold(base), check_exact=True)
+    assert len(first_fold(base)) > 0
+    # ... while the later folds did see the change
+    rest = base.predictions[~base.predictions["as_of"].isin(fold.test_as_of)]
+    rest2 = again.predictions[~again.predictions["as_of"].isin(fold.test_as_of)]
+    assert not np.array_equal(
+        rest.sort_values(keys)["score"].to_numpy(), rest2.sort_values(keys)["score"].to_numpy()
+    )

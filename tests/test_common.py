@@ -8,14 +8,15 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.base import clone
+from scipy.special import expit
+from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 
 from riskwarn.config import MODEL_NAMES
 from riskwarn.models.catalogue import make_count_model, make_model
 from riskwarn.models.scorer import EscalationScorer
 from riskwarn.models.state import model_from_state, model_state
-from tests.conftest import simulated_features
+from tests.conftest import check_ignores_later_rows, simulated_features
 
 MODELS = [*MODEL_NAMES, "lightgbm_count", "scorer"]
 # A grid's long-run rate is a parameter learnt in fit: it reads no feature at all.
@@ -69,24 +70,33 @@ def test_model_contract(name, city):
 def test_model_is_reproducible_and_ignores_rows_after_its_training_window(name, city):
     frame, graph = city
     cut = frame["as_of"].sort_values().unique()[40]
-    train = frame[frame["as_of"] < cut]
-    a = _fit(_model(name, graph), train).predict_proba(frame)
-    b = _fit(_model(name, graph), train).predict_proba(frame)
-    np.testing.assert_array_equal(a, b)
-    # Later rows, however wild, change nothing that was fitted on earlier ones.
-    wild = frame.copy()
-    late = wild["as_of"] >= cut
-    for col in wild.select_dtypes("number").columns:
-        if not col.startswith(("label_", "count_")):
-            wild[col] = wild[col].where(~late, wild[col] * 7 + 3)
-    c = _fit(_model(name, graph), wild[wild["as_of"] < cut]).predict_proba(frame)
-    np.testing.assert_array_equal(a, c)
-    # Scoring is row by row (graph models: date by date): later rows in the same
-    # batch do not move earlier scores.
-    d = _fit(_model(name, graph), train).predict_proba(wild)
-    np.testing.assert_array_equal(a[~late.to_numpy()], d[~late.to_numpy()])
+    a, d = check_ignores_later_rows(lambda rows: _fit(_model(name, graph), rows), frame, cut)
+    late = (frame["as_of"] >= cut).to_numpy()
     if name not in GRID_RATE_MODELS:
-        assert not np.array_equal(a[late.to_numpy()], d[late.to_numpy()])  # the change was seen
+        assert not np.array_equal(a[late], d[late])  # the change was seen
+
+
+class _LooksAtTheBatch(BaseEstimator):
+    """A model that leaks: it scores a row against the mean of the batch it is given."""
+
+    def fit(self, X, y):
+        self.fitted_ = True
+        return self
+
+    def predict_proba(self, X):
+        x = X["esc_n_w1"].to_numpy(dtype=float)
+        p = expit(x - x.mean())
+        return np.column_stack([1 - p, p])
+
+
+def test_the_later_rows_check_catches_a_model_that_looks_ahead(city):
+    frame, _ = city
+    dates = frame["as_of"].sort_values().unique()
+    y = frame["label_h1"].astype(int).to_numpy()
+    with pytest.raises(AssertionError):
+        check_ignores_later_rows(lambda rows: _LooksAtTheBatch().fit(rows, y), frame, dates[40])
+    # (a training split that lets later rows in is caught by the backtest's own test:
+    # tests/test_backtest.py::test_a_fold_s_scores_ignore_every_row_after_its_test_dates)
 
 
 @pytest.mark.parametrize("name", MODELS)
