@@ -685,8 +685,11 @@ def demo(
     console.print(f"the watchlist is in {watch.resolve()} (parquet, csv, json, geojson)")
     console.print(f"the report is {report_zh.resolve()} (English: {report_en.name})")
     if tracking.startswith("sqlite:///"):
+        # The mlflow command of this environment: a .venv's bin is often not on PATH.
+        mlflow_cli = Path(sys.executable).parent / "mlflow"
+        command = str(mlflow_cli) if mlflow_cli.exists() else "mlflow"
         console.print(
-            f"to browse the runs and the registry: mlflow ui --backend-store-uri {tracking}"
+            f"to browse the runs and the registry: {command} ui --backend-store-uri {tracking}"
         )
 
 

@@ -88,3 +88,40 @@ def test_only_the_public_api_is_used(path):
                 pytest.fail(f"{path.name} reaches a private attribute: {node.attr}")
             if isinstance(node, ast.Name) and node.id in ("eval", "exec"):
                 pytest.fail(f"{path.name} calls {node.id}")
+
+
+def test_a_notebook_runs_under_nbconvert_too(tmp_path):
+    """As a researcher runs them outside the tests: ``jupyter nbconvert --execute``.
+
+    nbmake runs all four in ``make test`` with the same kernel; this runs the data
+    tour through nbconvert, the tool and kernel set-up a researcher uses (the others
+    take the same path; all four under nbconvert would add two minutes to make test).
+    """
+    import subprocess
+    import sys
+
+    jupyter = Path(sys.executable).parent / "jupyter"
+    assert jupyter.exists(), "jupyter is not installed in the project's environment"
+    done = subprocess.run(
+        [
+            str(jupyter),
+            "nbconvert",
+            "--to",
+            "notebook",
+            "--execute",
+            "--ExecutePreprocessor.timeout=600",
+            "--output-dir",
+            str(tmp_path),
+            str(NOTEBOOKS[0]),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for path in NOTEBOOKS[:1]:
+        executed = json.loads((tmp_path / path.name).read_text(encoding="utf-8"))
+        code = [c for c in executed["cells"] if c["cell_type"] == "code"]
+        assert all(c.get("execution_count") for c in code)
+        errors = [o for c in code for o in c.get("outputs", []) if o["output_type"] == "error"]
+        assert not errors
