@@ -618,11 +618,14 @@ def _score_locked(
     connect(tracking_uri)
     if status:
         status(f"loading {model_uri}")
+    if engine == "spark":
+        # The UDF loads the files checked here, kept until the scoring is done.
+        with tempfile.TemporaryDirectory(prefix="riskwarn-model-") as keep:
+            model = load_registered(model_uri, allow_pickle=allow_pickle, keep_in=keep)
+            return _score_on_spark(data_dir, model, as_of, out, status=status)
     model = load_registered(model_uri, allow_pickle=allow_pickle)
     bundle = model.bundle
     config = bundle.config
-    if engine == "spark":
-        return _score_on_spark(data_dir, model, as_of, out, status=status)
     if engine != "duckdb":
         raise RiskwarnError(f"engine {engine!r}: use duckdb or spark.")
     frame, _, grids, _, _, dhash = _features_for(

@@ -203,21 +203,36 @@ def test_score_refuses_anything_but_a_registry_uri_and_bad_dates(registered, tmp
     assert not (tmp_path / "watchlist.parquet").exists()
 
 
-def test_score_refuses_a_model_with_a_pickle_unless_allowed(registered, tmp_path, capsys):
+@pytest.mark.parametrize(
+    "name, content, words",
+    [
+        ("artifacts/scorer/extra.pkl", b"\x80\x04\x95harmless but a pickle", "not a file of"),
+        # a protocol-0 pickle under an innocent name: no header check would see it
+        ("artifacts/scorer/notes.json", b"cos\nsystem\n(S'true'\ntR.", "not a file of"),
+        ("pyfunc_model.py", None, "not this riskwarn's pyfunc code"),
+    ],
+)
+def test_score_refuses_a_model_with_files_riskwarn_does_not_make(
+    registered, tmp_path, capsys, name, content, words
+):
     folder, _, dates = registered
     client = _client()
     version = client.get_model_version_by_alias("rw-rules", "champion")
     location = Path(mlflow.artifacts.download_artifacts(f"models:/rw-rules/{version.version}"))
-    evil = location / "artifacts" / "scorer" / "extra.pkl"
-    evil.write_bytes(b"\x80\x04\x95harmless but a pickle")
+    evil = location / name
+    before = evil.read_bytes() if evil.exists() else None
+    evil.write_bytes(content if content is not None else before + b"\nimport os  # added\n")
     try:
         champion = "models:/rw-rules@champion"
         assert _score(folder, champion, dates[-1], tmp_path) == 2
-        assert "pickle" in capsys.readouterr().err
+        assert words in capsys.readouterr().err
         assert not (tmp_path / "watchlist.parquet").exists()
         assert _score(folder, champion, dates[-1], tmp_path, "--allow-pickle") == 0
     finally:
-        evil.unlink()
+        if before is None:
+            evil.unlink()
+        else:
+            evil.write_bytes(before)
 
 
 def test_score_needs_the_features_the_model_was_trained_with(registered, tmp_path, capsys):

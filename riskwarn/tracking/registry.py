@@ -25,7 +25,7 @@ from mlflow.exceptions import MlflowException
 from riskwarn.config import higher_is_better
 from riskwarn.errors import RiskwarnError
 from riskwarn.tracking.bundle import ScorerBundle, load_bundle
-from riskwarn.tracking.trust import pickles_in
+from riskwarn.tracking.trust import untrusted_files
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))$")
@@ -49,6 +49,8 @@ class RegisteredModel:
     name: str
     version: str
     run_id: str
+    folder: Path | None = None
+    """The checked files, where :func:`load_registered` was asked to keep them."""
 
 
 def _client() -> mlflow.MlflowClient:
@@ -200,8 +202,16 @@ def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
     return match["name"], match["alias"], match["version"]
 
 
-def load_registered(uri: str, *, allow_pickle: bool = False) -> RegisteredModel:
-    """Download a registered model, check it holds no pickle, and load its scorer bundle."""
+def load_registered(
+    uri: str, *, allow_pickle: bool = False, keep_in: str | Path | None = None
+) -> RegisteredModel:
+    """Download a registered model, check its files, and load its scorer bundle.
+
+    Only the files of a riskwarn model (:func:`untrusted_files`) are accepted,
+    unless ``allow_pickle``. ``keep_in``: a folder where the checked copy stays
+    (``RegisteredModel.folder``), for a loader that needs the files themselves (the
+    Spark UDF): the copy checked is the copy loaded, never a second download.
+    """
     name, alias, version = parse_model_uri(uri)
     client = _client()
     try:
@@ -226,19 +236,24 @@ def load_registered(uri: str, *, allow_pickle: bool = False) -> RegisteredModel:
         ) from exc
     pinned = f"models:/{name}/{mv.version}"  # the version the alias pointed to just now
     with tempfile.TemporaryDirectory(prefix="riskwarn-model-") as tmp:
+        target = Path(keep_in) if keep_in is not None else Path(tmp)
         try:
-            folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=pinned, dst_path=tmp))
+            folder = Path(
+                mlflow.artifacts.download_artifacts(artifact_uri=pinned, dst_path=str(target))
+            )
         except MlflowException as exc:
             raise RiskwarnError(f"cannot download model {pinned}: {exc.message}") from exc
-        found = pickles_in(folder)
+        found = untrusted_files(folder)
         if found and not allow_pickle:
             raise RiskwarnError(
-                f"model {pinned} contains pickled objects, which run code when loaded: "
-                f"{'; '.join(found[:3])}. riskwarn's own models never do; pass "
-                "--allow-pickle only if you trust where this model came from."
+                f"model {pinned} holds files riskwarn does not make (they may run code when "
+                f"loaded): {'; '.join(found[:3])}{' …' if len(found) > 3 else ''}. "
+                "riskwarn's own models hold only JSON, LightGBM text and its pyfunc code; "
+                "pass --allow-pickle only if you trust where this model came from."
             )
         bundle = load_bundle(folder / _scorer_path(folder))
-    return RegisteredModel(bundle, name, str(mv.version), mv.run_id or "")
+    kept = folder if keep_in is not None else None
+    return RegisteredModel(bundle, name, str(mv.version), mv.run_id or "", kept)
 
 
 def _versions(client, name: str) -> list[str]:

@@ -3,12 +3,13 @@
 The UDF runs the pyfunc of :mod:`riskwarn.tracking.pyfunc_model` on batches of
 feature rows on Spark's executors, in their own Python (``env_manager="local"``:
 riskwarn and its pinned dependencies must be installed where the executors run).
-Only a pinned registry version is loaded, after :func:`load_registered` has checked
-it for pickles.
+The UDF loads the very files :func:`load_registered` downloaded and checked (its
+``keep_in`` folder), not a second download of the version.
 """
 
 from __future__ import annotations
 
+from riskwarn.errors import RiskwarnError
 from riskwarn.tracking.registry import RegisteredModel
 
 #: The score columns the UDF returns, besides the reason columns.
@@ -35,10 +36,15 @@ def spark_scorer_udf(spark, model: RegisteredModel):
     """
     import mlflow
 
-    uri = f"models:/{model.name}/{model.version}"
+    if model.folder is None:
+        raise RiskwarnError(
+            "the Spark UDF loads the model's checked files: load it with "
+            "load_registered(..., keep_in=FOLDER)."
+        )
+    # The files load_registered checked, not a second download of the version.
     return mlflow.pyfunc.spark_udf(
         spark,
-        uri,
+        str(model.folder),
         result_type=scorer_result_type(int(model.bundle.scorer.n_reasons)),
         env_manager="local",
     )

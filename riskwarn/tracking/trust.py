@@ -1,9 +1,12 @@
-"""What a model artifact may contain before riskwarn loads it: no pickle.
+"""What a model artifact may contain before riskwarn loads it: its own files, no pickle.
 
 A pickle runs code when it is loaded. riskwarn logs its models as JSON, LightGBM
-text and a models-from-code pyfunc, so a pickle in a model artifact means the model
-was not made by riskwarn (or was tampered with); it is refused unless the user
-explicitly allows it.
+text and a models-from-code pyfunc, so the files of a riskwarn model are known in
+advance (:data:`ALLOWED`): anything else, a pickle of any protocol included, means
+the model was not made by riskwarn (or was tampered with), and is refused unless the
+user explicitly trusts it. The pyfunc's code file is run when MLflow loads the
+model (Spark, ``mlflow models serve``), so it must be this riskwarn's own file, byte
+for byte. The checks look at what is on disk, not at headers a file could fake.
 """
 
 from __future__ import annotations
@@ -12,38 +15,65 @@ from pathlib import Path
 
 import yaml
 
-PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".cloudpickle", ".dill")
-# Pickle protocols 2-5 start with the PROTO opcode and the protocol number.
-_PICKLE_HEADERS = tuple(bytes([0x80, p]) for p in (2, 3, 4, 5))
+#: The files of a riskwarn model artifact (patterns relative to its folder).
+ALLOWED = (
+    "MLmodel",
+    "conda.yaml",
+    "python_env.yaml",
+    "requirements.txt",
+    "input_example.json",
+    "serving_input_example.json",
+    "registered_model_meta",
+    "pyfunc_model.py",
+    "artifacts/scorer/bundle.json",
+    "artifacts/scorer/state.json",
+    "artifacts/scorer/manifest.json",
+    "artifacts/scorer/graph.json",
+    "artifacts/scorer/boosters/index.json",
+    "artifacts/scorer/boosters/booster_*.txt",
+)
+_CODE_LOADER = "mlflow.pyfunc.loaders.code_model"
 
 
-def pickles_in(folder: str | Path) -> list[str]:
-    """Why the model artifact in ``folder`` contains pickled objects (empty: it does not).
+def untrusted_files(folder: str | Path) -> list[str]:
+    """Why the model artifact in ``folder`` is not one riskwarn made (empty: it is).
 
-    Checks file names, the first bytes of every file, and the pyfunc flavor of the
-    ``MLmodel`` file (a ``python_model`` entry is a cloudpickled Python object).
+    Every file must match :data:`ALLOWED` (no other file, whatever its name or first
+    bytes), ``pyfunc_model.py`` must be riskwarn's own, and ``MLmodel`` must name
+    only the models-from-code pyfunc flavor (no pickled ``python_model``).
     """
+    from fnmatch import fnmatchcase
+
+    from riskwarn.tracking import pyfunc_model
+
     root = Path(folder)
     found = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        name = str(path.relative_to(root))
-        if path.suffix.lower() in PICKLE_SUFFIXES:
-            found.append(f"{name}: a pickle file")
-            continue
-        with open(path, "rb") as fh:
-            head = fh.read(2)
-        if head in _PICKLE_HEADERS:
-            found.append(f"{name}: starts like a pickle")
-    mlmodel = root / "MLmodel"
-    if mlmodel.is_file():
-        try:
-            meta = yaml.safe_load(mlmodel.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError:
-            meta = {}
-        pyfunc = (meta.get("flavors") or {}).get("python_function") or {}
-        if pyfunc.get("python_model"):
-            found.append(f"MLmodel: python_model {pyfunc['python_model']} is a pickled object")
-        for flavor in meta.get("flavors") or {}:
-            if flavor in ("sklearn", "pytorch", "keras", "h2o"):
-                found.append(f"MLmodel: flavor {flavor!r} stores pickled objects")
+    for path in sorted(p for p in root.rglob("*") if p.is_file() or p.is_symlink()):
+        name = path.relative_to(root).as_posix()
+        if path.is_symlink() or not any(fnmatchcase(name, pattern) for pattern in ALLOWED):
+            found.append(f"{name}: not a file of a riskwarn model")
+    code = root / "pyfunc_model.py"
+    own = Path(pyfunc_model.__file__).read_bytes()
+    if code.is_file() and code.read_bytes() != own:
+        found.append("pyfunc_model.py: not this riskwarn's pyfunc code")
+    found += _mlmodel_problems(root / "MLmodel")
     return found
+
+
+def _mlmodel_problems(mlmodel: Path) -> list[str]:
+    if not mlmodel.is_file():
+        return ["MLmodel: missing"]
+    try:
+        meta = yaml.safe_load(mlmodel.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return ["MLmodel: not readable YAML"]
+    flavors = meta.get("flavors") or {}
+    problems = [
+        f"MLmodel: flavor {f!r} is not riskwarn's" for f in flavors if f != "python_function"
+    ]
+    pyfunc = flavors.get("python_function") or {}
+    if pyfunc.get("python_model"):
+        problems.append(f"MLmodel: python_model {pyfunc['python_model']} is a pickled object")
+    if pyfunc.get("loader_module") != _CODE_LOADER:
+        problems.append(f"MLmodel: loader {pyfunc.get('loader_module')!r} is not models-from-code")
+    return problems
