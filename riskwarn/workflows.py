@@ -688,10 +688,9 @@ def _score_on_spark(data_dir, model, as_of: str, out, *, status=None) -> ScoreOu
     from pyspark.sql import functions as F
 
     from riskwarn.data.read import data_hash, table_hashes
-    from riskwarn.scoring.files import write_watchlist
+    from riskwarn.scoring.files import HISTORY_COLUMNS, previous_watchlist, write_watchlist
     from riskwarn.scoring.spark import (
         explain_on_spark,
-        previous_partition,
         rank_on_spark,
         tiered_count,
         to_local_rows,
@@ -726,7 +725,20 @@ def _score_on_spark(data_dir, model, as_of: str, out, *, status=None) -> ScoreOu
         if n == 0:
             raise RiskwarnError("there are no grids to score at this as-of date.")
         provenance = _provenance(model, dhash)
-        ranked = rank_on_spark(scored, previous_partition(spark, out, day))
+        # The previous ranks come from history/, as on the embedded path: every grid's
+        # rank and tier, whichever engine scored that date.
+        previous = previous_watchlist(out, stamp)
+        if previous is not None:
+            rows = [
+                (str(g), int(r), None if pd.isna(t) else int(t))
+                for g, r, t in zip(
+                    previous["grid_id"], previous["rank"], previous["tier"], strict=True
+                )
+            ]
+            previous = spark.createDataFrame(
+                rows, "grid_id string, prev_rank int, prev_tier tinyint"
+            )
+        ranked = rank_on_spark(scored, previous)
         settings = _watchlist_settings(bundle, provenance)
         watchlist = explain_on_spark(ranked, n, **settings).localCheckpoint(eager=True)
         if status:
@@ -734,8 +746,10 @@ def _score_on_spark(data_dir, model, as_of: str, out, *, status=None) -> ScoreOu
         root = write_partition(watchlist, out, day, zone)
         top_n = max(1, tiered_count(n, config.watchlist.tiers))
         top = to_local_rows(watchlist.filter(F.col("rank") <= top_n).toPandas(), zone)
+        every = watchlist.select(*HISTORY_COLUMNS).toPandas()
+        every["as_of"] = pd.to_datetime(every["as_of"]).dt.tz_localize(zone)
     finally:
         builder.close()
     card = _card(bundle, provenance, stamp)
-    paths = write_watchlist(top, out, validated.dataset.grids, card=card)
+    paths = write_watchlist(top, out, validated.dataset.grids, card=card, history=every)
     return ScoreOutput([*paths, root], top, model.name, model.version, model.run_id, n)

@@ -233,3 +233,25 @@ def test_train_on_spark_fits_a_weighted_sample_and_backtests_whole_grids(city, t
     assert info["backtest"]["metric"] == "ap"
     # the ensemble cannot take a weighted sample: a clear error, exit 2
     assert main([*args, "--config", str(city["config_path"]), "--engine", "spark"]) == 2
+
+
+def test_one_history_whichever_engine_scored(trained, tmp_path):
+    """Scoring with one engine after the other into one folder: every grid keeps its
+    previous rank (before, the Spark path kept only the tiered grids in history/ and
+    read ranks from watchlist_all/, so the other engine's grids came out "new")."""
+    args, dates = trained["args"], trained["dates"]
+    model = ["--model", "models:/rw-spark@challenger"]
+    out = tmp_path / "mixed"
+    for as_of, engine in zip(dates[-3:], ("duckdb", "spark", "duckdb"), strict=True):
+        call = [*args, *model, "--as-of", as_of, "--out", str(out), "--engine", engine]
+        assert main(["score", *call]) == 0
+        history = sorted((out / "history").glob("watchlist_*.parquet"))
+        assert len(pd.read_parquet(history[-1])) == 48  # every grid, whichever engine
+        if engine == "spark":
+            day = pd.Timestamp(as_of).strftime("%Y-%m-%d")
+            full = pd.read_parquet(out / "watchlist_all")
+            full = full[full["as_of_date"].astype(str) == day]
+            assert len(full) == 48 and full["prev_rank"].notna().all()
+            assert (full["change"] != "new").all()
+    last = pd.read_parquet(out / "watchlist.parquet")
+    assert len(last) == 48 and last["prev_rank"].notna().all() and (last["change"] != "new").all()

@@ -29,6 +29,9 @@ from riskwarn.spreadsheet import write_csv
 
 FILE_NAMES = ("watchlist.parquet", "watchlist.csv", "watchlist.json", "watchlist.geojson")
 HISTORY = "history"
+#: What a dated copy holds of every grid, whichever engine scored: what "what
+#: changed" and the report's trend lines read.
+HISTORY_COLUMNS = ("grid_id", "as_of", "rank", "tier", "score")
 
 _REASON = pa.struct(
     [
@@ -110,13 +113,16 @@ def write_watchlist(
     grids: pd.DataFrame | None = None,
     card: dict | None = None,
     keep: int = 5,
+    history: pd.DataFrame | None = None,
 ) -> list[Path]:
     """Write the watchlist files into ``out`` (and its dated copy under ``history/``).
 
     GeoJSON is written when the grids have ``geometry_wkt`` or ``lon``/``lat``;
     ``model_card.json`` when a ``card`` is given (see :mod:`riskwarn.scoring.card`).
-    The ``keep`` latest published sets stay under ``versions/``. Returns the paths
-    readers use (links through ``current``), the main files first, then the dated copy.
+    The ``keep`` latest published sets stay under ``versions/``. ``history``: the
+    rows of every grid for the dated copy, where ``watchlist`` holds only the top
+    (the Spark path); at least :data:`HISTORY_COLUMNS`. Returns the paths readers
+    use (links through ``current``), the main files first, then the dated copy.
     """
     folder = Path(out)
     as_of = pd.Timestamp(watchlist["as_of"].iloc[0])
@@ -142,12 +148,27 @@ def write_watchlist(
         )
     if card is not None:
         writers[MODEL_CARD_FILE] = lambda p: p.write_text(_json_text(card), encoding="utf-8")
-    history = write_atomic(
+    dated = table
+    if history is not None:
+        missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
+        if missing:
+            raise RiskwarnError(f"the history rows lack {missing}.")
+        dated = _arrow_history(history[list(HISTORY_COLUMNS)])
+    copy = write_atomic(
         folder / HISTORY / f"watchlist_{as_of:%Y-%m-%d}.parquet",
-        lambda p: pq.write_table(table, p),
+        lambda p: pq.write_table(dated, p),
     )
     publish_set(folder, writers, label=f"{as_of:%Y-%m-%d}", keep=keep)
-    return [folder / name for name in writers] + [history]
+    return [folder / name for name in writers] + [copy]
+
+
+def _arrow_history(rows: pd.DataFrame) -> pa.Table:
+    """The dated copy of every grid: ``as_of`` as an instant with its zone, like the set."""
+    table = pa.Table.from_pandas(rows.drop(columns=["as_of"]), preserve_index=False)
+    as_of = rows["as_of"].dt
+    utc = as_of.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+    stamps = pa.array(utc, type=pa.timestamp("us", tz=str(as_of.tz)))
+    return table.add_column(list(rows.columns).index("as_of"), "as_of", stamps)
 
 
 def previous_watchlist(out: str | Path, as_of: pd.Timestamp) -> pd.DataFrame | None:

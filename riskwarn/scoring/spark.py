@@ -34,26 +34,6 @@ WATCHLIST_DDL = (
 )
 
 
-def previous_partition(spark, folder: str | Path, day: str):
-    """``grid_id, prev_rank, prev_tier`` of the latest partition before ``day``, or None."""
-    from pyspark.sql import functions as F
-
-    root = Path(folder) / PARTITIONED
-    days = sorted(
-        p.name.split("=", 1)[1]
-        for p in root.glob(f"{PARTITION_COLUMN}=*")
-        if p.is_dir() and p.name.split("=", 1)[1] < day
-    )
-    if not days:
-        return None
-    frame = spark.read.parquet(str(root / f"{PARTITION_COLUMN}={days[-1]}"))
-    return frame.select(
-        "grid_id",
-        F.col("rank").alias("prev_rank"),
-        F.col("tier").alias("prev_tier"),
-    )
-
-
 def rank_on_spark(scored, previous=None):
     """Add ``rank`` (1 = highest score, ties by grid id), ``prev_rank`` and ``prev_tier``.
 
