@@ -28,3 +28,13 @@ def test_validate_help_points_to_the_columns():
     assert result.exit_code == 0
     words = " ".join(result.output.split())
     assert "README.md" in words and 'section "Input data"' in words
+
+
+def test_the_model_s_requirements_are_the_pins_of_pyproject():
+    import tomllib
+
+    from riskwarn.tracking.runs import REQUIREMENTS, SCORING_PACKAGES
+
+    project = tomllib.loads((README.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    pins = {d.split("==")[0].split("[")[0].lower(): d for d in project["project"]["dependencies"]}
+    assert list(REQUIREMENTS) == [pins[n].replace("[pandas]", "") for n in SCORING_PACKAGES]

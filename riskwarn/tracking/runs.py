@@ -26,14 +26,36 @@ from riskwarn.tracking.bundle import ScorerBundle, save_bundle
 from riskwarn.tracking.store import git_commit, use_experiment
 
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
-REQUIREMENTS = (
-    "lightgbm==4.7.0",
-    "networkx==3.6.1",
-    "numpy==2.4.6",
-    "pandas==3.1.1",
-    "scikit-learn==1.9.1",
-    "scipy==1.17.1",
-)
+#: The libraries the pyfunc's scorer loads with (besides riskwarn itself).
+SCORING_PACKAGES = ("lightgbm", "networkx", "numpy", "pandas", "scikit-learn", "scipy")
+
+
+def _pins(names: tuple[str, ...]) -> tuple[str, ...]:
+    """``name==version`` of each package as riskwarn's own metadata pins it.
+
+    The pins live in one place, ``pyproject.toml``; the installed distribution's
+    metadata carries them, so the model's requirements follow any change there.
+    """
+    from importlib.metadata import PackageNotFoundError, requires
+
+    from packaging.requirements import Requirement
+
+    try:
+        declared = [Requirement(r) for r in requires("riskwarn") or []]
+    except PackageNotFoundError as exc:
+        raise RuntimeError("riskwarn is not installed: pip install -e . first") from exc
+    pins = {
+        r.name.lower(): str(r.specifier)
+        for r in declared
+        if r.marker is None and str(r.specifier).startswith("==")
+    }
+    missing = [n for n in names if n not in pins]
+    if missing:
+        raise RuntimeError(f"pyproject.toml pins none of {missing}")
+    return tuple(f"{n}{pins[n]}" for n in names)
+
+
+REQUIREMENTS = _pins(SCORING_PACKAGES)
 
 
 @dataclass(frozen=True)
