@@ -1,4 +1,4 @@
-"""The command line: commands listed, exit codes, the demo flow on a small city."""
+"""The command line: commands listed, exit codes (the demo flow: tests/test_readme.py)."""
 
 from __future__ import annotations
 
@@ -65,26 +65,3 @@ def test_simulate_csv_format_validates(tmp_path, capsys):
 def test_simulate_rejects_bad_format(tmp_path, capsys):
     assert main(["simulate", "--out", str(tmp_path), "--format", "xlsx"]) == 2
     assert "parquet or csv" in capsys.readouterr().err
-
-
-def test_demo_runs_end_to_end(tmp_path, capsys):
-    out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--grids", "40", "--periods", "40"]) == 0
-    printed = capsys.readouterr().out
-    assert "Validation of" in printed
-    assert (out / "quarantine" / "validation_report.json").exists()
-    features = pd.read_parquet(out / "features.parquet")
-    assert len(features) == 40 * 40 and "label_h1" in features.columns
-    assert (out / "features.manifest.json").exists()
-    for name in ("predictions.parquet", "metrics.json", "metrics.md"):
-        assert (out / "backtest" / name).exists()
-    assert "ensemble" in printed
-    assert "registered riskwarn-escalation version" in printed
-    watchlist = pd.read_parquet(out / "watchlist" / "watchlist.parquet")
-    assert len(watchlist) == 40 and watchlist["rank"].min() == 1
-    assert "the watchlist is in" in printed and "mlflow ui --backend-store-uri" in printed
-    # three weeks scored: the last watchlist compares with the one before
-    assert len(list((out / "watchlist" / "history").glob("watchlist_*.parquet"))) == 3
-    assert watchlist["prev_rank"].notna().all()
-    for name, marker in (("report.html", "网格风险预警名单"), ("report_en.html", "Ranked grids")):
-        assert marker in (out / name).read_text(encoding="utf-8")
