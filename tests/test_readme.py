@@ -57,8 +57,9 @@ def _blocks(kind: str) -> list[str]:
 def _env() -> dict:
     import os
 
-    # As a user's shell has it: riskwarn's own default store, not the test session's.
-    return {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    # As a user's shell has it: no MLflow settings (the test session's store, or a
+    # registry URI an earlier test in this process set, would be found instead).
+    return {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
 
 
 @pytest.fixture(scope="module")
