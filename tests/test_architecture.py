@@ -1,7 +1,7 @@
 """Room rules of DESIGN.md, checked by parsing imports.
 
 A room imports only rooms upstream of it (to its left in the data flow); only
-cli.py and workflows.py wire rooms together; only the tracking room imports
+cli.py and the workflows package (one module per command) wire rooms together; only the tracking room imports
 mlflow; the simulator is a side room that only the wiring modules use; models
 never read files.
 """
@@ -112,7 +112,29 @@ def test_module_respects_room_rules(dotted: str, path: Path) -> None:
 
 def test_every_room_folder_is_a_known_room() -> None:
     folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and not p.name.startswith("_")}
-    assert folders - {"__pycache__"} <= set(ROOMS)
+    assert folders - {"__pycache__"} <= set(ROOMS) | WIRING
+
+
+def test_workflows_are_one_thin_module_per_command_and_name_no_engine() -> None:
+    """One command per module; the engine is chosen in one table per command
+    (``SCORING_ENGINES``, ``TRAINING_FRAMES``), never by comparing its name."""
+    folder = PACKAGE / "workflows"
+    commands = {}
+    for path in sorted(folder.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        public = [
+            n.name
+            for n in tree.body
+            if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")
+        ]
+        commands[path.stem] = public
+        assert len(path.read_text(encoding="utf-8").splitlines()) < 400, path.name
+    for stem in ("features", "backtest", "train", "promote", "score"):
+        assert len(commands[stem]) == 1, (stem, commands[stem])
+    for path in PACKAGE.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        for word in ('engine == "spark"', 'engine == "duckdb"', 'engine != "duckdb"'):
+            assert word not in text, f"{path.relative_to(PACKAGE)}: {word}"
 
 
 @pytest.mark.parametrize(

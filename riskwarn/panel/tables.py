@@ -81,14 +81,25 @@ def connect(engine: str = "duckdb", threads: int = 2, memory_limit: str = "3GB")
     private temporary folder beyond that, so a city-scale build stays within a few
     GB instead of taking most of the machine; ``threads`` stays within the cores.
     """
-    if engine == "spark":
-        from riskwarn.panel.spark import connect_spark
-
-        return connect_spark(threads)
-    if engine != "duckdb":
+    if engine not in _CONNECTORS:
         raise RiskwarnError(f"engine {engine!r} is not available; use one of {ENGINES}.")
+    return _CONNECTORS[engine](threads, memory_limit)
+
+
+def _connect_duckdb(threads: int, memory_limit: str):
     spill = tempfile.mkdtemp(prefix="riskwarn-duckdb-")
     return ibis.duckdb.connect(threads=threads, memory_limit=memory_limit, temp_directory=spill)
+
+
+def _connect_spark(threads: int, memory_limit: str):
+    # Spark sizes its own memory (its session's settings), not DuckDB's buffer pool.
+    from riskwarn.panel.spark import connect_spark
+
+    return connect_spark(threads)
+
+
+#: The one place an engine name becomes a backend.
+_CONNECTORS = {"duckdb": _connect_duckdb, "spark": _connect_spark}
 
 
 def put_table(con, name: str, frame: pd.DataFrame) -> ir.Table:

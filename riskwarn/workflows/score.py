@@ -1,0 +1,218 @@
+"""``riskwarn score``: score every grid at an as-of date with a registered model.
+
+The engine (embedded DuckDB, or Spark for a province) is one entry of
+:data:`SCORING_ENGINES`: both take the same arguments and give a :class:`ScoreOutput`,
+so the command has no engine branches of its own."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from riskwarn.errors import RiskwarnError
+from riskwarn.features.build import (
+    prepare_features,
+)
+from riskwarn.workflows.common import (
+    ScoreOutput,
+    features_for,
+    validate_data,
+)
+
+
+def score_files(
+    data_dir: str | Path,
+    model_uri: str,
+    as_of: str,
+    out: str | Path,
+    *,
+    tracking_uri: str | None = None,
+    allow_pickle: bool = False,
+    status: Callable[[str], None] | None = None,
+    engine: str = "duckdb",
+) -> ScoreOutput:
+    """Score every grid at ``as_of`` with a registered model; write the watchlist files.
+
+    ``engine="spark"`` builds the features on Spark, scores them with the model as a
+    Spark UDF, writes every grid to ``out/watchlist_all/`` (Parquet partitioned by
+    as-of date) and the tiered grids to the usual files.
+    """
+    from riskwarn.atomic import FolderBusy, folder_lock
+
+    try:
+        with folder_lock(out):
+            return _score_locked(
+                data_dir,
+                model_uri,
+                as_of,
+                out,
+                tracking_uri=tracking_uri,
+                allow_pickle=allow_pickle,
+                status=status,
+                engine=engine,
+            )
+    except FolderBusy:
+        raise RiskwarnError(
+            f"another riskwarn score is writing into {out}; let it finish (its watchlist "
+            "will be complete), then score again, or score into another --out."
+        ) from None
+
+
+def _score_locked(
+    data_dir, model_uri, as_of, out, *, tracking_uri, allow_pickle, status, engine
+) -> ScoreOutput:
+    from riskwarn.tracking.registry import load_registered
+    from riskwarn.tracking.store import connect
+
+    if engine not in SCORING_ENGINES:
+        raise RiskwarnError(f"engine {engine!r}: use {' or '.join(SCORING_ENGINES)}.")
+    connect(tracking_uri)
+    if status:
+        status(f"loading {model_uri}")
+    # The checked files stay until the scoring is done: an engine that loads the
+    # model from its files (the Spark UDF) loads the copy that was checked.
+    with tempfile.TemporaryDirectory(prefix="riskwarn-model-") as keep:
+        model = load_registered(model_uri, allow_pickle=allow_pickle, keep_in=keep)
+        return SCORING_ENGINES[engine](data_dir, model, as_of, out, status=status)
+
+
+def _score_embedded(data_dir, model, as_of: str, out, *, status=None) -> ScoreOutput:
+    """Features in embedded DuckDB, the scorer in this process, every grid written."""
+    from riskwarn.scoring.files import previous_watchlist, write_watchlist
+    from riskwarn.scoring.watchlist import build_watchlist
+
+    bundle = model.bundle
+    config = bundle.config
+    frame, _, grids, _, _, dhash = features_for(
+        data_dir, config, status=status, as_of=as_of, vocabulary=bundle.manifest.vocabulary
+    )
+    if status:
+        status("scoring")
+    scored = bundle.scorer.score(frame)
+    stamp = pd.Timestamp(scored["as_of"].iloc[0])
+    provenance = _provenance(model, dhash)
+    watchlist = build_watchlist(
+        scored, **_watchlist_settings(bundle, provenance), previous=previous_watchlist(out, stamp)
+    )
+    card = _card(bundle, provenance, stamp)
+    paths = write_watchlist(watchlist, out, grids, card=card)
+    return ScoreOutput(paths, watchlist, model.name, model.version, model.run_id, len(watchlist))
+
+
+def _watchlist_settings(bundle, provenance) -> dict:
+    """The model's watchlist settings: horizon, manifest, tiers, suppression, provenance."""
+    config = bundle.config
+    return {
+        "horizon": bundle.horizon,
+        "manifest": bundle.manifest,
+        "tiers": config.watchlist.tiers,
+        "suppress_below": config.watchlist.suppress_below,
+        "provenance": provenance,
+    }
+
+
+def _card(bundle, provenance, stamp) -> dict:
+    """The model card written beside a watchlist."""
+    from riskwarn.scoring.card import model_card
+
+    return model_card(
+        bundle_info=bundle.info,
+        config=bundle.config,
+        horizon=bundle.horizon,
+        provenance=provenance,
+        as_of=stamp,
+    )
+
+
+def _provenance(model, dhash: str):
+    from datetime import UTC, datetime
+
+    from riskwarn.scoring.watchlist import Provenance
+
+    return Provenance(
+        model_name=model.name,
+        model_version=model.version,
+        run_id=model.run_id,
+        data_hash=dhash,
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def _score_on_spark(data_dir, model, as_of: str, out, *, status=None) -> ScoreOutput:
+    """``score_files`` on Spark: features, the model as a UDF, a partitioned watchlist."""
+    from pyspark.sql import functions as F
+
+    from riskwarn.data.read import data_hash, table_hashes
+    from riskwarn.scoring.files import HISTORY_COLUMNS, previous_watchlist, write_watchlist
+    from riskwarn.scoring.spark import (
+        explain_on_spark,
+        rank_on_spark,
+        tiered_count,
+        to_local_rows,
+        write_partition,
+    )
+    from riskwarn.tracking.spark_udf import score_on_spark
+
+    bundle = model.bundle
+    config = bundle.config
+    zone = config.data.timezone
+    validated = validate_data(data_dir, config, progress=status)
+    dhash = data_hash(table_hashes(data_dir))
+    if status:
+        status("building features on Spark")
+    builder = prepare_features(
+        validated.dataset,
+        config,
+        graph=validated.graph,
+        vocabulary=bundle.manifest.vocabulary,
+        engine="spark",
+    )
+    try:
+        features = builder.to_spark(as_of)
+        spark = features.sparkSession
+        stamp = builder.periods.boundaries[builder.periods.index_of(as_of)].tz_localize(zone)
+        day = f"{stamp:%Y-%m-%d}"
+        if status:
+            status("scoring on Spark")
+        # Scores are computed once, here; ranking and explaining read the checkpoint.
+        scored = score_on_spark(features, model)
+        n = scored.count()
+        if n == 0:
+            raise RiskwarnError("there are no grids to score at this as-of date.")
+        provenance = _provenance(model, dhash)
+        # The previous ranks come from history/, as on the embedded path: every grid's
+        # rank and tier, whichever engine scored that date.
+        previous = previous_watchlist(out, stamp)
+        if previous is not None:
+            rows = [
+                (str(g), int(r), None if pd.isna(t) else int(t))
+                for g, r, t in zip(
+                    previous["grid_id"], previous["rank"], previous["tier"], strict=True
+                )
+            ]
+            previous = spark.createDataFrame(
+                rows, "grid_id string, prev_rank int, prev_tier tinyint"
+            )
+        ranked = rank_on_spark(scored, previous)
+        settings = _watchlist_settings(bundle, provenance)
+        watchlist = explain_on_spark(ranked, n, **settings).localCheckpoint(eager=True)
+        if status:
+            status("writing the partitioned watchlist")
+        root = write_partition(watchlist, out, day, zone)
+        top_n = max(1, tiered_count(n, config.watchlist.tiers))
+        top = to_local_rows(watchlist.filter(F.col("rank") <= top_n).toPandas(), zone)
+        every = watchlist.select(*HISTORY_COLUMNS).toPandas()
+        every["as_of"] = pd.to_datetime(every["as_of"]).dt.tz_localize(zone)
+    finally:
+        builder.close()
+    card = _card(bundle, provenance, stamp)
+    paths = write_watchlist(top, out, validated.dataset.grids, card=card, history=every)
+    return ScoreOutput([*paths, root], top, model.name, model.version, model.run_id, n)
+
+
+#: How each engine scores a loaded model: ``(data_dir, model, as_of, out, *, status)``
+#: to a :class:`ScoreOutput`. The one place the engine is chosen.
+SCORING_ENGINES = {"duckdb": _score_embedded, "spark": _score_on_spark}
