@@ -84,6 +84,24 @@ def default_start(dates: pd.DatetimeIndex, n_labelled: int, horizon: int) -> pd.
     return dates[first]
 
 
+def backtest_folds(dates: pd.DatetimeIndex, n_labelled: int, horizon: int, settings) -> list[Fold]:
+    """The folds of a backtest: ``[backtest]`` settings, riskwarn's default start.
+
+    The one split every backtest and :func:`first_training_cut` use.
+    """
+    start = settings.start
+    if start is None:
+        start = default_start(dates, n_labelled, horizon)
+    split = RollingOriginSplit(
+        horizon=horizon,
+        start=start,
+        end=settings.end,
+        step=settings.step,
+        refit_every=settings.refit_every,
+    )
+    return split.folds(dates, n_labelled)
+
+
 def first_training_cut(periods, horizon: int, settings) -> pd.Timestamp | None:
     """The as-of date up to which the backtest's first fold trains (naive local).
 
@@ -104,17 +122,7 @@ def first_training_cut(periods, horizon: int, settings) -> pd.Timestamp | None:
     try:
         if n_labelled < 1:
             return None
-        start = settings.start
-        if start is None:
-            start = default_start(dates, n_labelled, horizon)
-        split = RollingOriginSplit(
-            horizon=horizon,
-            start=start,
-            end=settings.end,
-            step=settings.step,
-            refit_every=settings.refit_every,
-        )
-        return split.folds(dates, n_labelled)[0].train_until
+        return backtest_folds(dates, n_labelled, horizon, settings)[0].train_until
     except RiskwarnError:
         return None
 
@@ -224,17 +232,7 @@ def run_backtest(
         ``predictions`` has the columns of ``PREDICTION_COLUMNS``.
     """
     dates, n_labelled = labelled_dates(frame, horizon)
-    start = settings.start
-    if start is None:
-        start = default_start(dates, n_labelled, horizon)
-    split = RollingOriginSplit(
-        horizon=horizon,
-        start=start,
-        end=settings.end,
-        step=settings.step,
-        refit_every=settings.refit_every,
-    )
-    folds = split.folds(dates, n_labelled)
+    folds = backtest_folds(dates, n_labelled, horizon, settings)
     models, skipped = runnable_models(settings.models, feature_columns(frame), graph is not None)
     notes = skip_notes(skipped)
     horizons = tuple(range(1, horizon + 1))
