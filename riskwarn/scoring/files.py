@@ -47,11 +47,9 @@ _REASON = pa.struct(
 
 def _arrow(watchlist: pd.DataFrame) -> pa.Table:
     table = pa.Table.from_pandas(watchlist.drop(columns=["reasons", "as_of"]), preserve_index=False)
-    # The instant in UTC with the zone as metadata: readers get local dates back.
-    as_of = watchlist["as_of"].dt
-    utc = as_of.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
-    stamps = pa.array(utc, type=pa.timestamp("us", tz=str(as_of.tz)))
-    table = table.add_column(list(watchlist.columns).index("as_of"), "as_of", stamps)
+    table = table.add_column(
+        list(watchlist.columns).index("as_of"), "as_of", _instants(watchlist["as_of"])
+    )
     reasons = pa.array(watchlist["reasons"].tolist(), type=pa.list_(_REASON))
     position = list(watchlist.columns).index("reasons")
     return table.add_column(position, pa.field("reasons", reasons.type), reasons)
@@ -165,10 +163,13 @@ def write_watchlist(
 def _arrow_history(rows: pd.DataFrame) -> pa.Table:
     """The dated copy of every grid: ``as_of`` as an instant with its zone, like the set."""
     table = pa.Table.from_pandas(rows.drop(columns=["as_of"]), preserve_index=False)
-    as_of = rows["as_of"].dt
-    utc = as_of.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
-    stamps = pa.array(utc, type=pa.timestamp("us", tz=str(as_of.tz)))
-    return table.add_column(list(rows.columns).index("as_of"), "as_of", stamps)
+    return table.add_column(list(rows.columns).index("as_of"), "as_of", _instants(rows["as_of"]))
+
+
+def _instants(as_of: pd.Series) -> pa.Array:
+    """Tz-aware as-of dates as UTC instants with the zone as metadata (readers get local back)."""
+    utc = as_of.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+    return pa.array(utc, type=pa.timestamp("us", tz=str(as_of.dt.tz)))
 
 
 def previous_watchlist(out: str | Path, as_of: pd.Timestamp) -> pd.DataFrame | None:
