@@ -51,7 +51,8 @@ def ring_panel(
     if busy is not None:
         base[0] = busy
     lag1, older = np.zeros(n_grids), np.zeros(n_grids)
-    cols: dict[str, list[np.ndarray]] = {c: [] for c in ("lag1", "older", "prec", "count")}
+    names = ("lag1", "older", "nbr_lag1", "nbr_older", "prec", "count")
+    cols: dict[str, list[np.ndarray]] = {c: [] for c in names}
     for _ in range(periods):
         prec = rng.poisson(1.0, n_grids).astype(float)
         lam = (
@@ -63,7 +64,8 @@ def ring_panel(
             + TRUE_PREC * np.log1p(prec)
         )
         count = rng.poisson(lam).astype(float)
-        for name, value in zip(cols, (lag1, older, prec, count), strict=True):
+        values = (lag1, older, adj @ lag1, adj @ older, prec, count)
+        for name, value in zip(cols, values, strict=True):
             cols[name].append(value.copy())
         older = DECAY * (older + lag1)
         lag1 = count
@@ -79,11 +81,11 @@ def ring_panel(
     return frame, graph
 
 
-def ring_model(graph: nx.Graph | None, **params) -> GraphHawkes:
+def ring_model(neighbours: bool = True, **params) -> GraphHawkes:
+    """The model the ring was drawn from; the neighbour sums are columns of the frame."""
     return GraphHawkes(
-        graph=graph,
         own_columns=("lag1", "older"),
-        neighbour_columns=("lag1", "older"),
+        neighbour_columns=("nbr_lag1", "nbr_older") if neighbours else (),
         precursor_columns=("prec",),
         type_columns=TYPES,
         **params,
@@ -100,8 +102,8 @@ def ring_fits(ring):
     X, graph = ring
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the defaults must converge here
-        on_counts = ring_model(graph).fit(X, X["label"], count=X["count"])
-        on_labels = ring_model(graph).fit(X, X["label"])
+        on_counts = ring_model().fit(X, X["label"], count=X["count"])
+        on_labels = ring_model().fit(X, X["label"])
     return on_counts, on_labels
 
 
@@ -119,8 +121,8 @@ def test_hawkes_recovers_the_parameters_it_was_simulated_with(ring_fits):
     for model in ring_fits:
         assert model.own_coef_["lag1"] == pytest.approx(TRUE_OWN["lag1"], abs=0.03)
         assert model.own_coef_["older"] == pytest.approx(TRUE_OWN["older"], abs=0.03)
-        assert model.neighbour_coef_["lag1"] == pytest.approx(TRUE_NBR["lag1"], abs=0.015)
-        assert model.neighbour_coef_["older"] == pytest.approx(TRUE_NBR["older"], abs=0.015)
+        assert model.neighbour_coef_["nbr_lag1"] == pytest.approx(TRUE_NBR["lag1"], abs=0.015)
+        assert model.neighbour_coef_["nbr_older"] == pytest.approx(TRUE_NBR["older"], abs=0.015)
         assert model.precursor_coef_["prec"] == pytest.approx(TRUE_PREC, abs=0.03)
         for kind, rate in TRUE_RATE.items():
             assert model.type_rate_[kind] == pytest.approx(rate, rel=0.15)
@@ -147,8 +149,8 @@ def test_hawkes_log_likelihood_is_the_one_of_its_predictions(ring, ring_fits):
 
 
 def test_hawkes_em_never_lowers_its_objective(ring, ring_fits):
-    X, graph = ring
-    without_prior = ring_model(graph, prior_periods=0.0).fit(X, X["label"], count=X["count"])
+    X, _ = ring
+    without_prior = ring_model(prior_periods=0.0).fit(X, X["label"], count=X["count"])
     for model in (*ring_fits, without_prior):
         for path in model.objective_paths_:
             assert np.all(np.diff(path) >= -1e-10 * np.abs(path[:-1]))
@@ -161,22 +163,22 @@ def test_hawkes_em_never_lowers_its_objective(ring, ring_fits):
 
 
 def test_hawkes_shrinks_a_short_history_to_its_type_rate_and_trusts_a_long_one():
-    X, graph = ring_panel(n_grids=60, periods=1000, busy=0.6)
+    X, _ = ring_panel(n_grids=60, periods=1000, busy=0.6)
     lone = X.iloc[[1]].assign(grid_id="LONE", lag1=0.0, older=0.0, count=0.0, label=0)
     X = pd.concat([X, lone], ignore_index=True)
-    model = ring_model(graph, prior_periods=52.0).fit(X, X["label"], count=X["count"])
+    model = ring_model(prior_periods=52.0).fit(X, X["label"], count=X["count"])
     # One quiet row: (0 events + 52 periods at the type rate) / (1 + 52) periods.
     assert model.background_["LONE"] == pytest.approx(
         model.type_rate_["type_b"] * 52 / 53, rel=1e-9
     )
     # 1000 rows at 0.6 per period outweigh 52 prior periods at type_a's rate.
-    own_evidence = ring_model(graph, prior_periods=0.0).fit(X, X["label"], count=X["count"])
+    own_evidence = ring_model(prior_periods=0.0).fit(X, X["label"], count=X["count"])
     busy = model.background_["R000"]
     assert busy == pytest.approx(0.6, abs=0.1)
     assert busy == pytest.approx(own_evidence.background_["R000"], rel=0.1)
     assert busy > 5 * model.type_rate_["type_a"]
     # With a huge prior every grid gets its type's rate.
-    rigid = ring_model(graph, prior_periods=1e9).fit(X, X["label"], count=X["count"])
+    rigid = ring_model(prior_periods=1e9).fit(X, X["label"], count=X["count"])
     assert rigid.background_["R000"] == pytest.approx(rigid.type_rate_["type_a"], rel=1e-3)
 
 
@@ -197,8 +199,8 @@ def test_hawkes_parts_add_up_and_make_the_probability(ring, ring_fits):
 
 
 def test_hawkes_background_part_covers_the_whole_window(ring):
-    X, graph = ring
-    model = ring_model(graph, horizon=3).fit(X, X["label"], count=X["count"])
+    X, _ = ring
+    model = ring_model(horizon=3).fit(X, X["label"], count=X["count"])
     np.testing.assert_allclose(
         model.parts(X)["background"], 3 * model.background_.reindex(X["grid_id"]).to_numpy()
     )
@@ -206,8 +208,8 @@ def test_hawkes_background_part_covers_the_whole_window(ring):
 
 def test_hawkes_without_a_graph_has_no_neighbour_part(ring):
     X, _ = ring
-    model = ring_model(None).fit(X, X["label"], count=X["count"])
-    assert set(model.neighbour_coef_.values()) == {0.0}
+    model = ring_model(neighbours=False).fit(X, X["label"], count=X["count"])
+    assert model.neighbour_coef_ == {}
     assert (model.parts(X)["neighbours"] == 0).all()
     assert model.own_coef_["lag1"] > TRUE_OWN["lag1"]  # the neighbours' share lands elsewhere
 
@@ -216,11 +218,13 @@ def test_hawkes_island_and_unseen_grids(ring, ring_fits):
     X, _ = ring
     model = ring_fits[0]
     last = X[X["as_of"] == X["as_of"].max()]
-    island = last.iloc[[2]].assign(grid_id="ISLAND", lag1=5.0, older=3.0)  # type_c
+    island = last.iloc[[2]].assign(  # type_c, no neighbours: their sums are missing
+        grid_id="ISLAND", lag1=5.0, older=3.0, nbr_lag1=np.nan, nbr_older=np.nan
+    )
     untyped = last.iloc[[0]].assign(grid_id="NOTYPE", type_a=0.0, type_b=0.0, type_c=0.0)
     batch = pd.concat([last, island, untyped], ignore_index=True)
     parts = model.parts(batch)
-    # Not in the graph: nothing from neighbours, and it excites no one.
+    # No neighbours: nothing from next door; each row is scored from itself alone.
     assert parts["neighbours"].iloc[-2] == 0.0 and parts["own"].iloc[-2] > 0
     np.testing.assert_array_equal(parts.iloc[: len(last)], model.parts(last).to_numpy())
     # Not seen in fit: the type's rate, or the overall rate without a known type.
@@ -233,31 +237,35 @@ def test_hawkes_island_and_unseen_grids(ring, ring_fits):
 # --------------------------------------------------------------- GraphDiffusion
 
 
-def test_diffusion_hop_features_match_a_hand_computation():
-    graph = nx.Graph()
-    graph.add_nodes_from(["A", "B", "C", "D"])  # D is an island
-    graph.add_edge("A", "B", weight=2.0)
-    graph.add_edge("B", "C")
-    day1, day2 = pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2024-01-08", tz="UTC")
+def test_diffusion_design_is_own_and_neighbourhood_log_counts():
     X = pd.DataFrame(
         {
-            "grid_id": ["A", "B", "C", "D", "A", "B"],  # C and D have no row on day 2
-            "as_of": [day1] * 4 + [day2] * 2,
-            "v": [1.0, 3.0, 7.0, 4.0, 0.0, 2.0],
+            "grid_id": ["A", "B", "C", "D"],  # D is an island: no neighbourhood
+            "as_of": [pd.Timestamp("2024-01-01", tz="UTC")] * 4,
+            "v": [1.0, 3.0, 7.0, 4.0],
+            "nbr_mean_inc_n_w4": [3.0, 4.0, 3.0, np.nan],
+            "ring2_mean_esc_n_w4": [7.0, np.nan, 1.0, np.nan],  # B: neighbours, none two steps out
         }
     )
-    d = GraphDiffusion(graph=graph, columns=("v",)).design_matrix(X)
-    assert list(d.columns) == ["log1p_v", "hop1_mean_v", "hop2_mean_v", NO_NEIGHBOURS]
-    za, zb, zc, zd, za2, zb2 = np.log1p(X["v"].to_numpy())
-    hop1 = [zb, (2 * za + zc) / 3, zb, 0.0, zb2, za2]
-    hop2 = [hop1[1], (2 * hop1[0] + hop1[2]) / 3, hop1[1], 0.0, hop1[5], hop1[4]]
-    np.testing.assert_allclose(d["log1p_v"], [za, zb, zc, zd, za2, zb2])
-    np.testing.assert_allclose(d["hop1_mean_v"], hop1)
-    np.testing.assert_allclose(d["hop2_mean_v"], hop2)
-    np.testing.assert_array_equal(d[NO_NEIGHBOURS], [0, 0, 0, 1, 0, 0])
-    # Without a graph every grid is an island: no hop values, the indicator set.
-    none = GraphDiffusion(graph=None, columns=("v",)).design_matrix(X)
-    assert (none["hop1_mean_v"] == 0).all() and (none[NO_NEIGHBOURS] == 1).all()
+    nbr = ("nbr_mean_inc_n_w4", "ring2_mean_esc_n_w4")
+    model = GraphDiffusion(columns=("v",), neighbour_columns=nbr)
+    d = model.design_matrix(X)
+    assert list(d.columns) == [
+        "log1p_v",
+        "log1p_nbr_mean_inc_n_w4",
+        "log1p_ring2_mean_esc_n_w4",
+        NO_NEIGHBOURS,
+    ]
+    np.testing.assert_allclose(d["log1p_v"], np.log1p([1.0, 3.0, 7.0, 4.0]))
+    np.testing.assert_allclose(d["log1p_nbr_mean_inc_n_w4"], np.log1p([3.0, 4.0, 3.0, 0.0]))
+    np.testing.assert_allclose(d["log1p_ring2_mean_esc_n_w4"], np.log1p([7.0, 0.0, 1.0, 0.0]))
+    np.testing.assert_array_equal(d[NO_NEIGHBOURS], [0, 0, 0, 1])
+    # Each row from itself alone: the design of a row does not depend on the others.
+    np.testing.assert_array_equal(model.design_matrix(X.iloc[[3, 1]]), d.iloc[[3, 1]])
+    # By default the neighbourhood columns are those the data has (none without a graph).
+    assert GraphDiffusion(columns=("v",))._column_names(X) == (["v"], list(nbr))
+    alone = GraphDiffusion(columns=("v",))._column_names(X[["grid_id", "as_of", "v"]])
+    assert alone == (["v"], [])
 
 
 def test_diffusion_beats_a_constant_on_later_rows(city):
@@ -266,20 +274,20 @@ def test_diffusion_beats_a_constant_on_later_rows(city):
     train, test = frame[frame["as_of"] < cut], frame[frame["as_of"] >= cut]
     y, y_test = train["label_h1"].astype(int), test["label_h1"].astype(int).to_numpy()
     constant = log_loss(y_test, np.full(len(test), y.mean()))
-    for model in (GraphDiffusion(graph=graph), GraphDiffusion(graph=None)):
+    for model in (GraphDiffusion(), GraphDiffusion(neighbour_columns=())):
         p = model.fit(train, y).predict_proba(test)[:, 1]
         assert log_loss(y_test, p) < constant
         assert abs(p.mean() - y.mean()) < 0.01  # no class weights: calibrated level
-    assert GraphDiffusion(graph=None).fit(train, y).coef_[NO_NEIGHBOURS] == 0.0
-    hawkes = GraphHawkes(graph=graph).fit(train, y)
+    assert NO_NEIGHBOURS not in GraphDiffusion(neighbour_columns=()).fit(train, y).coef_
+    hawkes = GraphHawkes().fit(train, y)
     assert log_loss(y_test, hawkes.predict_proba(test)[:, 1]) < constant
 
 
 def test_diffusion_down_sampling_keeps_the_probability_scale(city):
     frame, graph = city
     y = frame["label_h1"].astype(int)
-    full = GraphDiffusion(graph=graph).fit(frame, y)
-    sampled = GraphDiffusion(graph=graph, max_rows=3_000).fit(frame, y)
+    full = GraphDiffusion().fit(frame, y)
+    sampled = GraphDiffusion(max_rows=3_000).fit(frame, y)
     assert full.n_rows_trained_ == len(frame) and sampled.n_rows_trained_ < 3_500
     p, q = full.predict_proba(frame)[:, 1], sampled.predict_proba(frame)[:, 1]
     assert q.mean() == pytest.approx(y.mean(), rel=0.15)
@@ -294,15 +302,11 @@ MODELS = {"hawkes": GraphHawkes, "diffusion": GraphDiffusion}
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_graph_model_contract(name, city):
-    frame, graph = city
-    model = MODELS[name](graph=graph)
+    frame, _ = city
+    model = MODELS[name]()
     params = model.get_params()
     twin = clone(model)  # __init__ only stores parameters
-    assert twin.get_params().keys() == params.keys()
-    assert nx.utils.graphs_equal(twin.graph, graph)
-    assert {k: v for k, v in twin.get_params().items() if k != "graph"} == {
-        k: v for k, v in params.items() if k != "graph"
-    }
+    assert twin.get_params() == params
     with pytest.raises(NotFittedError):
         model.predict_proba(frame)
     before = frame.copy(deep=True)
@@ -316,12 +320,12 @@ def test_graph_model_contract(name, city):
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_graph_model_sees_only_its_training_window_and_the_same_date(name, city):
-    frame, graph = city
+def test_graph_model_sees_only_its_training_window(name, city):
+    frame, _ = city
     cut = np.sort(frame["as_of"].unique())[60]
 
     def fit(rows):
-        return MODELS[name](graph=graph).fit(rows, rows["label_h1"].astype(int))
+        return MODELS[name]().fit(rows, rows["label_h1"].astype(int))
 
     a, d = check_ignores_later_rows(fit, frame, cut)
     late = (frame["as_of"] >= cut).to_numpy()
@@ -355,16 +359,8 @@ def _hawkes(**params) -> GraphHawkes:
         (_hawkes, _tiny(), [0, 1, 1, 0], [0, 1, 0, 0], "disagree"),
         (_hawkes, _tiny(), [0, 1, 1, 0], [0, 1, 1], "count"),
         (_hawkes, _tiny().assign(x=[0.0, -1.0, 2.0, 0.0]), [0, 1, 1, 0], None, "negative"),
-        (
-            lambda: _hawkes(graph=nx.Graph([("A", "B")])),
-            _tiny().drop(columns="as_of"),
-            [0, 1, 1, 0],
-            None,
-            "as_of",
-        ),
         (lambda: _hawkes(horizon=0), _tiny(), [0, 1, 1, 0], None, "horizon"),
         (lambda: _hawkes(own_columns="x"), _tiny(), [0, 1, 1, 0], None, r"\('x',\)"),
-        (lambda: _hawkes(graph={"A": "B"}), _tiny(), [0, 1, 1, 0], None, "networkx"),
         (
             lambda: GraphDiffusion(columns=("x", "dis_open")),
             _tiny(),

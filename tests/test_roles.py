@@ -67,7 +67,7 @@ def test_models_fit_on_the_columns_they_find_and_keep_them():
     y = (rng.random(n) < 0.2).astype(float)
     hot = make_model("hotspot", horizon=1, graph=None).fit(X, y)
     assert hot.columns_ == ["inc_n_w4"]
-    hawkes = GraphHawkes(graph=None).fit(X, y)
+    hawkes = GraphHawkes().fit(X, y)
     assert hawkes.precursor_columns_ == [] and hawkes.own_columns_[0] == "esc_n_w1"
     assert hawkes.predict_proba(X).shape == (n, 2)
     # An explicit tuple is taken literally: a missing column is a clear error.

@@ -130,9 +130,9 @@ def make_model(
     if name == "lightgbm":
         return LightGBMEscalation(gap=horizon, random_state=seed)
     if name == "graph_hawkes":
-        return GraphHawkes(graph=graph, horizon=horizon)
+        return GraphHawkes(horizon=horizon)
     if name == "graph_diffusion":
-        return GraphDiffusion(graph=graph)
+        return GraphDiffusion()
     if name == "ensemble":
         has_graph = graph is not None
 
@@ -141,9 +141,9 @@ def make_model(
 
         components = {"lightgbm": LightGBMEscalation(gap=horizon, random_state=seed)}
         if has_graph and runs("graph_hawkes"):
-            components["graph_hawkes"] = GraphHawkes(graph=graph, horizon=horizon)
+            components["graph_hawkes"] = GraphHawkes(horizon=horizon)
         if has_graph and runs("graph_diffusion"):
-            components["graph_diffusion"] = GraphDiffusion(graph=graph)
+            components["graph_diffusion"] = GraphDiffusion()
         baselines = [n for n in BASELINE_NAMES if (has_graph or n not in GRAPH_MODELS) and runs(n)]
         return CalibratedEnsemble(
             components=components,

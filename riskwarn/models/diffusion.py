@@ -1,11 +1,13 @@
 """Graph diffusion: a grid's counts and its neighbourhood's, into a logistic model.
 
-The design matrix holds, for each count column, ``log1p`` of the grid's own value
-and that signal diffused over the row-normalised adjacency: the mean over the
-neighbours (hop 1) and the mean of those means (hop 2), all at the same as-of
-date. A grid with no neighbour row at its date (an island, or no graph) has no
-neighbourhood: its hop values are 0 and an indicator column says so, so the model
-learns what an empty neighbourhood means instead of being told it is a quiet one.
+The design matrix holds ``log1p`` of the grid's own counts and of its
+neighbourhood's: the neighbours' mean events of each table and the mean two
+steps out (``nbr_mean_*``, ``ring2_mean_*``), which the feature builder computes
+over every grid at the as-of date and puts in each row. So a row's score depends
+on that row alone, never on which other grids are scored with it. A grid with no
+neighbours (an island) has no neighbourhood: its neighbourhood values are 0 and
+an indicator column says so, so the model learns what an empty neighbourhood
+means instead of being told it is a quiet one.
 
 The columns are standardised with statistics of the training rows and fed to an
 L2-regularised logistic regression, without class weights, so that the
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
@@ -31,27 +32,25 @@ from riskwarn.models.frames import (
     column_values,
     downsample_weights,
 )
-from riskwarn.models.graph_ops import neighbour_values
-from riskwarn.models.roles import columns_or_role
+from riskwarn.models.roles import columns_or_role, resolve
 
 NO_NEIGHBOURS = "no_neighbours"
 
 
 class GraphDiffusion(BaseEstimator):
-    """Own and diffused (1..``hops`` hop) log counts into a logistic regression.
+    """Own and neighbourhood log counts into a logistic regression.
 
     Parameters
     ----------
-    graph : networkx.Graph or None
-        Grid graph (nodes are grid ids, edge attribute ``weight``, default 1). None
-        means no graph: only the own columns and the indicator carry information.
     columns : tuple of str or None
-        Count features (>= 0) to take in and diffuse; None takes those the data
-        has of: escalations over every window and the longest decay, recent
-        petitions, collective petitions, disputes, open disputes, incidents and
-        serious incidents.
-    hops : int
-        Number of diffusion steps (0 = own values only).
+        The grid's own count features (>= 0); None takes those the data has of:
+        escalations over every window and the longest decay, recent petitions,
+        collective petitions, disputes, open disputes, incidents and serious
+        incidents.
+    neighbour_columns : tuple of str or None
+        Neighbourhood count features (>= 0, missing for a grid without
+        neighbours); None takes the data's (``nbr_mean_*``, ``ring2_mean_*``: none
+        without a graph); ``()`` leaves them out.
     C : float
         Inverse L2 strength of the logistic regression.
     max_iter : int
@@ -64,8 +63,8 @@ class GraphDiffusion(BaseEstimator):
 
     Attributes
     ----------
-    columns_ : list of str
-        The count features used.
+    columns_, neighbour_columns_ : list of str
+        The own and neighbourhood count features used.
     design_columns_ : list of str
         Names of the design matrix columns, in order.
     scaler_ : StandardScaler
@@ -77,27 +76,24 @@ class GraphDiffusion(BaseEstimator):
 
     def __init__(
         self,
-        graph: nx.Graph | None = None,
         columns: tuple[str, ...] | None = None,
-        hops: int = 2,
+        neighbour_columns: tuple[str, ...] | None = None,
         C: float = 1.0,
         max_iter: int = 1000,
         max_rows: int = 400_000,
         random_state: int = 0,
     ) -> None:
-        self.graph = graph
         self.columns = columns
-        self.hops = hops
+        self.neighbour_columns = neighbour_columns
         self.C = C
         self.max_iter = max_iter
         self.max_rows = max_rows
         self.random_state = random_state
 
     def _check_params(self) -> None:
-        for name, low in (("hops", 0), ("max_iter", 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-                raise RiskwarnError(f"{name} must be a whole number >= {low}, got {value!r}.")
+        value = self.max_iter
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise RiskwarnError(f"max_iter must be a whole number >= 1, got {value!r}.")
         if (
             isinstance(self.C, bool)
             or not isinstance(self.C, int | float | np.number)
@@ -105,24 +101,30 @@ class GraphDiffusion(BaseEstimator):
             or self.C <= 0
         ):
             raise RiskwarnError(f"C must be a finite number > 0, got {self.C!r}.")
-        if self.graph is not None and not isinstance(self.graph, nx.Graph):
-            raise RiskwarnError(
-                "graph must be a networkx.Graph of grid ids or None, got "
-                f"{type(self.graph).__name__}; pass GridGraph.graph, not the GridGraph."
-            )
 
-    def _column_names(self, X: pd.DataFrame) -> list[str]:
-        """The fitted ``columns_``; before fit, ``columns`` or what X has for the role."""
-        if hasattr(self, "columns_"):
-            return list(self.columns_)
-        columns = self.columns
-        if columns is None:
-            return columns_or_role(None, "diffusion_inputs", X.columns, type(self).__name__)
-        if isinstance(columns, str) or not isinstance(columns, Sequence) or not columns:
-            raise RiskwarnError(
-                f"columns must be a non-empty tuple of column names, got {columns!r}."
-            )
+    @staticmethod
+    def _given(columns, what: str) -> list[str]:
+        if isinstance(columns, str) or not isinstance(columns, Sequence):
+            raise RiskwarnError(f"{what} must be a tuple of column names, got {columns!r}.")
         return [str(c) for c in columns]
+
+    def _column_names(self, X: pd.DataFrame) -> tuple[list[str], list[str]]:
+        """The fitted own and neighbourhood columns; before fit, as given or by role."""
+        if hasattr(self, "columns_"):
+            return list(self.columns_), list(self.neighbour_columns_)
+        if self.columns is None:
+            own = columns_or_role(None, "diffusion_inputs", X.columns, type(self).__name__)
+        else:
+            own = self._given(self.columns, "columns")
+            if not own:
+                raise RiskwarnError(
+                    f"columns must be a non-empty tuple of column names, got {self.columns!r}."
+                )
+        if self.neighbour_columns is None:
+            nbr = resolve("neighbourhood", X.columns)
+        else:
+            nbr = self._given(self.neighbour_columns, "neighbour_columns")
+        return own, nbr
 
     def design_matrix(self, X: pd.DataFrame) -> pd.DataFrame:
         """The unscaled model inputs, one row per row of X.
@@ -130,14 +132,14 @@ class GraphDiffusion(BaseEstimator):
         Parameters
         ----------
         X : DataFrame, shape (n_rows, n_columns)
-            Feature frame with ``grid_id``, ``as_of`` (when ``hops`` > 0) and the
-            count columns.
+            Feature frame with the own and neighbourhood count columns.
 
         Returns
         -------
-        DataFrame, shape (n_rows, len(columns) * (1 + hops) + (hops > 0))
-            ``log1p_<c>``, then ``hop<k>_mean_<c>`` for k = 1..hops, then
-            ``no_neighbours`` (1.0 where the grid has no neighbour row at its date).
+        DataFrame, shape (n_rows, n_own + n_neighbourhood [+ 1])
+            ``log1p_<c>`` for each own then each neighbourhood column, then
+            ``no_neighbours`` (1.0 where the row has no neighbourhood value) when
+            there are neighbourhood columns.
         """
         matrix, columns = self._design(X)
         return pd.DataFrame(matrix, index=X.index, columns=columns)
@@ -145,47 +147,29 @@ class GraphDiffusion(BaseEstimator):
     def _design(
         self, X: pd.DataFrame, rows: np.ndarray | None = None
     ) -> tuple[np.ndarray, list[str]]:
-        # One preallocated array, filled block by block: at city scale a frame of
-        # blocks and its copy would cost two more matrices of millions of rows.
-        # ``rows`` (a boolean mask) keeps only those rows of the matrix: neighbour
-        # means need every row of a date, the model only the sampled ones.
+        # ``rows`` (a boolean mask) keeps only those rows: the sampled ones in fit.
         self._check_params()
-        names = self._column_names(X)
+        own_names, nbr_names = self._column_names(X)
         who = type(self).__name__
-        values = column_values(X, names, who)
-        if (values < 0).any():
-            bad = [c for c, neg in zip(names, (values < 0).any(axis=0), strict=True) if neg]
-            raise RiskwarnError(
-                f"{who}: column(s) {bad} have negative values; pass count features (>= 0)."
-            )
-        own = np.log1p(values)
-        del values
-        keep = slice(None) if rows is None else np.flatnonzero(rows)
-        m = own.shape[1]
-        columns = [f"log1p_{c}" for c in names]
-        if self.hops == 0:
-            return own[keep], columns
-        for k in range(1, self.hops + 1):
-            columns += [f"hop{k}_mean_{c}" for c in names]
-        columns.append(NO_NEIGHBOURS)
-        kept = own[keep]
-        matrix = np.empty((len(kept), len(columns)))
-        matrix[:, :m] = kept
-        del kept
-        current = own
-        for k in range(1, self.hops + 1):
-            if self.graph is None:
-                current = np.full_like(own, np.nan)
-            else:
-                # One hop at a time, so that a grid without a row at the date (whose
-                # hop values would be computed all the same) never enters a mean.
-                current = neighbour_values(X, current, self.graph, hops=1, how="mean")[0]
-            hop = current[keep]
-            if k == 1:
-                # Hop 1 is missing exactly when no neighbour is present; hop k > 1 then too.
-                matrix[:, -1] = np.isnan(hop[:, 0])
-            matrix[:, k * m : (k + 1) * m] = np.nan_to_num(hop, nan=0.0)
-        return matrix, columns
+        own = column_values(X, own_names, who)
+        nbr = column_values(X, nbr_names, who, allow_missing=True)
+        if rows is not None:
+            own, nbr = own[rows], nbr[rows]
+        for names, values in ((own_names, own), (nbr_names, nbr)):
+            negative = (values < 0).any(axis=0)
+            if negative.any():
+                bad = [c for c, neg in zip(names, negative, strict=True) if neg]
+                raise RiskwarnError(
+                    f"{who}: column(s) {bad} have negative values; pass count features (>= 0)."
+                )
+        columns = [f"log1p_{c}" for c in (*own_names, *nbr_names)]
+        blocks = [np.log1p(own)]
+        if nbr_names:
+            # Missing exactly where the grid has no neighbours (every column at once).
+            empty = np.isnan(nbr).all(axis=1, keepdims=True)
+            blocks += [np.log1p(np.nan_to_num(nbr, nan=0.0)), empty.astype(float)]
+            columns.append(NO_NEIGHBOURS)
+        return np.hstack(blocks), columns
 
     def fit(self, X: pd.DataFrame, y, count=None) -> GraphDiffusion:
         """Standardise the design matrix and fit the logistic regression.
@@ -210,8 +194,10 @@ class GraphDiffusion(BaseEstimator):
                 "GraphDiffusion needs training rows with and without an escalation; "
                 "widen the training window."
             )
-        self.__dict__.pop("columns_", None)  # a refit resolves the columns again
-        self.columns_ = self._column_names(X)
+        # a refit resolves the columns again
+        self.__dict__.pop("columns_", None)
+        self.__dict__.pop("neighbour_columns_", None)
+        self.columns_, self.neighbour_columns_ = self._column_names(X)
         weight = downsample_weights(y, self.max_rows, self.random_state)
         rows = weight > 0
         matrix, self.design_columns_ = self._design(X, None if rows.all() else rows)
@@ -221,7 +207,7 @@ class GraphDiffusion(BaseEstimator):
         self.logistic_ = LogisticRegression(C=self.C, solver="lbfgs", max_iter=self.max_iter)
         self.logistic_.fit(self.scaler_.transform(matrix), target, sample_weight=weight)
         self.coef_ = pd.Series(self.logistic_.coef_[0], index=self.design_columns_)
-        self.n_features_in_ = len(self.columns_)
+        self.n_features_in_ = len(self.columns_) + len(self.neighbour_columns_)
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:

@@ -5,13 +5,15 @@ periods starting at as-of date ``t`` is a sum of non-negative parts::
 
     Lambda_it = horizon * mu_i                     background of the grid
               + sum_b alpha_b * own_b,it           its own recent escalations
-              + sum_b beta_b  * nbr_b,it           its neighbours' ones (graph sum)
+              + sum_b beta_b  * nbr_b,it           its neighbours' ones (summed)
               + sum_c gamma_c * log1p(prec_c,it)   precursors (group petitions, ...)
 
 and ``P(at least one escalation) = 1 - exp(-Lambda_it)``. The ``own_b`` columns
 are a basis of a decaying kernel over the grid's past (last period, exponentially
-decayed counts); ``nbr_b`` is the same basis summed over the grid's neighbours at
-the same as-of date.
+decayed counts); the ``nbr_b`` columns are the escalations summed over the grid's
+graph neighbours over the last period and a longer window, which the feature
+builder puts in each row (``nbr_esc_n_w*``). So a row's score depends on that row
+alone, never on which other grids are scored with it.
 
 Fitting is the branching-structure EM of Hawkes processes: each escalation (or,
 with 0/1 labels only, its expected number given that there was at least one) is
@@ -39,7 +41,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 from scipy.special import gammaln, xlogy
@@ -49,7 +50,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from riskwarn.errors import RiskwarnError
 from riskwarn.models.frames import check_counts, check_labels, column_values
-from riskwarn.models.graph_ops import neighbour_values
 from riskwarn.models.roles import resolve
 
 # Expected counts below this are treated as this: keeps log(Lambda) and the E-step
@@ -101,9 +101,6 @@ class GraphHawkes(BaseEstimator):
 
     Parameters
     ----------
-    graph : networkx.Graph or None
-        Grid graph (nodes are grid ids, edge attribute ``weight``, default 1). None
-        means no graph: every grid is an island and the neighbour part is zero.
     horizon : int
         Length in periods of the window the label covers (``label_h{horizon}``).
     own_columns : tuple of str or None
@@ -111,8 +108,10 @@ class GraphHawkes(BaseEstimator):
         takes the data's (last period and each decayed count, ``esc_n_w1``,
         ``esc_n_decay_h4``, ``esc_n_decay_h13`` by default).
     neighbour_columns : tuple of str or None
-        The same kind of basis, summed over the graph neighbours at the same date
-        (None: as ``own_columns``).
+        Escalation counts summed over the grid's graph neighbours, each >= 0 or
+        missing (a grid without neighbours: read as 0). None takes the data's
+        (``nbr_esc_n_w1``, ``nbr_esc_n_w13`` by default; none without a graph,
+        which leaves the neighbour part out); ``()`` leaves them out.
     precursor_columns : tuple of str or None
         Precursor counts (collective and repeat petitions, open disputes); they
         enter as ``log1p(count)`` so that a large stuck backlog does not dominate.
@@ -164,7 +163,6 @@ class GraphHawkes(BaseEstimator):
 
     def __init__(
         self,
-        graph: nx.Graph | None = None,
         horizon: int = 1,
         own_columns: tuple[str, ...] | None = None,
         neighbour_columns: tuple[str, ...] | None = None,
@@ -174,7 +172,6 @@ class GraphHawkes(BaseEstimator):
         max_iter: int = 500,
         tol: float = 1e-7,
     ) -> None:
-        self.graph = graph
         self.horizon = horizon
         self.own_columns = own_columns
         self.neighbour_columns = neighbour_columns
@@ -197,28 +194,26 @@ class GraphHawkes(BaseEstimator):
                 raise RiskwarnError(f"{name} must be a number >= 0, got {value!r}.")
             if not np.isfinite(value) or value < 0:
                 raise RiskwarnError(f"{name} must be a finite number >= 0, got {value!r}.")
-        if self.graph is not None and not isinstance(self.graph, nx.Graph):
-            raise RiskwarnError(
-                "graph must be a networkx.Graph of grid ids or None, got "
-                f"{type(self.graph).__name__}; pass GridGraph.graph, not the GridGraph."
-            )
 
     def _resolve(self, X: pd.DataFrame) -> None:
         """Fix the basis columns: as given, or what the data has for each role."""
         who = type(self).__name__
-        kernel = resolve("escalation_kernel", X.columns)
-        for attr in ("own_columns", "neighbour_columns"):
-            given = getattr(self, attr)
-            cols = _names(given, attr) if given is not None else kernel
-            if not cols:
-                raise RiskwarnError(f"{who} needs escalation counts (esc_n_w*), which X lacks.")
-            setattr(self, f"{attr}_", cols)
-        given = self.precursor_columns
-        self.precursor_columns_ = (
-            _names(given, "precursor_columns")
+        given = self.own_columns
+        own = (
+            _names(given, "own_columns")
             if given is not None
-            else resolve("precursors", X.columns)
+            else resolve("escalation_kernel", X.columns)
         )
+        if not own:
+            raise RiskwarnError(f"{who} needs escalation counts (esc_n_w*), which X lacks.")
+        self.own_columns_ = own
+        for attr, role in (
+            ("neighbour_columns", "neighbour_escalations"),
+            ("precursor_columns", "precursors"),
+        ):
+            given = getattr(self, attr)
+            cols = _names(given, attr) if given is not None else resolve(role, X.columns)
+            setattr(self, f"{attr}_", cols)
 
     def _groups(self) -> tuple[list[str], list[str], list[str]]:
         return self.own_columns_, self.neighbour_columns_, self.precursor_columns_
@@ -228,11 +223,9 @@ class GraphHawkes(BaseEstimator):
         who = type(self).__name__
         own_cols, nbr_cols, prec_cols = self._groups()
         own = _non_negative(column_values(X, own_cols, who), own_cols, who)
-        nbr_source = _non_negative(column_values(X, nbr_cols, who), nbr_cols, who)
-        if self.graph is None or not nbr_cols:
-            nbr = np.zeros_like(nbr_source)
-        else:
-            nbr = neighbour_values(X, nbr_source, self.graph, hops=1, how="sum")[0]
+        # Missing is a grid without neighbours: nothing comes from next door.
+        nbr = np.nan_to_num(column_values(X, nbr_cols, who, allow_missing=True), nan=0.0)
+        nbr = _non_negative(nbr, nbr_cols, who)
         prec = np.log1p(_non_negative(column_values(X, prec_cols, who), prec_cols, who))
         return own, nbr, prec
 

@@ -27,6 +27,8 @@ EVENT_PREFIXES = ("pet", "dis", "inc")
 _ESC_WINDOW = re.compile(r"^esc_n_w(\d+)$")
 _TOTAL_WINDOW = re.compile(r"^(?:pet|dis|inc|esc)_n_w(\d+)$")
 _ESC_DECAY = re.compile(r"^esc_n_decay_h(\d+)$")
+_NBR_ESC = re.compile(r"^nbr_esc_n_w(\d+)$")
+_NEIGHBOURHOOD = re.compile(r"^(?:nbr_mean|ring2_mean)_(?:pet|dis|inc|esc)_n_w\d+$")
 
 ROLES = {
     "escalations_last": "escalations in the last period (esc_n_w1)",
@@ -34,6 +36,8 @@ ROLES = {
     "escalation_kernel": "the grid's escalation history (esc_n_w1, esc_n_decay_h*)",
     "recent_totals": "recent events of any table (pet_n_w4, dis_n_w4, inc_n_w4)",
     "neighbour_totals": "the neighbours' recent events (nbr_mean_pet_n_w4, ...)",
+    "neighbour_escalations": "escalations summed over the neighbours (nbr_esc_n_w1, nbr_esc_n_w13)",
+    "neighbourhood": "the neighbours' mean events, one and two steps out (nbr_mean_*, ring2_mean_*)",
     "precursors": "precursors (pet_group_w4, dis_open, pet_repeat_w4)",
     "diffusion_inputs": "event counts to diffuse (esc_n_w*, pet_n_w4, dis_open, ...)",
     "grid_types": "grid types (grid_type_*)",
@@ -77,6 +81,10 @@ def resolve(role: str, columns: Iterable[str]) -> list[str]:
         - ``recent_totals``: events of every table present over the short window;
         - ``neighbour_totals``: the neighbours' mean of the recent petitions and
           incidents (the escalations' where neither table exists);
+        - ``neighbour_escalations``: escalations summed over the grid's neighbours,
+          over each window the data has them for (shortest first);
+        - ``neighbourhood``: the neighbours' mean events of each table over the
+          short window, and the escalations' mean two steps out;
         - ``precursors``: collective and repeat petitions over the short window and
           open disputes, whichever the data has;
         - ``diffusion_inputs``: escalation counts over every window and the longest
@@ -109,6 +117,10 @@ def resolve(role: str, columns: Iterable[str]) -> list[str]:
     if role == "neighbour_totals":
         found = have(f"nbr_mean_pet_n_w{short}", f"nbr_mean_inc_n_w{short}")
         return found or have(f"nbr_mean_esc_n_w{short}")
+    if role == "neighbour_escalations":
+        return [f"nbr_esc_n_w{w}" for w in _windows(present, _NBR_ESC)]
+    if role == "neighbourhood":
+        return [c for c in cols if _NEIGHBOURHOOD.match(c)]
     if role == "precursors":
         return have(f"pet_group_w{short}", "dis_open", f"pet_repeat_w{short}")
     if role == "diffusion_inputs":

@@ -28,7 +28,6 @@ from riskwarn.errors import RiskwarnError
 from riskwarn.models.baselines import PersistenceBaseline, _IsotonicScoreBaseline
 from riskwarn.models.boosting import LightGBMEscalation
 from riskwarn.models.catalogue import make_count_model, make_model
-from riskwarn.models.diffusion import GraphDiffusion
 from riskwarn.models.ensemble import CalibratedEnsemble
 from riskwarn.models.frames import KEY_COLUMNS, check_labels, feature_columns, fit_model
 from riskwarn.models.hawkes import GraphHawkes
@@ -159,27 +158,6 @@ class EscalationScorer(BaseEstimator):
                 return comp, weight
         return None
 
-    def graph_reach(self) -> int:
-        """Steps on the grid graph from which other grids' rows enter a grid's score.
-
-        0 when every row is scored from itself alone (no graph, or no graph model
-        with weight): the spatial features are already in each row. GraphHawkes
-        sums its neighbours' escalations (1 step); GraphDiffusion averages them
-        over ``hops`` steps.
-        """
-        check_is_fitted(self, "model_")
-        if self.graph is None:
-            return 0
-        reach = 0
-        for _, comp, weight in self._weighted():
-            if weight <= 0:
-                continue
-            if isinstance(comp, GraphHawkes) and comp.neighbour_columns_:
-                reach = max(reach, 1)
-            elif isinstance(comp, GraphDiffusion):
-                reach = max(reach, int(comp.hops))
-        return reach
-
     def _check(self, X: pd.DataFrame) -> None:
         check_is_fitted(self, "model_")
         missing = [c for c in (*KEY_COLUMNS, *self.feature_names_in_) if c not in X.columns]
@@ -189,42 +167,6 @@ class EscalationScorer(BaseEstimator):
                 f"with: {', '.join(missing[:8])}{' …' if len(missing) > 8 else ''}. Score with "
                 "data that has the same tables and columns as the training data."
             )
-        self._check_neighbourhoods(X)
-
-    def _check_neighbourhoods(self, X: pd.DataFrame) -> None:
-        """Refuse rows whose score would depend on which other rows were sent.
-
-        A graph model scores a grid from its neighbours' rows at the same date, so a
-        request that holds a grid but not all of the grids within ``graph_reach``
-        steps would get a different score for it than the whole as-of frame gives.
-        """
-        reach = self.graph_reach()
-        if reach == 0 or len(X) == 0:
-            return
-        nodes = list(self.graph.nodes)
-        index = {str(n): i for i, n in enumerate(nodes)}
-        step = nx.to_scipy_sparse_array(self.graph, nodelist=nodes, weight=None, format="csr")
-        grids = X["grid_id"].astype(str).to_numpy()
-        for day, rows in pd.Series(range(len(X))).groupby(X["as_of"].to_numpy()):
-            sent = np.zeros(len(nodes), dtype=bool)
-            known = [index[g] for g in grids[rows.to_numpy()] if g in index]
-            sent[known] = True
-            if sent.all():
-                continue
-            needed = sent.copy()
-            for _ in range(reach):
-                needed |= (step @ needed.astype(np.int8)) > 0
-            lacking = [str(nodes[i]) for i in np.flatnonzero(needed & ~sent)]
-            if lacking:
-                shown = ", ".join(sorted(lacking)[:5]) + (" …" if len(lacking) > 5 else "")
-                raise RiskwarnError(
-                    f"this model's graph part scores a grid from its neighbours' rows "
-                    f"(up to {reach} step(s) on the grid graph) at the same as-of date, and "
-                    f"the rows of {len(lacking)} of them are missing for "
-                    f"{pd.Timestamp(day):%Y-%m-%d}: {shown}. Send the whole as-of frame "
-                    "(riskwarn features --as-of DATE writes it), or those grids' rows too; "
-                    "a grid's score never depends on which other grids a request holds."
-                )
 
     # -- outputs ----------------------------------------------------------------------
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:

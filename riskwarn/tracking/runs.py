@@ -178,21 +178,15 @@ def log_train_run(
         if lightgbm is not None:
             fig = plots.feature_importance(lightgbm[0].feature_importance())
             mlflow.log_figure(fig, "plots/feature_importance.png")
-        # A model with a graph part scores a grid from its neighbours' rows: its
-        # example is a whole as-of frame (none above _EXAMPLE_MAX_ROWS, the signature
-        # alone then), where a few rows do for the others.
-        whole = bundle.scorer.graph_reach() > 0
+        # Each row is scored from itself alone: a few rows are the example.
+        input_example = input_example.head(5)
         output = bundle.scorer.score(
             input_example.assign(
                 as_of=pd.to_datetime(input_example["as_of"]).dt.tz_localize(config.data.timezone)
             )
         )
         output["as_of"] = output["as_of"].dt.tz_localize(None)
-        signature = _signature(input_example.head(5), output.head(5))
-        if not whole:
-            input_example = input_example.head(5)
-        elif len(input_example) > _EXAMPLE_MAX_ROWS:
-            input_example = None
+        signature = _signature(input_example, output)
         with tempfile.TemporaryDirectory(prefix="riskwarn-model-") as tmp:
             folder = save_bundle(bundle, Path(tmp) / "scorer")
             with warnings.catch_warnings():
@@ -207,9 +201,6 @@ def log_train_run(
                     pip_requirements=list(REQUIREMENTS),
                 )
     return LoggedRun(run.info.run_id, experiment, info.model_uri)
-
-
-_EXAMPLE_MAX_ROWS = 1000
 
 
 def _signature(input_example: pd.DataFrame, output: pd.DataFrame):

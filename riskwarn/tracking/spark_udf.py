@@ -57,37 +57,21 @@ def score_on_spark(features, model: RegisteredModel):
     the UDF's string conversion as the text "nan"; it is made null again here, from
     its contribution, which is NaN exactly when there is no reason.
 
-    Spark hands a pandas UDF its rows in batches. Where the model has a graph part
-    (it scores a grid from its neighbours' rows, see
-    :meth:`~riskwarn.models.scorer.EscalationScorer.graph_reach`) every row goes to
-    the UDF in one batch, so each grid sees all of its neighbours, as the embedded
-    path does; the scorer refuses a batch that lacks some, so a split could never
-    pass unnoticed. Rows of models without a graph part are scored in parallel.
+    Each row is scored from itself alone (the graph models read the neighbour
+    aggregates the feature builder put in the row), so Spark may split the rows
+    into batches and executors as it likes.
     """
     from pyspark.sql import functions as F
 
     n = int(model.bundle.scorer.n_reasons)
     spark = features.sparkSession
     udf = spark_scorer_udf(spark, model)
-    whole = model.bundle.scorer.graph_reach() > 0
-    conf = "spark.sql.execution.arrow.maxRecordsPerBatch"
-    before = spark.conf.get(conf, None)
-    if whole:
-        features = features.repartition(1)
-        spark.conf.set(conf, str(max(int(features.count()), 10_000)))
-    try:
-        result = udf(F.struct(*[F.col(c) for c in features.columns]))
-        scored = features.select("as_of", result.alias("r")).select("as_of", "r.*")
-        for i in range(1, n + 1):
-            feature, contribution = f"reason_{i}_feature", F.col(f"reason_{i}_contribution")
-            missing = contribution.isNull() | F.isnan(contribution)
-            scored = scored.withColumn(
-                feature, F.when(missing, F.lit(None).cast("string")).otherwise(F.col(feature))
-            )
-        return scored.localCheckpoint(eager=True)
-    finally:
-        if whole:
-            if before is None:
-                spark.conf.unset(conf)
-            else:
-                spark.conf.set(conf, before)
+    result = udf(F.struct(*[F.col(c) for c in features.columns]))
+    scored = features.select("as_of", result.alias("r")).select("as_of", "r.*")
+    for i in range(1, n + 1):
+        feature, contribution = f"reason_{i}_feature", F.col(f"reason_{i}_contribution")
+        missing = contribution.isNull() | F.isnan(contribution)
+        scored = scored.withColumn(
+            feature, F.when(missing, F.lit(None).cast("string")).otherwise(F.col(feature))
+        )
+    return scored.localCheckpoint(eager=True)
