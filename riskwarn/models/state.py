@@ -5,8 +5,8 @@ calibrators and scalers) and returns a JSON-ready dict plus the LightGBM booster
 in LightGBM's own text format; :func:`model_from_state` rebuilds the model from
 them. Only the classes listed in ``KNOWN_CLASSES`` can be rebuilt: a state names a
 class by a short key, never by an import path, so loading a state cannot import or
-run anything else. The grid graph is not part of a state; the graph models get it
-back as a parameter.
+run anything else. The grid graph is not part of a state; a model that takes one
+(the scorer) gets it back as a parameter.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from riskwarn.models.scorer import EscalationScorer
 # 2: models resolve their columns from feature roles at fit (fitted ``columns_``).
 # 3: the ensemble's weights mix by evidence and its probabilities carry a level shift.
 # 4: LightGBM's time-decay weights (``half_life``, fitted ``half_life_``).
-STATE_FORMAT = 4
+# 5: the graph models read neighbour aggregates from the row (no graph, no hops).
+STATE_FORMAT = 5
 KNOWN_CLASSES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
@@ -89,7 +90,7 @@ def model_from_state(state: dict, boosters: dict[str, str], graph: nx.Graph | No
     state : dict
     boosters : dict of str to str
     graph : networkx.Graph or None
-        Given to every graph model (GraphHawkes, GraphDiffusion) in the state.
+        Given to every model in the state that takes a ``graph`` parameter.
     """
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise RiskwarnError(
