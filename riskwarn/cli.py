@@ -450,6 +450,17 @@ def score(
     _score(data, model, as_of, out, tracking_uri, allow_pickle, engine)
 
 
+def changes_line(changes: dict | None) -> str:
+    """The tier changes of :func:`riskwarn.scoring.watchlist.tier_changes` in a line."""
+    if not changes or changes.get("first"):
+        return "the first watchlist in this folder (no changes to show)"
+    return (
+        f"in the tiers since the last watchlist: {changes['entered']} entered, "
+        f"{changes['left']} left, {changes['moved_up']} moved up, "
+        f"{changes['moved_down']} moved down"
+    )
+
+
 def _score(data, model, as_of, out, tracking_uri, allow_pickle, engine="duckdb"):
     import pandas as pd
 
@@ -470,15 +481,11 @@ def _score(data, model, as_of, out, tracking_uri, allow_pickle, engine="duckdb")
         )
     w = output.watchlist
     tiers = w["tier"].value_counts().sort_index()
-    # Spark's watchlist in memory is the tiered grids only; the counts say so.
-    only_tiers = output.n_grids != len(w)
-    changes = w[w["tier"].notna()]["change"] if only_tiers else w["change"]
     console.print(
         f"scored {output.n_grids:,} grids at {as_of} with {output.model_name} version "
         f"{output.model_version}: "
         + ", ".join(f"tier {int(t)}: {n}" for t, n in tiers.items())
-        + f"; {int((changes == 'new').sum())} new, {int((changes == 'up').sum())} up"
-        + (" in the tiers" if only_tiers else "")
+        + f"; {changes_line(output.changes)}"
     )
     table = Table(title="Top of the watchlist")
     for col in ("rank", "grid", "score", "expected", "tier", "change", "first reason"):

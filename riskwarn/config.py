@@ -77,7 +77,9 @@ class BacktestConfig:
     whose label window is observed). ``models`` defaults to every model. ``seed``
     seeds every model; ``k`` are the shares of grids for the top-k metrics;
     ``population_bands`` is how many equal-count population bands the fairness
-    view splits grids into. ``train_periods`` limits each fit to the latest that
+    view splits grids into; ``fairness_ratio`` is how far a group's share of the
+    top k may be from its share of escalations (either way, as a ratio) before
+    ``metrics.md`` and the report flag it. ``train_periods`` limits each fit to the latest that
     many as-of dates of training rows (default: all history). ``n_jobs`` is how
     many (fold, horizon) fits run at once, in threads; the results do not depend on it.
     """
@@ -90,6 +92,7 @@ class BacktestConfig:
     seed: int = 0
     k: tuple[float, ...] = (0.01, 0.05, 0.1)
     population_bands: int = 3
+    fairness_ratio: float = 1.5
     train_periods: int | None = None
     n_jobs: int = 2
 
@@ -293,6 +296,12 @@ def _backtest(raw: Any, source: str) -> BacktestConfig:
         )
     if len(set(bt.models)) != len(bt.models):
         raise ConfigError(f"{source}: [backtest] models lists a model twice.")
+    ratio = bt.fairness_ratio
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not ratio > 1:
+        raise ConfigError(
+            f"{source}: [backtest] fairness_ratio must be a number > 1 (e.g. 1.5: a group "
+            "holding 1.5 times, or 1/1.5 of, its share of escalations in the top k is flagged)."
+        )
     if any(isinstance(k, bool) or not isinstance(k, (int, float)) or not 0 < k <= 1 for k in bt.k):
         raise ConfigError(f"{source}: [backtest] k must list shares of grids in (0, 1].")
     for key in ("start", "end"):
@@ -311,6 +320,7 @@ def _backtest(raw: Any, source: str) -> BacktestConfig:
         seed=bt.seed,
         k=tuple(sorted({float(k) for k in bt.k})),
         population_bands=bt.population_bands,
+        fairness_ratio=float(bt.fairness_ratio),
         train_periods=bt.train_periods,
         n_jobs=bt.n_jobs,
     )

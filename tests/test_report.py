@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 from riskwarn.cli import main
 from riskwarn.reports.folder import read_watchlist_folder
 from riskwarn.reports.html import render_report
+from riskwarn.reports.svg import tier_colour
 from riskwarn.scoring.files import write_watchlist
 from riskwarn.simulate import simulate_city, write_city
 from tests.test_tracking import _as_of_dates
@@ -105,13 +107,14 @@ def test_the_report_lists_the_ranked_grids_with_tiers_changes_and_trends(watch, 
     first = w["reasons"].iloc[0]
     for reason in first:
         assert reason["text_en"] in unescape(html)
-    # a map of polygons, one per grid
-    assert html.count("<path d=") == 60
+    # a map of polygons, one per grid, each with a hover label
+    assert len(re.findall(r'<path d="[^"]*" class="grid"', html)) == 60
     # --rows lists more
     assert main(["report", "--watchlist", str(watch), "--out", str(out), "--rows", "60"]) == 0
     assert _rows(out.read_text(encoding="utf-8")) == w["grid_id"].tolist()
     # the model card: label, by-type table, version
-    assert "incidents.severity &gt;= 3 or petitions.group_size &gt;= 5" in html
+    assert "an incident of severity 3 or more, or a petition by 5 or more people" in html
+    assert "&gt;=" not in html  # the label rule is in words, not code
     assert "By grid type" in html and "rw-report version" in html
 
 
@@ -132,7 +135,7 @@ def test_the_report_is_self_contained(watch):
     assert re.findall(r"https?://[^\s\"'<>]+", html) == ["http://www.w3.org/2000/svg"] * (
         html.count("<svg")
     )
-    # one script, ours: the grid finder
+    # one script, ours: the grid finder, the map's hover labels, pan and zoom
     assert html.count("<script") == 1 and "getElementById('find')" in html
 
 
@@ -151,7 +154,8 @@ def test_one_grid_and_points_on_the_map(tmp_path):
     grids = pd.DataFrame({"grid_id": ["G0000"], "lon": [116.4], "lat": [39.9]})
     html = render_report(_folder(tmp_path, 1, grids), lang="en")
     assert _rows(html) == ["G0000"]
-    assert html.count("<circle cx=") == 2  # the map's point and the trend's last point
+    # the map's point and the trend's last point
+    assert html.count("<circle cx=") == 2 and html.count('class="grid"') == 1
     # the first watchlist of a folder has nothing to compare with: no change is shown
     assert "nothing to compare with yet" in html and "Grids that entered" not in html
     assert '<td class="change">–</td>' in html and 'class="new"' not in html
@@ -376,3 +380,261 @@ def test_a_summary_with_a_type_without_escalations_is_plain_json():
     assert quiet["n_positive"] == 0 and np.isnan(quiet["ap"])
     text = json.dumps(json_ready(summary), allow_nan=False)
     assert json.loads(text)["k"] == 0.05
+
+
+# -- plain words for policy staff ----------------------------------------------------------
+def test_the_scored_reasons_are_plain_words(watch):
+    w = pd.read_parquet(watch / "watchlist.parquet")
+    texts = [e[f"text_{lang}"] for r in w["reasons"] for e in r for lang in ("en", "zh")]
+    assert texts and not any(re.search(r"\bnan\b", t, re.IGNORECASE) for t in texts)
+    assert not any("week of the year" in t or "周次" in t for t in texts)
+    # a weekly city: weeks and 周, never "periods" or 期
+    assert not any("period" in t for t in texts[::2]) and not any("期" in t for t in texts[1::2])
+    assert all(t.endswith("(raises the risk)") for t in texts[::2])
+    assert all(t.endswith("（推高风险）") for t in texts[1::2])
+    # at least one count is set beside the grid's usual level
+    assert any("usual" in t for t in texts[::2]) and any("平时" in t for t in texts[1::2])
+
+
+def test_the_card_in_plain_words_in_both_languages(watch):
+    card = json.loads((watch / "model_card.json").read_text(encoding="utf-8"))
+    assert card["label_words"] == {
+        "en": "an incident of severity 3 or more, or a petition by 5 or more people",
+        "zh": "3级及以上严重程度的事件，或5人及以上的联名信访",
+    }
+    assert card["timezone"] == "Asia/Shanghai"
+    en, zh = render_report(watch, lang="en"), render_report(watch, lang="zh")
+    figures = card["backtest"]["overall"][card["model"]]
+    hits = f"{100 * figures['precision_at_5pct']:.0f} in 100 had an escalation within 2 weeks"
+    assert hits in unescape(en)
+    assert f"每 100 个有 {100 * figures['precision_at_5pct']:.0f} 个在之后 2 周内发生了升级" in zh
+    for page in (en, zh):
+        assert "id='plain-figures'" in page
+    assert "ROC AUC: the chance that a grid that escalated" in en and "抛硬币" in zh
+    # "generated" in the city's time, as the as-of date is
+    stamp = pd.Timestamp(card["generated_at"]).tz_convert("Asia/Shanghai")
+    assert f"generated {stamp:%Y-%m-%d %H:%M} (Asia/Shanghai)" in en
+
+
+def _card_page(tmp_path, card: dict, lang: str = "en") -> str:
+    out = tmp_path / f"card_{len(list(tmp_path.iterdir()))}"
+    write_watchlist(build(scored(n=40)), out, card=card)
+    return render_report(out, lang=lang)
+
+
+def test_a_model_that_is_not_the_champion_is_said_so(tmp_path):
+    base = {"model_version": "3", "model_name": "m"}
+    page = _card_page(tmp_path, {**base, "is_champion": False, "champion_version": "2"})
+    assert 'id="champion-warning"' in page and "version 2 is" in page
+    zh = _card_page(tmp_path, {**base, "is_champion": False, "champion_version": "2"}, "zh")
+    assert "当前正式采用的是第 2 版" in zh
+    none = _card_page(tmp_path, {**base, "is_champion": False, "champion_version": None})
+    assert "No version of this model is the champion yet" in none
+    assert "champion-warning" not in _card_page(tmp_path, {**base, "is_champion": True})
+    assert "champion-warning" not in _card_page(tmp_path, base)  # an older card: unknown
+
+
+def test_a_fairness_gap_is_flagged_in_the_report_and_metrics_md(tmp_path):
+    from riskwarn.backtest.evaluate import fairness_flags
+    from riskwarn.backtest.tables import fairness_markdown
+
+    records = [
+        {"model": "ensemble", "horizon": 4, "group": "rural", "n_positive": 57,
+         "top_5pct_share": 0.059, "escalation_share": 0.285, "ranking_ratio": 0.059 / 0.285},
+        {"model": "ensemble", "horizon": 4, "group": "urban", "n_positive": 100,
+         "top_5pct_share": 0.791, "escalation_share": 0.501, "ranking_ratio": 0.791 / 0.501},
+        {"model": "ensemble", "horizon": 4, "group": "mixed", "n_positive": 40,
+         "top_5pct_share": 0.15, "escalation_share": 0.214, "ranking_ratio": 0.15 / 0.214},
+        {"model": "ensemble", "horizon": 4, "group": "tiny", "n_positive": 3,
+         "top_5pct_share": 0.0, "escalation_share": 0.1, "ranking_ratio": 0.0},
+    ]  # fmt: skip
+    flags = fairness_flags(records, 1.5)
+    # rural under (0.21), urban over (1.58); mixed within (0.70); tiny too small to judge
+    assert [(f["group"], f["direction"]) for f in flags] == [("rural", "under"), ("urban", "over")]
+    assert [f["group"] for f in fairness_flags(records, 1.6)] == ["rural"]
+    with pytest.raises(ValueError):
+        fairness_flags(records, 1.0)
+    md = "\n".join(fairness_markdown({"fairness": {"ratio": 1.5, "flags": flags}}))
+    assert "grid type 'rural' holds 5.9% of the top 5% but 28.5% of the escalations" in md
+    assert "may under-serve these areas" in md and "may over-rank" in md
+    card = {"backtest": {"k": 0.05, "overall": {}, "fairness": {"ratio": 1.5, "flags": flags}}}
+    en, zh = _card_page(tmp_path, card), _card_page(tmp_path, card, "zh")
+    assert "Grid type “rural” holds 5.9% of the top 5% but 28.5% of the escalations" in en
+    assert "网格类型“rural”在前 5% 中占 5.9%，却占全部升级事件的 28.5%" in zh
+    calm = _card_page(tmp_path, {"backtest": {"fairness": {"ratio": 1.5, "flags": []}}})
+    assert "No grid type or population band is flagged" in calm
+
+
+def test_one_definition_of_change_for_console_files_and_report(watch, capsys):
+    from riskwarn.scoring.watchlist import tier_changes
+
+    now = pd.DataFrame({"grid_id": list("ABCDE"), "rank": [1, 2, 3, 4, 5],
+                        "tier": [1, 2, 2, pd.NA, pd.NA]})  # fmt: skip
+    before = pd.DataFrame({"grid_id": list("BCDEF"), "rank": [1, 3, 2, 5, 4],
+                           "tier": [1, 2, 2, pd.NA, 2]})  # fmt: skip
+    # A entered (new), D left (tier -> none), F left (no longer scored); B and C are
+    # in a tier both times: B moved down (1 -> 2), C stayed at 3; E is in none twice.
+    assert tier_changes(now, before) == {
+        "first": False, "entered": 1, "left": 2, "moved_up": 0, "moved_down": 1, "same": 1
+    }  # fmt: skip
+    assert tier_changes(now, None)["first"]
+    # the real scoring: the console, the card and the report show the same counts
+    folder = watch.parent
+    card = json.loads((watch / "model_card.json").read_text(encoding="utf-8"))
+    changes = card["changes"]
+    capsys.readouterr()
+    args = ["--data", str(folder / "data"), "--tracking-uri", f"sqlite:///{folder / 'mlruns.db'}"]
+    as_of = card["as_of"]
+    model = ["--model", "models:/rw-report@challenger", "--as-of", as_of, "--out", str(watch)]
+    assert main(["score", *args, *model]) == 0
+    console = " ".join(capsys.readouterr().out.split())
+    again = json.loads((watch / "model_card.json").read_text(encoding="utf-8"))["changes"]
+    assert again == changes and not changes["first"]
+    assert (
+        f"{changes['entered']} entered, {changes['left']} left, {changes['moved_up']} moved up, "
+        f"{changes['moved_down']} moved down" in console
+    )
+    html = render_report(watch, lang="en")
+    for key, label in (("entered", "entered the tiers"), ("left", "left the tiers"),
+                       ("moved_up", "moved up (within the tiers)")):  # fmt: skip
+        assert f'{label}</div><div class="n">{changes[key]}<' in html
+
+
+# -- the map ---------------------------------------------------------------------------------
+def test_every_grid_on_the_map_has_a_label_and_towns_are_outlined(watch):
+    html = render_report(watch, lang="en")
+    grids = pd.read_parquet(watch.parent / "data" / "grids.parquet")
+    tips = dict(re.findall(r'data-grid="([^"]+)" data-tip="([^"]+)"', html))
+    assert set(tips) == set(grids["grid_id"])  # every grid, tiered or not
+    w = pd.read_parquet(watch / "watchlist.parquet").set_index("grid_id")
+    for row in grids.itertuples():
+        tip = unescape(tips[row.grid_id])
+        assert row.name in tip and row.town in tip and f"rank {w.loc[row.grid_id, 'rank']}" in tip
+        assert bool(re.search(r"· tier \d", tip)) == pd.notna(w.loc[row.grid_id, "tier"])
+    towns = grids["town"].nunique()
+    assert html.count('class="town"') == towns and html.count('class="town-label"') == towns
+    for town in grids["town"].unique():
+        assert f">{town}</text>" in html
+    assert re.search(r'<g class="scalebar">.*?>\d+(\.\d+)? km</text>', html)
+    assert "公里</text>" in render_report(watch, lang="zh")
+
+
+def test_centroid_grids_are_visible_markers(tmp_path):
+    rng = np.random.default_rng(1)
+    n = 80
+    grids = pd.DataFrame(
+        {
+            "grid_id": [f"G{i:04d}" for i in range(n)],
+            "name": [f"Grid {i}" for i in range(n)],
+            "town": [f"Town {i % 4}" for i in range(n)],
+            "lon": 113.2 + rng.random(n) * 0.2,
+            "lat": 23.0 + rng.random(n) * 0.15,
+        }
+    )
+    html = render_report(_folder(tmp_path, n, grids), lang="en")
+    radii = [
+        float(r)
+        for r in re.findall(r'<circle cx="[^"]+" cy="[^"]+" r="([\d.]+)" class="grid"', html)
+    ]
+    assert len(radii) == n and min(radii) >= 4  # markers, not 2-3 pixel dots
+    assert html.count('class="town"') == 4 and "Town 3</text>" in html
+    assert "Grid 7 · Town 3" in unescape(html)
+
+
+# -- both languages in a real browser, hovered ------------------------------------------------
+_GLYPHS = """
+var c = document.createElement('canvas'); c.width = 64; c.height = 64;
+var x = c.getContext('2d'), font = getComputedStyle(document.body).fontFamily;
+function ink(ch) {
+  x.clearRect(0, 0, 64, 64); x.font = '40px ' + font; x.fillStyle = '#000';
+  x.fillText(ch, 8, 48); return Array.from(x.getImageData(0, 0, 64, 64).data);
+}
+var a = ink(arguments[0]), b = ink(arguments[1]), same = true, inked = 0;
+for (var i = 3; i < a.length; i += 4) { if (a[i] !== b[i]) { same = false; } if (a[i] > 0) { inked++; } }
+return [same, inked];
+"""
+
+
+def _browser(tmp_path):
+    chromium = _chromium()
+    driver_path = shutil.which("chromedriver")
+    if driver_path is None:
+        pytest.skip(
+            "chromedriver is not installed (Debian package 'chromium-driver'; .ci/run "
+            "installs it): the report was not hovered in a browser."
+        )
+    fonts = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True).stdout
+    if not fonts.strip() and not os.environ.get("RISKWARN_REQUIRE_CJK"):
+        pytest.skip(
+            "no Chinese font is installed (Debian package 'fonts-noto-cjk'; .ci/run installs "
+            "it): the Chinese page would show boxes."
+        )
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must not look for downloads
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in [*CHROMIUM_FLAGS, "--window-size=1280,1800", f"--user-data-dir={tmp_path}"]:
+        options.add_argument(flag)
+    return webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
+
+
+def _centroid_folder(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(3)
+    n = 60
+    grids = pd.DataFrame(
+        {
+            "grid_id": [f"G{i:04d}" for i in range(n)],
+            "name": [f"网格{i}" for i in range(n)],
+            "town": [f"镇{i % 3}" for i in range(n)],
+            "lon": 113.2 + rng.random(n) * 0.2,
+            "lat": 23.0 + rng.random(n) * 0.15,
+        }
+    )
+    return _folder(tmp_path, n, grids, dates=3)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_both_languages_render_and_hover_in_chromium(watch, tmp_path, lang):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    shots = Path(os.environ.get("RISKWARN_SCREENSHOTS", tmp_path))
+    driver = _browser(tmp_path / "profile")
+    try:
+        for kind, folder in (("polygons", watch), ("centroids", _centroid_folder(tmp_path))):
+            page = tmp_path / f"report_{kind}_{lang}.html"
+            assert (
+                main(["report", "--watchlist", str(folder), "--out", str(page), "--lang", lang])
+                == 0
+            )
+            driver.get(page.as_uri())
+            # Chinese renders with real glyphs: two different characters draw differently
+            # (a missing font draws the same box for both) and leave ink
+            same, inked = driver.execute_script(_GLYPHS, "网", "格")
+            assert not same and inked > 100
+            # hovering a grid shows its label; a tiered grid's label names its tier
+            grids = driver.find_elements(By.CSS_SELECTOR, "#map .grid")
+            assert len(grids) == 60
+            tip = driver.find_element(By.ID, "maptip")
+            assert not tip.is_displayed()
+            target = driver.find_element(By.CSS_SELECTOR, f"#map .grid[fill='{tier_colour(1)}']")
+            ActionChains(driver).move_to_element(target).perform()
+            assert tip.is_displayed() and tip.text == target.get_attribute("data-tip")
+            assert target.get_attribute("data-grid") in tip.text
+            assert ("1 级" if lang == "zh" else "tier 1") in tip.text
+            # the buttons zoom the map, "whole map" resets it
+            view = "return document.getElementById('map').getAttribute('viewBox')"
+            box = driver.execute_script(view)
+            driver.find_element(By.CSS_SELECTOR, "[data-zoom='1.5']").click()
+            zoomed = driver.execute_script(view)
+            assert float(zoomed.split()[2]) < float(box.split()[2])
+            driver.find_element(By.CSS_SELECTOR, "[data-zoom='reset']").click()
+            assert driver.execute_script(view) == box
+            # no reason reads "nan"
+            reasons = driver.find_element(By.ID, "ranked").text
+            assert reasons and not re.search(r"\bnan\b", reasons, re.IGNORECASE)
+            driver.save_screenshot(str(shots / f"report_{kind}_{lang}.png"))
+    finally:
+        driver.quit()

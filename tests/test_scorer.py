@@ -34,7 +34,9 @@ def test_score_has_one_row_per_grid_with_probability_expected_events_and_reasons
     np.testing.assert_array_equal(out["score"], scorer.predict_proba(last)[:, 1])
     assert (out["expected_events"] > 0).all()
     assert [c for c in out.columns if c.startswith("reason_")] == [
-        f"reason_{i}_{part}" for i in (1, 2, 3) for part in ("feature", "value", "contribution")
+        f"reason_{i}_{part}"
+        for i in (1, 2, 3)
+        for part in ("feature", "value", "contribution", "usual", "about", "about_value")
     ]
     # Reasons are positive and ordered, and the riskiest grids have some.
     c = out[["reason_1_contribution", "reason_2_contribution", "reason_3_contribution"]]

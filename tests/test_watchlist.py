@@ -82,12 +82,13 @@ def test_reasons_in_two_languages_with_small_counts_suppressed():
     frame["score"] = [0.6, 0.5, 0.4, 0.3, 0.2, 0.1]
     w = build(frame).set_index("grid_id")
     first = {g: w.loc[g, "reasons"][0] for g in w.index}
-    assert first["G0000"]["text_en"] == "petitions in the last 4 periods: 0"
-    assert first["G0001"]["text_en"] == "petitions in the last 4 periods: fewer than 3"
-    assert first["G0001"]["text_zh"] == "最近4期信访件数：少于3"
+    raises_en, raises_zh = " (raises the risk)", "（推高风险）"
+    assert first["G0000"]["text_en"] == "petitions in the last 4 periods: 0" + raises_en
+    assert first["G0001"]["text_en"] == "petitions in the last 4 periods: fewer than 3" + raises_en
+    assert first["G0001"]["text_zh"] == "最近4期信访件数：少于3" + raises_zh
     assert first["G0001"]["value"] is None and first["G0001"]["suppressed"]
     assert first["G0002"]["value"] is None
-    assert first["G0003"]["text_en"].endswith(": 3") and first["G0004"]["value"] == 7.0
+    assert first["G0003"]["text_en"].endswith(": 3" + raises_en) and first["G0004"]["value"] == 7.0
     # No raw count below the threshold appears anywhere in the row's text.
     assert "1" not in w.loc["G0001", "reasons_en"].split("periods: ")[1].split(";")[0]
     second = w.loc["G0000", "reasons"][1]

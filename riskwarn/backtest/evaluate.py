@@ -158,7 +158,19 @@ def backtest_summary(metrics: dict, model: str, horizon: int, baseline: str | No
         if r["horizon"] == horizon and r["model"] == model
     ]
     k = headline_k(metrics["k"]) if metrics.get("k") else None
-    return {"horizon": horizon, "k": k, "overall": overall, "by_grid_type": by_type}
+    fairness = metrics.get("fairness") or {}
+    flags = [
+        f
+        for f in fairness.get("flags", [])
+        if f["model"] == model and int(f["horizon"]) == int(horizon)
+    ]
+    return {
+        "horizon": horizon,
+        "k": k,
+        "overall": overall,
+        "by_grid_type": by_type,
+        "fairness": {"ratio": fairness.get("ratio"), "flags": flags},
+    }
 
 
 def best_baselines(overall: list[dict]) -> dict[int, str]:
@@ -177,6 +189,7 @@ def evaluate(
     grids: pd.DataFrame | None = None,
     k: tuple[float, ...] = (0.01, 0.05, 0.1),
     n_population_bands: int = 3,
+    fairness_ratio: float = 1.5,
 ) -> dict:
     """All backtest metrics as JSON-ready records.
 
@@ -194,7 +207,8 @@ def evaluate(
     -------
     dict
         ``overall``, ``by_grid_type`` and ``by_population_band``: lists of records
-        with ``model`` and ``horizon``; ``best_baseline`` per horizon.
+        with ``model`` and ``horizon``; ``best_baseline`` per horizon; ``fairness``:
+        :func:`fairness_flags` of both views at ``fairness_ratio``.
     """
     labelled = predictions["label"].notna()
     # A backtest labels every row: no copy of tens of millions of rows then.
@@ -263,6 +277,7 @@ def evaluate(
         "overall": overall,
         "by_grid_type": [],
         "by_population_band": [],
+        "fairness": {"ratio": float(fairness_ratio), "flags": []},
     }
     if meta is None:
         return result
@@ -300,4 +315,67 @@ def evaluate(
                         "ranking_ratio": top / esc if esc > 0 else float("nan"),
                     }
                 )
+    result["fairness"]["flags"] = [
+        flag
+        for view in ("by_grid_type", "by_population_band")
+        for flag in fairness_flags(result[view], fairness_ratio, view=view)
+    ]
     return result
+
+
+FAIRNESS_MIN_ESCALATIONS = 10
+"""Escalations a group needs in the test rows before its share is judged at all."""
+
+
+def fairness_flags(
+    records: list[dict],
+    ratio: float,
+    *,
+    view: str = "by_grid_type",
+    min_escalations: int = FAIRNESS_MIN_ESCALATIONS,
+) -> list[dict]:
+    """The groups whose share of the top k is far from their share of escalations.
+
+    A group is flagged where its share of the top-k slots divided by its share of
+    the escalations (``ranking_ratio``) is above ``ratio`` (over-ranked) or below
+    ``1 / ratio`` (under-ranked), and it had at least ``min_escalations``
+    escalations (fewer say too little to judge).
+
+    Parameters
+    ----------
+    records : list of dict
+        ``by_grid_type`` or ``by_population_band`` records of :func:`evaluate`.
+    ratio : float
+        Above 1.
+
+    Returns
+    -------
+    list of dict
+        ``view, model, horizon, group, top_share, escalation_share, ratio,
+        direction`` (``"under"`` or ``"over"``), ``n_positive`` and ``k`` (the
+        share of grids the top k is).
+    """
+    if not ratio > 1:
+        raise ValueError("the fairness ratio must be above 1.")
+    flags = []
+    for r in records:
+        share_key = next((c for c in r if c.startswith("top_") and c.endswith("_share")), None)
+        value = r.get("ranking_ratio", float("nan"))
+        if share_key is None or r.get("n_positive", 0) < min_escalations or math.isnan(value):
+            continue
+        if value > ratio or value < 1 / ratio:
+            flags.append(
+                {
+                    "view": view,
+                    "model": r["model"],
+                    "horizon": int(r["horizon"]),
+                    "group": r["group"],
+                    "top_share": float(r[share_key]),
+                    "escalation_share": float(r["escalation_share"]),
+                    "ratio": float(value),
+                    "direction": "over" if value > ratio else "under",
+                    "n_positive": int(r["n_positive"]),
+                    "k": share_key.removeprefix("top_").removesuffix("_share"),
+                }
+            )
+    return flags

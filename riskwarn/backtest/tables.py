@@ -6,6 +6,7 @@ import math
 
 from riskwarn.backtest.evaluate import headline_k
 from riskwarn.config import k_label
+from riskwarn.models.catalogue import BASELINE_NAMES
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -122,6 +123,7 @@ def metrics_markdown(metrics: dict, title: str = "Backtest metrics") -> str:
                 "far from 1 = over- or under-ranked):",
                 "",
             ] + _table(header, body)
+    lines += fairness_markdown(metrics)
     for name, by_h in metrics.get("parts", {}).items():
         lines += [
             f"## Where {name}'s expected escalations come from (mean per grid and window)",
@@ -137,3 +139,48 @@ def metrics_markdown(metrics: dict, title: str = "Backtest metrics") -> str:
             )
         lines += _table(["horizon", *sources], body)
     return "\n".join(lines)
+
+
+_VIEW_WORDS = {"by_grid_type": "grid type", "by_population_band": "population band"}
+
+
+def fairness_sentence(flag: dict) -> str:
+    """One flagged group in plain words, with its figures and what it may mean."""
+    k = flag["k"].replace("pct", "%").replace("_", ".")
+    kind = _VIEW_WORDS.get(flag["view"], "group")
+    head = (
+        f"{kind} '{flag['group']}' holds {100 * flag['top_share']:.1f}% of the top {k} "
+        f"but {100 * flag['escalation_share']:.1f}% of the escalations "
+        f"(ratio {flag['ratio']:.2f}, {flag['n_positive']:,} escalations)"
+    )
+    if flag["direction"] == "under":
+        return (
+            f"{head}: the list may under-serve these areas, or their escalations may be "
+            "harder to foresee from what is recorded."
+        )
+    return (
+        f"{head}: the list may over-rank these areas, for example where more is reported "
+        "there than elsewhere."
+    )
+
+
+def fairness_markdown(metrics: dict) -> list[str]:
+    """The fairness flags of the non-baseline models, per horizon, as Markdown lines."""
+    fairness = metrics.get("fairness") or {}
+    ratio = fairness.get("ratio")
+    if ratio is None:
+        return []
+    flags = [f for f in fairness.get("flags", []) if f["model"] not in BASELINE_NAMES]
+    lines = [
+        "## Fairness flags",
+        "",
+        f"A group is flagged where its share of the top-k slots is more than {ratio:g}× or "
+        f"less than 1/{ratio:g} of its share of the escalations, among groups with at least "
+        "10 escalations in the test rows ([backtest] fairness_ratio).",
+        "",
+    ]
+    if not flags:
+        return lines + ["No group is flagged.", ""]
+    for f in flags:
+        lines.append(f"- {f['model']}, horizon {f['horizon']}: {fairness_sentence(f)}")
+    return lines + [""]

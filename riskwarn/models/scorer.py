@@ -31,6 +31,13 @@ from riskwarn.models.catalogue import make_count_model, make_model
 from riskwarn.models.ensemble import CalibratedEnsemble
 from riskwarn.models.frames import KEY_COLUMNS, check_labels, feature_columns, fit_model
 from riskwarn.models.hawkes import GraphHawkes
+from riskwarn.models.reasons import (
+    CALENDAR_FEATURES,
+    SEASON,
+    context_sources,
+    reason_context,
+    showable,
+)
 
 _CLIP = 1e-6
 HAWKES_PARTS = {
@@ -39,22 +46,6 @@ HAWKES_PARTS = {
     "precursors": "hawkes_precursors",
 }
 """Reason names of the GraphHawkes parts (they are not features of the frame)."""
-
-PART_DESCRIPTIONS = {
-    "hawkes_own": (
-        "recent escalations in this grid (they tend to be followed by more)",
-        "本网格近期的升级事件（往往引发后续事件）",
-    ),
-    "hawkes_neighbours": (
-        "recent escalations in neighbouring grids",
-        "相邻网格近期的升级事件",
-    ),
-    "hawkes_precursors": (
-        "collective petitions and unresolved disputes",
-        "集体信访和未化解的纠纷",
-    ),
-}
-"""English and Chinese descriptions of the Hawkes reasons (expected events as value)."""
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -231,23 +222,48 @@ class EscalationScorer(BaseEstimator):
         return pd.DataFrame(contribution, index=index), pd.DataFrame(value, index=index)
 
     def reasons(self, X: pd.DataFrame) -> pd.DataFrame:
-        """The top ``n_reasons`` positive contributions per row.
+        """The top ``n_reasons`` positive contributions per row, with their context.
+
+        The calendar features count as one reason, the season
+        (:data:`~riskwarn.models.reasons.SEASON`, valued by the days to the Lunar
+        New Year where that feature exists); a feature whose value is missing is
+        passed over unless missing means "none yet"
+        (:func:`~riskwarn.models.reasons.showable`).
 
         Returns
         -------
-        DataFrame, shape (n_rows, 3 * n_reasons)
-            ``reason_{i}_feature`` (None when fewer reasons), ``reason_{i}_value`` and
-            ``reason_{i}_contribution`` for i = 1..n_reasons, largest first.
+        DataFrame, shape (n_rows, 6 * n_reasons)
+            For i = 1..n_reasons, largest first: ``reason_{i}_feature`` (None when
+            fewer reasons), ``reason_{i}_value``, ``reason_{i}_contribution``, and
+            the context of :func:`~riskwarn.models.reasons.reason_context`:
+            ``reason_{i}_usual``, ``reason_{i}_about``, ``reason_{i}_about_value``.
         """
         contribution, value = self.contributions(X)
+        calendar = [c for c in contribution.columns if c in CALENDAR_FEATURES]
+        if calendar:
+            season = contribution[calendar].sum(axis=1)
+            level = (
+                value["days_to_lunar_new_year"]
+                if "days_to_lunar_new_year" in value.columns
+                else pd.Series(0.0, index=value.index)
+            )
+            contribution = pd.concat(
+                [contribution.drop(columns=calendar), season.rename(SEASON)], axis=1
+            )
+            value = pd.concat(
+                [value.drop(columns=calendar), level.fillna(0.0).rename(SEASON)], axis=1
+            )
         n = int(self.n_reasons)
         out: dict[str, object] = {}
         names = np.asarray(contribution.columns, dtype=object)
         c = contribution.to_numpy(dtype=float) if len(names) else np.zeros((len(X), 0))
         v = value.to_numpy(dtype=float) if len(names) else np.zeros((len(X), 0))
+        # A missing value that means nothing to a reader is never a reason.
+        c = np.where(showable(names, v), c, -np.inf) if len(names) else c
         # Ties go to the earlier column, so the reasons are the same on every run.
         order = np.argsort(-c, axis=1, kind="stable")
         rows = np.arange(len(X))
+        sources = context_sources([str(x) for x in X.columns])
         for i in range(n):
             feature = np.full(len(X), None, dtype=object)
             val = np.full(len(X), np.nan)
@@ -258,9 +274,13 @@ class EscalationScorer(BaseEstimator):
                 feature[positive] = names[pick[positive]]
                 val[positive] = v[rows, pick][positive]
                 con[positive] = c[rows, pick][positive]
+            usual, about, about_value = reason_context(X, feature, sources)
             out[f"reason_{i + 1}_feature"] = feature
             out[f"reason_{i + 1}_value"] = val
             out[f"reason_{i + 1}_contribution"] = con
+            out[f"reason_{i + 1}_usual"] = usual
+            out[f"reason_{i + 1}_about"] = about
+            out[f"reason_{i + 1}_about_value"] = about_value
         return pd.DataFrame(out, index=X.index)
 
     def score(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -268,7 +288,7 @@ class EscalationScorer(BaseEstimator):
 
         Returns
         -------
-        DataFrame, shape (n_rows, 4 + 3 * n_reasons)
+        DataFrame, shape (n_rows, 4 + 6 * n_reasons)
             ``grid_id, as_of, score, expected_events`` and the reason columns.
         """
         self._check(X)

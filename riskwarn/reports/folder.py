@@ -35,6 +35,9 @@ class WatchlistFolder:
         ``model_card.json``; empty when the watchlist was written without one.
     notes : list of str
         Files that were skipped, and why.
+    places : dict of str to dict
+        By grid id, the grid's ``name``, ``town`` and ``district`` where the GeoJSON
+        carries them (for the map's labels).
     """
 
     watchlist: pd.DataFrame
@@ -42,6 +45,7 @@ class WatchlistFolder:
     shapes: dict = field(default_factory=dict)
     card: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+    places: dict = field(default_factory=dict)
 
 
 def _read_json(path: Path, what: str):
@@ -101,7 +105,7 @@ def read_watchlist_folder(folder: str | Path, max_history: int = 26) -> Watchlis
         .sort_values(["as_of", "grid_id"], kind="stable")
         .reset_index(drop=True)
     )
-    shapes = {}
+    shapes, places = {}, {}
     geojson = current / "watchlist.geojson"
     if geojson.is_file():
         collection = _read_json(geojson, "GeoJSON")
@@ -109,6 +113,10 @@ def read_watchlist_folder(folder: str | Path, max_history: int = 26) -> Watchlis
             grid = (feature.get("properties") or {}).get("grid_id")
             if grid is not None and feature.get("geometry"):
                 shapes[str(grid)] = feature["geometry"]
+                props = feature.get("properties") or {}
+                places[str(grid)] = {
+                    k: str(props[k]) for k in ("name", "town", "district") if props.get(k)
+                }
     card_path = current / MODEL_CARD_FILE
     card = _read_json(card_path, "JSON") if card_path.is_file() else {}
-    return WatchlistFolder(watchlist, history, shapes, card, notes)
+    return WatchlistFolder(watchlist, history, shapes, card, notes, places)

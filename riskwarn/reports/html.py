@@ -17,8 +17,9 @@ from riskwarn.atomic import write_text_atomic
 from riskwarn.config import WatchlistConfig, k_label
 from riskwarn.errors import RiskwarnError
 from riskwarn.reports.folder import WatchlistFolder, read_watchlist_folder
-from riskwarn.reports.svg import TIER_COLOURS, grid_map, sparkline, tier_colour
+from riskwarn.reports.svg import TIER_COLOURS, MapGrid, grid_map, sparkline, tier_colour
 from riskwarn.reports.text import LANGUAGES, TEXT, unit_key
+from riskwarn.scoring.watchlist import tier_changes
 
 DEFAULT_ROWS = (10, 200)
 """Without ``rows``, the ranked table lists the grids in a tier, at least 10 and at most 200."""
@@ -59,6 +60,15 @@ td.change { white-space: nowrap; }
 .note { color: var(--muted); font-size: 12px; }
 #find { padding: 4px 8px; margin: 4px 0 8px; width: 220px; }
 .cardtext p { max-width: 900px; }
+.warn { border: 1px solid #d9a400; background: #fff6d6; padding: 8px 12px; border-radius: 6px;
+        margin: 12px 0; }
+.flag { border-left: 6px solid #d9a400; background: #fffbea; padding: 6px 12px; margin: 8px 0; }
+.mapwrap { position: relative; }
+.mapctl button { margin: 0 4px 6px 0; padding: 2px 10px; font-size: 14px; }
+#maptip { position: absolute; display: none; pointer-events: none; background: #222; color: #fff;
+          padding: 4px 8px; border-radius: 4px; font-size: 12px; white-space: nowrap; z-index: 2; }
+.map .grid:hover { stroke: #000; stroke-width: 1.5; }
+.map { cursor: grab; touch-action: none; }
 @media print {
   body { background: #fff; font-size: 11px; }
   main { max-width: none; padding: 0; }
@@ -77,6 +87,54 @@ document.getElementById('find').addEventListener('input', function (e) {
     tr.style.display = !q || tr.dataset.grid.toLowerCase().indexOf(q) >= 0 ? '' : 'none';
   });
 });
+(function () {
+  // The map: a label on hover, pan by dragging, zoom by wheel or buttons (viewBox only).
+  var svg = document.getElementById('map'), tip = document.getElementById('maptip');
+  if (!svg) { return; }
+  var wrap = svg.parentNode;
+  var full = svg.getAttribute('viewBox').split(' ').map(Number), view = full.slice();
+  function show() { svg.setAttribute('viewBox', view.join(' ')); }
+  function zoom(f, cx, cy) {
+    var w = Math.min(full[2], Math.max(full[2] / 40, view[2] / f));
+    var h = w * full[3] / full[2];
+    if (cx === undefined) { cx = view[0] + view[2] / 2; cy = view[1] + view[3] / 2; }
+    view = [cx - (cx - view[0]) * w / view[2], cy - (cy - view[1]) * h / view[3], w, h];
+    show();
+  }
+  function point(e) {
+    var r = svg.getBoundingClientRect();
+    return [view[0] + (e.clientX - r.left) / r.width * view[2],
+            view[1] + (e.clientY - r.top) / r.height * view[3]];
+  }
+  svg.addEventListener('wheel', function (e) {
+    e.preventDefault(); var p = point(e); zoom(e.deltaY < 0 ? 1.25 : 0.8, p[0], p[1]);
+  }, { passive: false });
+  var drag = null;
+  svg.addEventListener('pointerdown', function (e) { drag = [e.clientX, e.clientY]; });
+  window.addEventListener('pointerup', function () { drag = null; });
+  svg.addEventListener('pointermove', function (e) {
+    if (drag) {
+      var r = svg.getBoundingClientRect();
+      view[0] -= (e.clientX - drag[0]) / r.width * view[2];
+      view[1] -= (e.clientY - drag[1]) / r.height * view[3];
+      drag = [e.clientX, e.clientY]; show();
+    }
+  });
+  document.querySelectorAll('[data-zoom]').forEach(function (b) {
+    b.addEventListener('click', function () {
+      var z = b.dataset.zoom;
+      if (z === 'reset') { view = full.slice(); show(); } else { zoom(Number(z)); }
+    });
+  });
+  svg.querySelectorAll('.grid').forEach(function (g) {
+    g.addEventListener('mouseover', function () { tip.textContent = g.dataset.tip; tip.style.display = 'block'; });
+    g.addEventListener('mousemove', function (e) {
+      var r = wrap.getBoundingClientRect();
+      tip.style.left = (e.clientX - r.left + 12) + 'px'; tip.style.top = (e.clientY - r.top + 12) + 'px';
+    });
+    g.addEventListener('mouseout', function () { tip.style.display = 'none'; });
+  });
+})();
 """
 
 
@@ -150,11 +208,45 @@ class _Report:
             t["model"].format(name=escape(str(name)), version=escape(str(version))),
         ]
         if generated:
-            lines.append(t["generated"].format(when=escape(str(generated))))
+            lines.append(t["generated"].format(when=escape(self._local(generated))))
         return (
             f"<header><h1>{t['title']} · {t['as_of'].format(date=self.as_of)}</h1>"
-            f'<p class="sub">{" · ".join(lines)}</p></header>'
+            f'<p class="sub">{" · ".join(lines)}</p>{self._champion_warning(version)}</header>'
         )
+
+    def _local(self, stamp) -> str:
+        """An instant in the city's own time zone (the card's), as the as-of date is."""
+        zone = self.card.get("timezone")
+        try:
+            when = pd.Timestamp(stamp)
+            if when.tzinfo is None:
+                when = when.tz_localize("UTC")
+            if zone:
+                return f"{when.tz_convert(zone):%Y-%m-%d %H:%M} ({zone})"
+            return f"{when:%Y-%m-%d %H:%M %Z}"
+        except (ValueError, TypeError, KeyError):
+            return str(stamp)
+
+    def _champion_warning(self, version) -> str:
+        """A warning when the scoring model is not the champion (from the card)."""
+        if "is_champion" not in self.card or self.card.get("is_champion"):
+            return ""
+        champion = self.card.get("champion_version")
+        key = "not_champion" if champion else "no_champion"
+        text = self.t[key].format(version=escape(str(version)), champion=escape(str(champion)))
+        return f'<p class="warn" id="champion-warning">{text}</p>'
+
+    def changes(self) -> dict:
+        """The tier changes: the card's (as the console printed them), else from the rows."""
+        found = self.card.get("changes")
+        if isinstance(found, dict) and "first" in found:
+            return found
+        w = self.w
+        if not self.has_previous:
+            return tier_changes(w, None)
+        before = w[w["prev_rank"].notna()][["grid_id", "prev_rank", "prev_tier"]]
+        before = before.rename(columns={"prev_rank": "rank", "prev_tier": "tier"})
+        return tier_changes(w, before)
 
     def headline(self) -> str:
         t, w = self.t, self.w
@@ -167,10 +259,10 @@ class _Report:
                 f"{t['tier_share'].format(share=_share_label(share))}</div>"
                 f'<div class="n">{n:,}</div><div class="what">{t["grids"]}</div></div>'
             )
-        if self.has_previous:
-            entered, left = self._entered_left()
-            up = int(((w["change"] == "up") & tier.notna()).sum())
-            for key, n in (("entered", len(entered)), ("left", len(left)), ("moved_up", up)):
+        changes = self.changes()
+        if not changes["first"]:
+            for key in ("entered", "left", "moved_up", "moved_down"):
+                n = int(changes[key])
                 cards.append(
                     f'<div class="card chg"><div class="what">{t[key]}</div>'
                     f'<div class="n">{n:,}</div><div class="what">{t["grids"]}</div></div>'
@@ -180,15 +272,26 @@ class _Report:
             note = f'<p class="note">{t["no_previous"]}</p>'
         return f'<section><div class="cards">{"".join(cards)}</div>{note}</section>'
 
+    def _tip(self, row) -> str:
+        """A grid's hover label: id, name, town, tier, rank and score."""
+        t = self.t
+        place = self.data.places.get(str(row.grid_id), {})
+        tier = _tier(row.tier)
+        parts = [str(row.grid_id)]
+        parts += [place[k] for k in ("name", "town") if place.get(k)]
+        parts.append(t["tip_tier"].format(t=tier) if tier is not None else t["tip_untiered"])
+        parts += [t["tip_rank"].format(rank=int(row.rank)), _pct(row.score)]
+        return " · ".join(parts)
+
     def map(self) -> str:
         t, w = self.t, self.w
-        tiers = {str(g): _tier(v) for g, v in zip(w["grid_id"], w["tier"], strict=True)}
-        titles = {
-            str(r.grid_id): f"{r.grid_id} · #{r.rank} · {_pct(r.score)}"
+        grids = {
+            str(r.grid_id): MapGrid(
+                _tier(r.tier), self._tip(r), self.data.places.get(str(r.grid_id), {}).get("town")
+            )
             for r in w.itertuples()
-            if not pd.isna(r.tier)
         }
-        svg = grid_map(self.data.shapes, tiers, titles)
+        svg = grid_map(self.data.shapes, grids, scale_label=t["scale_km"])
         if not svg:
             return f"<section><h2>{t['map']}</h2><p class='note'>{t['no_map']}</p></section>"
         legend = (
@@ -198,8 +301,16 @@ class _Report:
             )
             + f'<span style="background:{TIER_COLOURS[None]}"></span>{t["not_tiered"]}'
         )
+        controls = "".join(
+            f'<button type="button" data-zoom="{z}" title="{t[key]}" aria-label="{t[key]}">'
+            f"{label}</button>"
+            for z, key, label in (("1.5", "zoom_in", "+"), ("0.667", "zoom_out", "−"),
+                                  ("reset", "zoom_reset", t["zoom_reset"]))
+        )  # fmt: skip
         return (
-            f"<section><h2>{t['map']}</h2><div class='mapbox'>{svg}"
+            f"<section><h2>{t['map']}</h2><p class='note'>{t['map_help']}</p>"
+            f"<div class='mapctl noprint'>{controls}</div><div class='mapbox'>"
+            f"<div class='mapwrap'>{svg}<div id='maptip' role='tooltip'></div></div>"
             f"<div class='legend'>{legend}</div></div></section>"
         )
 
@@ -231,6 +342,7 @@ class _Report:
         history = self.data.history
         history = history[history["grid_id"].isin(set(top["grid_id"]))]
         trend = history.groupby("grid_id", sort=False)["score"].agg(list).to_dict()
+        days = history.groupby("grid_id", sort=False)["as_of"].agg(list).to_dict()
         ceiling = float(history["score"].max()) if len(history) else 0.0
         body = []
         for row in top.itertuples():
@@ -248,7 +360,8 @@ class _Report:
                 f'<td class="num">{_num(row.expected_events, 2)}</td>'
                 f'<td class="change">{self._change(row)}</td>'
                 f'<td class="reasons"><ol>{reasons}</ol></td>'
-                f"<td>{sparkline(trend.get(row.grid_id, []), ceiling)}</td></tr>"
+                f"<td>{self._spark(trend.get(row.grid_id, []), days.get(row.grid_id, []), ceiling)}"
+                "</td></tr>"
             )
         head = "".join(
             f'<th class="{cls}">{t[key]}</th>'
@@ -264,12 +377,29 @@ class _Report:
             )
         )
         note = t["ranked_note"].format(n=f"{len(top):,}", total=f"{len(w):,}")
+        if len(history):
+            dates = pd.to_datetime(history["as_of"])
+            note += " " + t["trend_scale"].format(
+                top=_pct(ceiling),
+                n=dates.nunique(),
+                first=f"{dates.min():%Y-%m-%d}",
+                last=f"{dates.max():%Y-%m-%d}",
+            )
         return (
             f"<section><h2>{t['ranked']}</h2><p class='note'>{note}</p>"
             f'<input id="find" type="search" placeholder="{t["find"]}" aria-label="{t["find"]}">'
             f'<table id="ranked"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody>'
             "</table></section>"
         )
+
+    @staticmethod
+    def _spark(scores: list, dates: list, ceiling: float) -> str:
+        """A trend line on the page's shared 0..ceiling scale, its values on hover."""
+        label = "; ".join(
+            f"{pd.Timestamp(d):%Y-%m-%d} {_pct(v)}" for d, v in zip(dates, scores, strict=True)
+        )
+        line = sparkline(scores, ceiling, label=label)
+        return line
 
     def _entered_left(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         w = self.w
@@ -307,13 +437,16 @@ class _Report:
 
     def model_card(self) -> str:
         t, card = self.t, self.card
-        label = escape(str(card.get("label") or "–"))
+        words = card.get("label_words") or {}
+        label = escape(str(words.get(self.lang) or card.get("label") or "–"))
         parts = [
             f"<h3>{t['card_means']}</h3><p>"
             + t["card_means_text"].format(label=label, n=self.horizon, unit=self.unit)
             + "</p>",
             f"<h3>{t['card_not']}</h3><p>{t['card_not_text']}</p>",
             f"<h3>{t['card_use']}</h3><p>{t['card_use_text']}</p>",
+            self._plain_figures(),
+            self._fairness(),
             f"<h3>{t['card_performance']}</h3>{self._performance()}",
             f"<h3>{t['card_data']}</h3>{self._provenance()}",
         ]
@@ -325,6 +458,82 @@ class _Report:
         if not isinstance(k, int | float) or not 0 < k < 1:
             return None, ""
         return k_label(float(k)), f"{100 * float(k):g}%"
+
+    def _scored_model(self) -> tuple[str | None, dict]:
+        """The card's model and its backtest figures (the first non-baseline if unnamed)."""
+        backtest = self.card.get("backtest") or {}
+        overall = backtest.get("overall") or {}
+        name = self.card.get("model")
+        if name not in overall:
+            others = [m for m in overall if m != backtest.get("best_baseline")]
+            name = others[0] if others else None
+        return name, overall.get(name, {}) if name else {}
+
+    def _plain_figures(self) -> str:
+        """The backtest in a sentence: how many of the top k escalated, against chance."""
+        t = self.t
+        k, k_text = self._k()
+        name, figures = self._scored_model()
+        precision = figures.get(f"precision_at_{k}") if k else None
+        base, recall = figures.get("base_rate"), figures.get(f"recall_at_{k}") if k else None
+        if k is None or any(_missing(v) for v in (precision, base, recall)):
+            return ""
+        lift = float(precision) / float(base) if float(base) > 0 else float("nan")
+        lift_text = (
+            t["plain_lift"].format(x=f"{lift:.1f}" if lift < 10 else f"{lift:.0f}")
+            if lift >= 1.05
+            else t["plain_nolift"]
+        )
+        text = t["plain_top"].format(
+            k=k_text,
+            hits=f"{100 * float(precision):.0f}",
+            n=self.horizon,
+            unit=self.unit,
+            lift=lift_text,
+            base=f"{100 * float(base):.0f}"
+            if 100 * float(base) >= 1
+            else f"{100 * float(base):.1f}",
+            recall=_pct(recall, 0),
+        )
+        backtest = self.card.get("backtest") or {}
+        baseline = backtest.get("best_baseline")
+        b_recall = ((backtest.get("overall") or {}).get(baseline) or {}).get(f"recall_at_{k}")
+        if baseline and baseline != name and not _missing(b_recall):
+            text += " " + t["plain_baseline"].format(
+                baseline=escape(str(baseline)), recall_b=_pct(b_recall, 0), k=k_text
+            )
+        return f"<h3>{t['plain_title']}</h3><p id='plain-figures'>{text}</p>"
+
+    def _fairness(self) -> str:
+        """The flagged gaps between grid groups, in plain words (from the card's backtest)."""
+        t = self.t
+        fairness = (self.card.get("backtest") or {}).get("fairness")
+        if not isinstance(fairness, dict) or fairness.get("ratio") is None:
+            return ""
+        ratio = f"{float(fairness['ratio']):g}"
+        flags = fairness.get("flags") or []
+        if not flags:
+            return (
+                f"<h3>{t['fairness_title']}</h3><p class='note'>"
+                f"{t['fairness_none'].format(ratio=ratio)}</p>"
+            )
+        k_text = self._k()[1]
+        items = "".join(
+            f"<li>{t['fairness_' + f['direction']].format(kind=t.get('kind_' + f['view'], ''), group=escape(str(f['group'])), top=_pct(f['top_share']), esc=_pct(f['escalation_share']), k=k_text)}"
+            f" ({float(f['ratio']):.2f})</li>"
+            for f in flags
+            if f.get("direction") in ("under", "over")
+        )
+        return (
+            f"<div class='flag' id='fairness-flags'><h3>{t['fairness_title']}</h3>"
+            f"<p>{t['fairness_intro'].format(k=k_text, ratio=ratio)}</p><ul>{items}</ul></div>"
+        )
+
+    def _glossary(self, k_text: str, base) -> str:
+        t = self.t
+        keys = ["g_ap", "g_auc"] + (["g_recall", "g_pai"] if k_text else []) + ["g_ece"]
+        items = "".join(f"<li>{t[key].format(k=k_text, base=_pct(base))}</li>" for key in keys)
+        return f"<h3>{t['glossary']}</h3><ul class='note'>{items}</ul>"
 
     def _performance(self) -> str:
         t = self.t
@@ -352,6 +561,7 @@ class _Report:
         out = (
             f"<p class='note'>{t['card_performance_text']}</p>"
             f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+            + self._glossary(k_text, self._scored_model()[1].get("base_rate"))
         )
         by_type = backtest.get("by_grid_type") or []
         if by_type:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from riskwarn.models.reasons import unit_letter
+
 LANGUAGES = ("zh", "en")
 
 TEXT = {
@@ -18,6 +20,73 @@ TEXT = {
         "entered": "entered the tiers",
         "left": "left the tiers",
         "moved_up": "moved up (within the tiers)",
+        "moved_down": "moved down (within the tiers)",
+        "not_champion": (
+            "This list was scored with version {version}, which is not the current champion "
+            "(version {champion} is). Check that this is the model you meant to use."
+        ),
+        "no_champion": (
+            "No version of this model is the champion yet: version {version} has not passed "
+            "the promotion rule (it must beat the simple baselines in the backtest)."
+        ),
+        "tip_tier": "tier {t}",
+        "tip_rank": "rank {rank}",
+        "tip_untiered": "not in a tier",
+        "scale_km": "{n} km",
+        "zoom_in": "Zoom in",
+        "zoom_out": "Zoom out",
+        "zoom_reset": "Whole map",
+        "map_help": "Hover over a grid for its name, town, tier and score; scroll or use the buttons to zoom, drag to move.",
+        "trend_scale": "shared scale 0–{top} over {n} watchlists ({first} to {last})",
+        "plain_title": "What the backtest says about this list",
+        "plain_top": (
+            "Of the grids in the top {k} of the list, {hits} in 100 had an escalation within "
+            "{n} {unit} — {lift} ({base} in 100). The top {k} held "
+            "{recall} of all escalations."
+        ),
+        "plain_lift": "about {x}× as many as a random choice of grids",
+        "plain_nolift": "no more than a random choice of grids",
+        "plain_baseline": (
+            "The best simple forecast in the backtest ({baseline}, which needs no model) found "
+            "{recall_b} of the escalations in its top {k}."
+        ),
+        "glossary": "The figures in the table",
+        "g_ap": (
+            "Average precision (AP): how well the highest-ranked grids are the ones that "
+            "escalate, from 0 to 1; a random list scores about the share of grids that escalate ({base})."
+        ),
+        "g_auc": (
+            "ROC AUC: the chance that a grid that escalated was ranked above one that did not "
+            "(0.5 is a coin toss, 1 is perfect)."
+        ),
+        "g_recall": "Escalations caught in the top {k}: the share of all escalations that were in grids of the top {k}.",
+        "g_pai": (
+            "PAI at {k}: how many times more escalations per unit of area the top {k} holds "
+            "than the city as a whole (1 = no better than chance)."
+        ),
+        "g_ece": (
+            "Calibration error (ECE): how far the scores are from the share that escalated, "
+            "on average (0.01 = one percentage point)."
+        ),
+        "fairness_title": "A gap between grid groups",
+        "fairness_intro": (
+            "A group is flagged where its share of the top {k} is more than {ratio}× or less "
+            "than 1/{ratio} of its share of the escalations (among groups with at least 10 "
+            "escalations in the backtest):"
+        ),
+        "fairness_under": (
+            "{kind} “{group}” holds {top} of the top {k} but {esc} of the escalations. "
+            "The list may under-serve these areas, or their escalations may be harder to "
+            "foresee from what is recorded there."
+        ),
+        "fairness_over": (
+            "{kind} “{group}” holds {top} of the top {k} but {esc} of the escalations. "
+            "The list may over-rank these areas, for example where more is reported there "
+            "than elsewhere."
+        ),
+        "fairness_none": "No grid type or population band is flagged (ratio {ratio}).",
+        "kind_by_grid_type": "Grid type",
+        "kind_by_population_band": "Population band",
         "no_previous": "This is the first watchlist in this folder: there is nothing to compare with yet.",
         "map": "Map of grids by tier",
         "no_map": "The grids have neither polygons nor centroids, so there is no map.",
@@ -113,6 +182,39 @@ TEXT = {
         "entered": "新进入预警",
         "left": "退出预警",
         "moved_up": "排名上升（预警网格中）",
+        "moved_down": "排名下降（预警网格中）",
+        "not_champion": "本名单由第 {version} 版模型生成，而当前正式采用的是第 {champion} 版。请确认使用的是预期的模型。",
+        "no_champion": "该模型尚无正式采用的版本：第 {version} 版尚未通过采用规则（须在回测中胜过简单基准）。",
+        "tip_tier": "{t} 级",
+        "tip_rank": "第 {rank} 名",
+        "tip_untiered": "未列入预警",
+        "scale_km": "{n} 公里",
+        "zoom_in": "放大",
+        "zoom_out": "缩小",
+        "zoom_reset": "全图",
+        "map_help": "将鼠标移到网格上可查看名称、所属乡镇、预警等级和风险分；滚动或点击按钮缩放，拖动可移动地图。",
+        "trend_scale": "统一刻度 0–{top}，共 {n} 期名单（{first} 至 {last}）",
+        "plain_title": "回测结果对本名单意味着什么",
+        "plain_top": (
+            "名单前 {k} 的网格中，每 100 个有 {hits} 个在之后 {n} {unit}内发生了升级，"
+            "{lift}（随机挑选每 100 个有 {base} 个）。前 {k} 覆盖了全部升级事件的 {recall}。"
+        ),
+        "plain_lift": "约为随机挑选网格的 {x} 倍",
+        "plain_nolift": "并不多于随机挑选网格",
+        "plain_baseline": "回测中最好的简单预测（{baseline}，无需模型）在其前 {k} 中覆盖了 {recall_b} 的升级事件。",
+        "glossary": "表中各项指标的含义",
+        "g_ap": "平均精度（AP）：排名靠前的网格是否正是发生升级的网格，取值 0 到 1；随机排序约等于发生升级的网格占比（{base}）。",
+        "g_auc": "ROC AUC：一个发生升级的网格排在一个未发生升级的网格之前的概率（0.5 相当于抛硬币，1 为完美）。",
+        "g_recall": "前 {k} 网格覆盖的升级比例：全部升级事件中发生在前 {k} 网格里的比例。",
+        "g_pai": "前 {k} 的 PAI：前 {k} 网格单位面积上的升级事件是全市平均的多少倍（1 表示与随机相当）。",
+        "g_ece": "校准误差（ECE）：风险分与实际发生升级比例的平均差距（0.01 即一个百分点）。",
+        "fairness_title": "不同类别网格之间的差距",
+        "fairness_intro": "若某一类网格在前 {k} 中的占比高于其升级事件占比的 {ratio} 倍或低于 1/{ratio}，即予以提示（仅限回测中至少有 10 次升级的类别）：",
+        "fairness_under": "{kind}“{group}”在前 {k} 中占 {top}，却占全部升级事件的 {esc}。名单可能对这些地区关注不足，或这些地区的登记数据难以预示升级。",
+        "fairness_over": "{kind}“{group}”在前 {k} 中占 {top}，却只占全部升级事件的 {esc}。名单可能高估了这些地区，例如这些地区登记的事项比其他地区多。",
+        "fairness_none": "没有需要提示的网格类型或人口分组（比值 {ratio}）。",
+        "kind_by_grid_type": "网格类型",
+        "kind_by_population_band": "人口分组",
         "no_previous": "这是本文件夹中的第一期名单，暂无可比较的上一期。",
         "map": "网格预警等级地图",
         "no_map": "网格数据没有边界或中心点坐标，无法绘制地图。",
@@ -189,14 +291,9 @@ TEXT = {
 def unit_key(freq: str | None) -> str:
     """The label key of a period length given as a pandas alias (``W-MON`` -> ``unit_W``).
 
-    A multiple (``2W``) has no word of its own: its periods are just "periods".
+    A multiple (``2W``) has no word of its own: its periods are just "periods". The
+    rule is the reasons' (:func:`riskwarn.models.reasons.unit_letter`), so the page
+    and its reasons always name the same unit.
     """
-    head = (freq or "").split("-")[0].upper()
-    digits = head[: len(head) - len(head.lstrip("0123456789"))]
-    if digits and int(digits) != 1:
-        return "unit"
-    head = head[len(digits) :]
-    for letter in ("W", "M", "D", "Q"):
-        if head.startswith(letter):
-            return f"unit_{letter}"
-    return "unit"
+    letter = unit_letter(freq)
+    return f"unit_{letter}" if letter else "unit"

@@ -80,6 +80,23 @@ def _records(watchlist: pd.DataFrame) -> list[dict]:
     ]
 
 
+PLACE_COLUMNS = ("name", "town", "district")
+"""Grid attributes the GeoJSON carries beside the watchlist row, so a map can label places."""
+
+
+def _places(watchlist: pd.DataFrame, grids: pd.DataFrame) -> list[dict]:
+    """Per watchlist row, the grid's ``name``, ``town`` and ``district`` where the grids have them."""
+    by_id = grids.drop_duplicates("grid_id").set_index(grids["grid_id"].astype(str))
+    columns = [c for c in PLACE_COLUMNS if c in by_id.columns]
+    if not columns:
+        return [{} for _ in range(len(watchlist))]
+    frame = by_id[columns].reindex(watchlist["grid_id"].astype(str))
+    return [
+        {c: (None if pd.isna(v) else str(v)) for c, v in zip(columns, row, strict=True)}
+        for row in frame.itertuples(index=False, name=None)
+    ]
+
+
 def _geometries(watchlist: pd.DataFrame, grids: pd.DataFrame | None) -> list | None:
     """GeoJSON geometry per watchlist row from ``geometry_wkt`` or ``lon``/``lat``."""
     if grids is None:
@@ -136,9 +153,10 @@ def write_watchlist(
     }
     shapes = _geometries(watchlist, grids)
     if shapes is not None:
+        places = _places(watchlist, grids)
         features = [
-            {"type": "Feature", "geometry": g, "properties": r}
-            for g, r in zip(shapes, records, strict=True)
+            {"type": "Feature", "geometry": g, "properties": {**r, **p}}
+            for g, r, p in zip(shapes, records, places, strict=True)
         ]
         collection = {"type": "FeatureCollection", "features": features}
         writers["watchlist.geojson"] = lambda p: p.write_text(

@@ -12,7 +12,6 @@ shown, only "fewer than N"; zero and larger counts are shown. Only grids are nam
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +20,7 @@ import pandas as pd
 from riskwarn.backtest.metrics import top_k_size
 from riskwarn.errors import RiskwarnError
 from riskwarn.features.manifest import FeatureManifest
-from riskwarn.models.scorer import PART_DESCRIPTIONS
+from riskwarn.models.reasons import joined, reason_lists
 
 WATCHLIST_COLUMNS = (
     "grid_id",
@@ -54,74 +53,6 @@ class Provenance:
     run_id: str
     data_hash: str
     generated_at: str
-
-
-def is_raw_count(feature: str, manifest: FeatureManifest) -> bool:
-    """Whether a feature's value is a raw count of events (subject to suppression).
-
-    Windowed counts, open cases, and the largest neighbour's count are; means,
-    shares, rates, decayed counts and the model's expected events are not.
-    """
-    try:
-        info = manifest[feature]
-    except KeyError:
-        return False
-    return (
-        info.family == "counts"
-        or (info.family == "backlog" and feature.endswith("_open"))
-        or feature.startswith("nbr_max_")
-    )
-
-
-def _number(value: float) -> str:
-    if float(value).is_integer():
-        return f"{int(value):d}"
-    return f"{value:.2f}"
-
-
-def reason_entry(
-    feature: str,
-    value: float,
-    contribution: float,
-    manifest: FeatureManifest,
-    suppress_below: int,
-) -> dict:
-    """One reason: feature, plain text in English and Chinese, value, contribution.
-
-    ``value`` is None when suppressed (a raw count below ``suppress_below``).
-    """
-    if feature in PART_DESCRIPTIONS:
-        en, zh = PART_DESCRIPTIONS[feature]
-        text_en = f"{en}: {value:.2f} expected escalations"
-        text_zh = f"{zh}：预计{value:.2f}起升级事件"
-        return {
-            "feature": feature,
-            "text_en": text_en,
-            "text_zh": text_zh,
-            "value": float(value),
-            "contribution": float(contribution),
-            "suppressed": False,
-        }
-    try:
-        info = manifest[feature]
-        en, zh = info.description_en, info.description_zh
-    except KeyError:
-        en = zh = feature
-    suppressed = (
-        is_raw_count(feature, manifest) and suppress_below > 0 and 0 < value < suppress_below
-    )
-    if suppressed:
-        shown_en, shown_zh = f"fewer than {suppress_below}", f"少于{suppress_below}"
-    else:
-        shown_en = shown_zh = _number(value)
-    return {
-        "feature": feature,
-        "text_en": f"{en}: {shown_en}",
-        "text_zh": f"{zh}：{shown_zh}",
-        "value": None if suppressed else float(value),
-        "contribution": float(contribution),
-        "suppressed": bool(suppressed),
-    }
 
 
 def tiers_of(rank: np.ndarray, n: int, shares: tuple[float, ...]) -> pd.array:
@@ -225,24 +156,7 @@ def watchlist_rows(
     DataFrame, shape (n_rows, len(WATCHLIST_COLUMNS)), in the order of ``ranked``.
     """
     rank = ranked["rank"].to_numpy(dtype=np.int64)
-    n_reasons = sum(1 for c in ranked.columns if c.startswith("reason_") and c.endswith("_feature"))
-    reasons = []
-    for row in ranked.itertuples(index=False):
-        entries = []
-        for i in range(1, n_reasons + 1):
-            feature = getattr(row, f"reason_{i}_feature")
-            if feature is None or (isinstance(feature, float) and math.isnan(feature)):
-                continue
-            entries.append(
-                reason_entry(
-                    feature,
-                    float(getattr(row, f"reason_{i}_value")),
-                    float(getattr(row, f"reason_{i}_contribution")),
-                    manifest,
-                    suppress_below,
-                )
-            )
-        reasons.append(entries)
+    reasons = reason_lists(ranked, manifest, suppress_below)
     out = pd.DataFrame(
         {
             "grid_id": ranked["grid_id"].astype(str).to_numpy(),
@@ -253,8 +167,8 @@ def watchlist_rows(
             "expected_events": ranked["expected_events"].to_numpy(dtype=float),
             "tier": tiers_of(rank, n, tiers),
             "reasons": reasons,
-            "reasons_en": ["; ".join(e["text_en"] for e in r) for r in reasons],
-            "reasons_zh": ["；".join(e["text_zh"] for e in r) for r in reasons],
+            "reasons_en": joined(reasons, "en"),
+            "reasons_zh": joined(reasons, "zh"),
             "prev_rank": pd.array(ranked["prev_rank"], dtype="Int32"),
             "prev_tier": pd.array(ranked["prev_tier"], dtype="Int8"),
         }
@@ -267,3 +181,45 @@ def watchlist_rows(
     for key, value in vars(provenance).items():
         out[key] = str(value)
     return out[list(WATCHLIST_COLUMNS)]
+
+
+def tier_changes(current: pd.DataFrame, previous: pd.DataFrame | None) -> dict:
+    """How the tiered grids changed since the previous watchlist: the one definition.
+
+    The console, ``model_card.json`` and the report all show these counts.
+    ``entered``: in a tier now, in none before (or not on the previous list);
+    ``left``: in a tier before, in none now (or no longer scored); ``moved_up`` /
+    ``moved_down``: in a tier both times, ranked higher / lower than before;
+    ``same``: in a tier both times at the same rank. A grid outside the tiers both
+    times is not a change that anyone acts on, and is not counted.
+
+    Parameters
+    ----------
+    current, previous : DataFrame
+        ``grid_id, rank, tier`` of every grid scored (``previous`` None: the first
+        watchlist of the folder).
+
+    Returns
+    -------
+    dict
+        ``first`` (bool) and the counts above (all 0 when ``first``).
+    """
+    names = ("entered", "left", "moved_up", "moved_down", "same")
+    if previous is None or not len(previous):
+        return {"first": True, **dict.fromkeys(names, 0)}
+    now = current.drop_duplicates("grid_id").set_index(current["grid_id"].astype(str))
+    before = previous.drop_duplicates("grid_id").set_index(previous["grid_id"].astype(str))
+    ids = now.index.union(before.index)
+    tier_now = now["tier"].reindex(ids).notna().to_numpy()
+    tier_before = before["tier"].reindex(ids).notna().to_numpy()
+    rank_now = now["rank"].reindex(ids).to_numpy(dtype=float)
+    rank_before = before["rank"].reindex(ids).to_numpy(dtype=float)
+    both = tier_now & tier_before
+    return {
+        "first": False,
+        "entered": int((tier_now & ~tier_before).sum()),
+        "left": int((tier_before & ~tier_now).sum()),
+        "moved_up": int((both & (rank_now < rank_before)).sum()),
+        "moved_down": int((both & (rank_now > rank_before)).sum()),
+        "same": int((both & (rank_now == rank_before)).sum()),
+    }

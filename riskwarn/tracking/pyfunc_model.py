@@ -7,7 +7,9 @@ Input: the feature frame of one as-of date (``riskwarn features``, or
 ``build_features(..., as_of=...)``), ``as_of`` as naive local time or as an instant
 (``riskwarn features`` writes UTC; text with an offset, as REST clients send it,
 works too); output: ``grid_id, as_of, score, expected_events`` and
-the reason columns ``reason_{i}_feature / _value / _contribution``.
+the reason columns ``reason_{i}_feature / _value / _contribution / _usual / _about /
+_about_value``, and the reasons in plain words, ``reasons_en`` and ``reasons_zh``
+(:mod:`riskwarn.models.reasons`, as in the watchlist files).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import mlflow
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
+from riskwarn.models.reasons import joined, reason_lists
 from riskwarn.tracking.bundle import load_bundle
 
 
@@ -33,6 +36,10 @@ class RiskwarnScorerModel(PythonModel):
             as_of = as_of.dt.tz_localize(timezone)
         frame["as_of"] = as_of.dt.tz_convert(timezone)
         out = self.bundle.scorer.score(frame)
+        reasons = reason_lists(
+            out, self.bundle.manifest, self.bundle.config.watchlist.suppress_below
+        )
+        out["reasons_en"], out["reasons_zh"] = joined(reasons, "en"), joined(reasons, "zh")
         out["as_of"] = out["as_of"].dt.tz_convert(timezone).dt.tz_localize(None)
         return out
 

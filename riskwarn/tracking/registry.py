@@ -51,6 +51,8 @@ class RegisteredModel:
     run_id: str
     folder: Path | None = None
     """The checked files, where :func:`load_registered` was asked to keep them."""
+    champion: str | None = None
+    """The version that had the alias ``champion`` when this one was loaded (None: none)."""
 
 
 def _client() -> mlflow.MlflowClient:
@@ -253,7 +255,9 @@ def load_registered(
             )
         bundle = load_bundle(folder / _scorer_path(folder))
     kept = folder if keep_in is not None else None
-    return RegisteredModel(bundle, name, str(mv.version), mv.run_id or "", kept)
+    current = champion_version(name)
+    champion = str(current.version) if current is not None else None
+    return RegisteredModel(bundle, name, str(mv.version), mv.run_id or "", kept, champion)
 
 
 def _versions(client, name: str) -> list[str]:

@@ -17,14 +17,18 @@ SCORE_FIELDS = (("grid_id", "string"), ("score", "double"), ("expected_events", 
 
 
 def scorer_result_type(n_reasons: int) -> str:
-    """The UDF's result as a Spark DDL struct: scores and the reason columns."""
+    """The UDF's result as a Spark DDL struct: scores, the reason columns and their texts."""
     fields = [f"{name} {kind}" for name, kind in SCORE_FIELDS]
     for i in range(1, n_reasons + 1):
         fields += [
             f"reason_{i}_feature string",
             f"reason_{i}_value double",
             f"reason_{i}_contribution double",
+            f"reason_{i}_usual double",
+            f"reason_{i}_about string",
+            f"reason_{i}_about_value double",
         ]
+    fields += ["reasons_en string", "reasons_zh string"]
     return "struct<" + ", ".join(fields) + ">"
 
 

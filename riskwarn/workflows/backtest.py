@@ -62,6 +62,7 @@ def run_backtest_files(
         grids=grids[keep],
         k=config.backtest.k,
         n_population_bands=config.backtest.population_bands,
+        fairness_ratio=config.backtest.fairness_ratio,
     )
     tests = [t for fold in result.folds for t in fold.test_as_of]
     metrics["settings"] = {

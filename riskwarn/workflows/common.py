@@ -98,6 +98,8 @@ class ScoreOutput:
     run_id: str
     #: Grids scored (Spark's ``watchlist`` holds only the tiered ones).
     n_grids: int
+    #: :func:`riskwarn.scoring.watchlist.tier_changes` (also in ``model_card.json``).
+    changes: dict | None = None
 
 
 def check_models(

@@ -82,7 +82,7 @@ def _score_locked(
 def _score_embedded(data_dir, model, as_of: str, out, *, status=None) -> ScoreOutput:
     """Features in embedded DuckDB, the scorer in this process, every grid written."""
     from riskwarn.scoring.files import previous_watchlist, write_watchlist
-    from riskwarn.scoring.watchlist import build_watchlist
+    from riskwarn.scoring.watchlist import build_watchlist, tier_changes
 
     bundle = model.bundle
     config = bundle.config
@@ -94,12 +94,22 @@ def _score_embedded(data_dir, model, as_of: str, out, *, status=None) -> ScoreOu
     scored = bundle.scorer.score(frame)
     stamp = pd.Timestamp(scored["as_of"].iloc[0])
     provenance = _provenance(model, dhash)
+    previous = previous_watchlist(out, stamp)
     watchlist = build_watchlist(
-        scored, **_watchlist_settings(bundle, provenance), previous=previous_watchlist(out, stamp)
+        scored, **_watchlist_settings(bundle, provenance), previous=previous
     )
-    card = _card(bundle, provenance, stamp)
+    card = _card(bundle, provenance, stamp, model.champion)
+    card["changes"] = tier_changes(watchlist, previous)
     paths = write_watchlist(watchlist, out, grids, card=card)
-    return ScoreOutput(paths, watchlist, model.name, model.version, model.run_id, len(watchlist))
+    return ScoreOutput(
+        paths,
+        watchlist,
+        model.name,
+        model.version,
+        model.run_id,
+        len(watchlist),
+        card["changes"],
+    )
 
 
 def _watchlist_settings(bundle, provenance) -> dict:
@@ -114,7 +124,7 @@ def _watchlist_settings(bundle, provenance) -> dict:
     }
 
 
-def _card(bundle, provenance, stamp) -> dict:
+def _card(bundle, provenance, stamp, champion: str | None) -> dict:
     """The model card written beside a watchlist."""
     from riskwarn.scoring.card import model_card
 
@@ -124,6 +134,7 @@ def _card(bundle, provenance, stamp) -> dict:
         horizon=bundle.horizon,
         provenance=provenance,
         as_of=stamp,
+        champion=champion,
     )
 
 
@@ -154,6 +165,7 @@ def _score_on_spark(data_dir, model, as_of: str, out, *, status=None) -> ScoreOu
         to_local_rows,
         write_partition,
     )
+    from riskwarn.scoring.watchlist import tier_changes
     from riskwarn.tracking.spark_udf import score_on_spark
 
     bundle = model.bundle
@@ -185,13 +197,12 @@ def _score_on_spark(data_dir, model, as_of: str, out, *, status=None) -> ScoreOu
         provenance = _provenance(model, dhash)
         # The previous ranks come from history/, as on the embedded path: every grid's
         # rank and tier, whichever engine scored that date.
-        previous = previous_watchlist(out, stamp)
-        if previous is not None:
+        before = previous_watchlist(out, stamp)
+        previous = None
+        if before is not None:
             rows = [
                 (str(g), int(r), None if pd.isna(t) else int(t))
-                for g, r, t in zip(
-                    previous["grid_id"], previous["rank"], previous["tier"], strict=True
-                )
+                for g, r, t in zip(before["grid_id"], before["rank"], before["tier"], strict=True)
             ]
             previous = spark.createDataFrame(
                 rows, "grid_id string, prev_rank int, prev_tier tinyint"
@@ -208,9 +219,12 @@ def _score_on_spark(data_dir, model, as_of: str, out, *, status=None) -> ScoreOu
         every["as_of"] = pd.to_datetime(every["as_of"]).dt.tz_localize(zone)
     finally:
         builder.close()
-    card = _card(bundle, provenance, stamp)
+    card = _card(bundle, provenance, stamp, model.champion)
+    card["changes"] = tier_changes(every, before)
     paths = write_watchlist(top, out, validated.dataset.grids, card=card, history=every)
-    return ScoreOutput([*paths, root], top, model.name, model.version, model.run_id, n)
+    return ScoreOutput(
+        [*paths, root], top, model.name, model.version, model.run_id, n, card["changes"]
+    )
 
 
 #: How each engine scores a loaded model: ``(data_dir, model, as_of, out, *, status)``

@@ -171,6 +171,7 @@ def train_model_files(
         grids=grids,
         k=config.backtest.k,
         n_population_bands=config.backtest.population_bands,
+        fairness_ratio=config.backtest.fairness_ratio,
     )
     by = {(r["model"], r["horizon"]): r for r in metrics["overall"]}
     value = float(by[(name, horizon)][metric])
