@@ -188,6 +188,9 @@ def publish_set(
             raise ValueError(f"{name!r} is not a plain file name for a published set")
     versions = root / VERSIONS
     versions.mkdir(parents=True, exist_ok=True)
+    # A writer killed after publishing but before pruning left one version too many:
+    # prune first too, so the folder never holds more than ``keep`` plus this one.
+    _prune(versions, current_set(root), max(int(keep), 1))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     # Written under a dot name, renamed when whole: a version folder without a dot
     # is complete, and a dot folder is one a killed writer left (removed below).

@@ -111,6 +111,9 @@ def test_train_register_score_on_the_embedded_store(city, tmp_path, monkeypatch,
     features = _features(folder, config, as_of[-1])
     pyfunc = model.predict(features).set_index("grid_id")
     assert (pyfunc["score"] - nxt["score"].reindex(pyfunc.index)).abs().max() < 1e-12
+    # ... and gives the same reasons in the same plain words (one module for both).
+    for lang in ("en", "zh"):
+        assert pyfunc[f"reasons_{lang}"].equals(nxt[f"reasons_{lang}"].reindex(pyfunc.index))
 
 
 def _score(folder: Path, uri: str, as_of: str, out: Path, *extra: str) -> int:
