@@ -519,19 +519,24 @@ def test_every_grid_on_the_map_has_a_label_and_towns_are_outlined(watch):
     assert "公里</text>" in render_report(watch, lang="zh")
 
 
-def test_centroid_grids_are_visible_markers(tmp_path):
-    rng = np.random.default_rng(1)
-    n = 80
+def _centroid_folder(tmp_path: Path, n: int, towns: int, name: str, town: str, seed: int) -> Path:
+    """A folder of ``n`` centroid-only grids in ``towns`` towns, scored at three dates."""
+    rng = np.random.default_rng(seed)
     grids = pd.DataFrame(
         {
             "grid_id": [f"G{i:04d}" for i in range(n)],
-            "name": [f"Grid {i}" for i in range(n)],
-            "town": [f"Town {i % 4}" for i in range(n)],
+            "name": [f"{name}{i}" for i in range(n)],
+            "town": [f"{town}{i % towns}" for i in range(n)],
             "lon": 113.2 + rng.random(n) * 0.2,
             "lat": 23.0 + rng.random(n) * 0.15,
         }
     )
-    html = render_report(_folder(tmp_path, n, grids), lang="en")
+    return _folder(tmp_path, n, grids, dates=3)
+
+
+def test_centroid_grids_are_visible_markers(tmp_path):
+    n = 80
+    html = render_report(_centroid_folder(tmp_path, n, 4, "Grid ", "Town ", 1), lang="en")
     radii = [
         float(r)
         for r in re.findall(r'<circle cx="[^"]+" cy="[^"]+" r="([\d.]+)" class="grid"', html)
@@ -580,21 +585,6 @@ def _browser(tmp_path):
     return webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
 
 
-def _centroid_folder(tmp_path: Path) -> Path:
-    rng = np.random.default_rng(3)
-    n = 60
-    grids = pd.DataFrame(
-        {
-            "grid_id": [f"G{i:04d}" for i in range(n)],
-            "name": [f"网格{i}" for i in range(n)],
-            "town": [f"镇{i % 3}" for i in range(n)],
-            "lon": 113.2 + rng.random(n) * 0.2,
-            "lat": 23.0 + rng.random(n) * 0.15,
-        }
-    )
-    return _folder(tmp_path, n, grids, dates=3)
-
-
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_both_languages_render_and_hover_in_chromium(watch, tmp_path, lang):
     from selenium.webdriver.common.action_chains import ActionChains
@@ -603,7 +593,10 @@ def test_both_languages_render_and_hover_in_chromium(watch, tmp_path, lang):
     shots = Path(os.environ.get("RISKWARN_SCREENSHOTS", tmp_path))
     driver = _browser(tmp_path / "profile")
     try:
-        for kind, folder in (("polygons", watch), ("centroids", _centroid_folder(tmp_path))):
+        for kind, folder in (
+            ("polygons", watch),
+            ("centroids", _centroid_folder(tmp_path, 60, 3, "网格", "镇", 3)),
+        ):
             page = tmp_path / f"report_{kind}_{lang}.html"
             assert (
                 main(["report", "--watchlist", str(folder), "--out", str(page), "--lang", lang])
