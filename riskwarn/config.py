@@ -29,12 +29,22 @@ class DataConfig:
     real event lies in the future) and the panel ends with the period that holds the
     latest event. ``start`` is the first period of the panel (default: the period
     that holds the earliest event).
+
+    A city's own exports: ``encoding`` is the text encoding of its CSV files (default:
+    detected, UTF-8 with or without a BOM, else GB18030, which covers GBK);
+    ``columns`` maps, per table, each contract column to the city's column name
+    (``[data.columns.petitions] received_at = "登记时间"``); ``values`` maps, per table
+    and contract column, the city's words to contract values
+    (``[data.values.disputes.status] "已化解" = "resolved"``).
     """
 
     freq: str = DEFAULT_FREQ
     timezone: str = DEFAULT_TIMEZONE
     start: str | None = None
     end: str | None = None
+    encoding: str | None = None
+    columns: dict = field(default_factory=dict)
+    values: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -271,6 +281,54 @@ def _label(raw: Any, source: str) -> LabelConfig:
     return LabelConfig(horizon=horizon, any_of=tuple(parsed))
 
 
+def _data(raw: Any, source: str) -> DataConfig:
+    """``[data]``, with the shape of its mappings checked (their names are the data room's)."""
+    data = _section(DataConfig, raw, "data", source)
+    if data.encoding is not None:
+        import codecs
+
+        try:
+            codecs.lookup(str(data.encoding))
+        except (LookupError, TypeError) as exc:
+            raise ConfigError(
+                f"{source}: [data] encoding = {data.encoding!r} is not a text encoding "
+                "(for example 'utf-8' or 'gb18030')."
+            ) from exc
+    columns = data.columns
+    if not isinstance(columns, dict) or not all(
+        isinstance(m, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in m.items())
+        for m in columns.values()
+    ):
+        raise ConfigError(
+            f"{source}: [data.columns.<table>] maps each contract column to the city's column "
+            'name, as text: [data.columns.petitions] received_at = "登记时间".'
+        )
+    for table, mapping in columns.items():
+        names = list(mapping.values())
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ConfigError(
+                f"{source}: [data.columns.{table}] gives the city's column(s) {twice} to more "
+                "than one contract column."
+            )
+    values = data.values
+    scalar = (str, bool, int, float)
+    if not isinstance(values, dict) or not all(
+        isinstance(cols, dict)
+        and all(
+            isinstance(words, dict)
+            and all(isinstance(k, str) and isinstance(v, scalar) for k, v in words.items())
+            for words in cols.values()
+        )
+        for cols in values.values()
+    ):
+        raise ConfigError(
+            f"{source}: [data.values.<table>.<column>] maps the city's words to contract "
+            'values: [data.values.disputes.status] "已化解" = "resolved".'
+        )
+    return data
+
+
 def _backtest(raw: Any, source: str) -> BacktestConfig:
     raw = dict(raw) if isinstance(raw, dict) else raw
     if isinstance(raw, dict):
@@ -383,7 +441,7 @@ def _watchlist(raw: Any, source: str) -> WatchlistConfig:
 def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
     """Build a checked :class:`Config` from a parsed TOML mapping."""
     raw = dict(raw)
-    data = _section(DataConfig, raw.pop("data", {}), "data", source)
+    data = _data(raw.pop("data", {}), source)
     graph = _section(GraphConfig, raw.pop("graph", {}), "graph", source)
     label = _label(raw.pop("label", {}), source)
     feats = dict(raw.pop("features", {}))

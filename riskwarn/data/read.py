@@ -2,10 +2,17 @@
 
 Raw means as stored: CSV cells as text, Parquet columns with their own types.
 Typing and row checks happen in :mod:`riskwarn.data.validate`.
+
+A city's exports are read as they come: CSV text in UTF-8 (with or without a BOM)
+or GB18030 (a superset of GBK and GB2312, what Excel saves on a Chinese system),
+found by a documented rule (:func:`text_encoding`) or set by ``[data] encoding``;
+the city's column names and words mapped to the contract's by ``[data.columns]``
+and ``[data.values]`` before anything checks them.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import difflib
 import hashlib
@@ -39,6 +46,10 @@ class RawTable:
     dropped_pii_columns: list[str] = field(default_factory=list)
     malformed: list[tuple[int, int]] = field(default_factory=list)
     header_width: int = 0
+    city_columns: dict[str, str] = field(default_factory=dict)
+    """The city's own name of each contract column that was mapped (contract → city)."""
+    encoding: str | None = None
+    """The text encoding a CSV file was read in (None for Parquet)."""
 
 
 def find_table_files(folder: str | Path) -> tuple[dict[str, Path], list[str]]:
@@ -78,12 +89,82 @@ def find_table_files(folder: str | Path) -> tuple[dict[str, Path], list[str]]:
     return found, other
 
 
+DETECTED_ENCODINGS = ("utf-8", "gb18030")
+"""What :func:`text_encoding` tries, in order, when ``[data] encoding`` is not set."""
+
+_BLOCK = 1 << 20
+
+
+def _decodes(path: Path, encoding: str) -> UnicodeDecodeError | None:
+    """None when the whole file decodes in ``encoding``, else the first error."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    done = 0
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(_BLOCK), b""):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                return UnicodeDecodeError(
+                    exc.encoding, exc.object, done + exc.start, done + exc.end, exc.reason
+                )
+            done += len(block)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            return UnicodeDecodeError(exc.encoding, b"", done, done, exc.reason)
+    return None
+
+
+def text_encoding(path: Path, configured: str | None = None) -> str:
+    """The encoding to read a CSV file in.
+
+    The rule: ``configured`` (``[data] encoding``) where set; else a UTF-8 byte-order
+    mark means UTF-8; else the whole file decoding as UTF-8 means UTF-8 (ASCII is
+    UTF-8 too); else the whole file decoding as GB18030 (which covers GBK and
+    GB2312) means GB18030. Text in another encoding almost never decodes as UTF-8,
+    and Chinese text in GBK almost never does either, so the order matters only for
+    files that are plain ASCII, where every choice reads the same.
+
+    Raises
+    ------
+    DataContractError
+        When the file does not decode in the configured encoding, or in any of
+        :data:`DETECTED_ENCODINGS`; the message names what was tried.
+    """
+    if configured:
+        error = _decodes(path, configured)
+        if error is not None:
+            raise DataContractError(
+                f"the file is not {configured} text ({error.reason} at byte {error.start}), "
+                "the encoding [data] encoding sets.",
+                file=str(path),
+                fix="set [data] encoding to the encoding the file was saved in (e.g. 'utf-8' "
+                "or 'gb18030'), or save it as UTF-8 CSV.",
+            )
+        return "utf-8-sig" if codecs.lookup(configured).name == "utf-8" else configured
+    with open(path, "rb") as fh:
+        if fh.read(3) == codecs.BOM_UTF8:
+            return "utf-8-sig"
+    first = None
+    for encoding in DETECTED_ENCODINGS:
+        error = _decodes(path, encoding)
+        if error is None:
+            return "utf-8-sig" if encoding == "utf-8" else encoding
+        first = first or error
+    raise DataContractError(
+        f"the file is neither UTF-8 nor GB18030 (GBK) text ({first.reason} at byte "
+        f"{first.start} as UTF-8).",
+        file=str(path),
+        fix="save it as UTF-8 CSV, or set [data] encoding to the encoding it was saved in.",
+    )
+
+
 def _unreadable(path: Path, exc: BaseException) -> DataContractError:
     if isinstance(exc, UnicodeDecodeError):
         return DataContractError(
-            f"the file is not UTF-8 text ({exc.reason} at byte {exc.start}).",
+            f"the file is not {exc.encoding} text ({exc.reason} at byte {exc.start}).",
             file=str(path),
-            fix="save it as UTF-8 CSV.",
+            fix="save it as UTF-8 CSV, or set [data] encoding to the encoding it was saved in.",
         )
     if isinstance(exc, pd.errors.EmptyDataError):
         return DataContractError(
@@ -111,7 +192,7 @@ _READ_ERRORS = (
 )
 
 
-def _read_header(path: Path) -> list[str]:
+def _read_header(path: Path, encoding: str = "utf-8-sig") -> list[str]:
     if path.stat().st_size == 0:
         raise DataContractError(
             "the file is empty (not even a header line).",
@@ -122,7 +203,7 @@ def _read_header(path: Path) -> list[str]:
         if path.suffix.lower() == ".parquet":
             return [str(c) for c in pq.read_schema(path).names]
         # The csv module keeps repeated names as they are (pandas would rename them).
-        with open(path, encoding="utf-8-sig", newline="") as fh:
+        with open(path, encoding=encoding, newline="") as fh:
             header = next(csv.reader(fh), None)
         if not header or not any(h.strip() for h in header):
             raise pd.errors.EmptyDataError("no header")
@@ -131,17 +212,21 @@ def _read_header(path: Path) -> list[str]:
         raise _unreadable(path, exc) from exc
 
 
-def _read_columns(path: Path, header: list[str], columns: list[str]) -> tuple[pd.DataFrame, list]:
-    """Read ``columns`` of a table; for CSV also the malformed lines, as (row, n_fields)."""
+def _read_columns(
+    path: Path, header: list[str], columns: list[str], encoding: str = "utf-8-sig"
+) -> tuple[pd.DataFrame, list]:
+    """Read ``columns`` (file names) of a table; for CSV also the malformed lines, as (row, n_fields)."""
     try:
         if path.suffix.lower() == ".parquet":
             return pq.read_table(path, columns=columns).to_pandas(), []
-        return _read_csv(path, header, columns)
+        return _read_csv(path, header, columns, encoding)
     except _READ_ERRORS as exc:
         raise _unreadable(path, exc) from exc
 
 
-def _read_csv(path: Path, header: list[str], columns: list[str]) -> tuple[pd.DataFrame, list]:
+def _read_csv(
+    path: Path, header: list[str], columns: list[str], encoding: str
+) -> tuple[pd.DataFrame, list]:
     n_malformed = 0
 
     def skip_malformed(_row: pacsv.InvalidRow) -> str:
@@ -151,8 +236,11 @@ def _read_csv(path: Path, header: list[str], columns: list[str]) -> tuple[pd.Dat
 
     # Text stays text: typing is done per contract column, so a bad cell is a row
     # error instead of silently turning a whole column into objects.
+    # Arrow reads UTF-8 (and skips its BOM) itself; other encodings it transcodes.
+    read = pacsv.ReadOptions(encoding="utf8" if encoding == "utf-8-sig" else encoding)
     table = pacsv.read_csv(
         path,
+        read_options=read,
         parse_options=pacsv.ParseOptions(
             newlines_in_values=True, invalid_row_handler=skip_malformed
         ),
@@ -167,16 +255,18 @@ def _read_csv(path: Path, header: list[str], columns: list[str]) -> tuple[pd.Dat
     if not n_malformed:
         return frame, []
     # Arrow does not say where a malformed line was; find the rows (rare path).
-    rows, malformed = _row_numbers(path, len(header))
+    rows, malformed = _row_numbers(path, len(header), encoding)
     frame.index = pd.Index(rows - 1)
     return frame, malformed
 
 
-def _row_numbers(path: Path, n_fields: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
+def _row_numbers(
+    path: Path, n_fields: int, encoding: str = "utf-8-sig"
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """Data row numbers (1-based, blank lines not counted) of good and malformed rows."""
     good: list[int] = []
     malformed: list[tuple[int, int]] = []
-    with open(path, encoding="utf-8-sig", newline="") as fh:
+    with open(path, encoding=encoding, newline="") as fh:
         reader = csv.reader(fh)
         next(reader, None)
         row = 0
@@ -191,15 +281,70 @@ def _row_numbers(path: Path, n_fields: int) -> tuple[np.ndarray, list[tuple[int,
     return np.asarray(good, dtype=np.int64), malformed
 
 
-def read_raw_table(name: str, path: Path, drop_pii: bool = False) -> RawTable:
+def read_raw_table(
+    name: str,
+    path: Path,
+    drop_pii: bool = False,
+    *,
+    encoding: str | None = None,
+    columns: dict[str, str] | None = None,
+    values: dict[str, dict] | None = None,
+) -> RawTable:
     """Read one table and apply the column-level (structural) rules of the contract.
 
     Only contract columns are read from the file: a refused personal column is
     never loaded, with or without ``drop_pii``.
+
+    Parameters
+    ----------
+    name : str
+        The contract table.
+    path : Path
+    drop_pii : bool
+    encoding : str, optional
+        ``[data] encoding`` (CSV only); default: :func:`text_encoding`'s rule.
+    columns : dict of str to str, optional
+        ``[data.columns.<table>]``: contract column → the city's column name.
+    values : dict, optional
+        ``[data.values.<table>]``: contract column → {the city's word: contract value}.
     """
     spec = TABLES[name]
-    columns = _read_header(path)
-    pii = [c for c in columns if identifies_person(name, c)]
+    columns = dict(columns or {})
+    unknown = [c for c in columns if c not in spec.column_names]
+    if unknown:
+        raise DataContractError(
+            f"[data.columns.{name}] maps {unknown} to the city's columns, but table '{name}' "
+            "has no such contract column.",
+            file=str(path),
+            column=unknown[0],
+            fix=f"use the contract's names on the left: {', '.join(spec.column_names)}.",
+        )
+    bad_values = [c for c in (values or {}) if c not in spec.column_names]
+    if bad_values:
+        raise DataContractError(
+            f"[data.values.{name}] names {bad_values}, which table '{name}' does not have.",
+            file=str(path),
+            column=bad_values[0],
+            fix=f"name contract columns: {', '.join(spec.column_names)}.",
+        )
+    text = None if path.suffix.lower() == ".parquet" else text_encoding(path, encoding)
+    header = _read_header(path, text or "utf-8-sig")
+    to_contract = {city: contract for contract, city in columns.items()}
+    mapped = [c for c in columns.values() if c not in header]
+    if mapped:
+        raise DataContractError(
+            f"[data.columns.{name}] names the column(s) {mapped}, which the file lacks "
+            f"(it has {', '.join(header[:12])}{' …' if len(header) > 12 else ''}).",
+            file=str(path),
+            column=mapped[0],
+            fix=f"correct the names in [data.columns.{name}] to the file's own headers.",
+        )
+    # A column that is already a contract name and not mapped away keeps its name.
+    contract_names = [to_contract.get(c, c) for c in header]
+
+    # A personal column is refused in the city's own words, mapped or not: a
+    # mapping cannot turn 姓名 into a contract column.
+    pii = [c for c in header if identifies_person(name, c)]
     if pii and not drop_pii:
         raise DataContractError(
             f"column(s) {', '.join(repr(c) for c in pii)} identify people; riskwarn works on "
@@ -209,30 +354,41 @@ def read_raw_table(name: str, path: Path, drop_pii: bool = False) -> RawTable:
             fix="delete these columns from the file, or pass --drop-pii to drop them "
             "before anything reads them.",
         )
-    dup_cols = sorted({c for c in columns if columns.count(c) > 1})
+    dup_cols = sorted({c for c in contract_names if contract_names.count(c) > 1})
     if dup_cols:
         raise DataContractError(
-            f"column name(s) {dup_cols} appear more than once.",
+            f"column name(s) {dup_cols} appear more than once"
+            + (" (after the mapping of [data.columns])" if columns else "")
+            + ".",
             file=str(path),
             column=dup_cols[0],
             fix="give every column a unique name.",
         )
-    missing = [c for c in spec.required if c not in columns]
+    missing = [c for c in spec.required if c not in contract_names]
     if missing:
         hints = []
         for m in missing:
-            close = difflib.get_close_matches(m, columns, n=1)
+            close = difflib.get_close_matches(m, header, n=1)
             hints.append(f"'{m}'" + (f" (found '{close[0]}')" if close else ""))
         raise DataContractError(
             f"required column(s) {', '.join(hints)} missing from table '{name}'.",
             file=str(path),
             column=missing[0],
-            fix=f"table '{name}' needs the columns {', '.join(spec.required)} with exactly "
-            "these names.",
+            fix=f"table '{name}' needs the columns {', '.join(spec.required)}: name them so, "
+            f"or map the file's own names in [data.columns.{name}] "
+            f'(e.g. {missing[0]} = "<the file\'s header>").',
         )
-    keep = [c for c in spec.column_names if c in columns]
-    ignored = [c for c in columns if c not in keep and c not in pii]
-    frame, malformed = _read_columns(path, columns, keep)
+    keep = [
+        (file_name, contract)
+        for file_name, contract in zip(header, contract_names, strict=True)
+        if contract in spec.column_names and file_name not in pii
+    ]
+    ignored = [c for c in header if c not in {f for f, _ in keep} and c not in pii]
+    frame, malformed = _read_columns(path, header, [f for f, _ in keep], text or "utf-8-sig")
+    frame = frame.rename(columns=dict(keep))
+    for contract, words in (values or {}).items():
+        if contract in frame.columns and words:
+            frame[contract] = _map_words(frame[contract], words)
     return RawTable(
         name,
         path,
@@ -240,8 +396,18 @@ def read_raw_table(name: str, path: Path, drop_pii: bool = False) -> RawTable:
         ignored_columns=ignored,
         dropped_pii_columns=pii,
         malformed=malformed,
-        header_width=len(columns),
+        header_width=len(header),
+        city_columns={c: columns[c] for c in frame.columns if c in columns},
+        encoding=None if text is None else ("utf-8" if text == "utf-8-sig" else text),
     )
+
+
+def _map_words(raw: pd.Series, words: dict) -> pd.Series:
+    """The city's words (cell text, trimmed) replaced by contract values; others kept."""
+    text = raw.astype("string").str.strip()
+    mapped = text.map({str(k).strip(): ("true" if v is True else "false" if v is False else str(v))
+                       for k, v in words.items()})  # fmt: skip
+    return mapped.where(mapped.notna(), raw).astype(object).where(raw.notna(), None)
 
 
 def table_hashes(folder: str | Path) -> dict[str, str]:

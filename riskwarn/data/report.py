@@ -17,6 +17,10 @@ class TableReport:
     reasons: dict[str, int] = field(default_factory=dict)
     ignored_columns: list[str] = field(default_factory=list)
     dropped_pii_columns: list[str] = field(default_factory=list)
+    encoding: str | None = None
+    """The text encoding a CSV file was read in (None for Parquet)."""
+    mapped_columns: dict[str, str] = field(default_factory=dict)
+    """Contract column → the city's column name, where ``[data.columns]`` mapped it."""
 
     @property
     def balanced(self) -> bool:

@@ -158,6 +158,17 @@ def _reasons(errors: SchemaErrors, unparsed: pd.DataFrame) -> pd.Series:
     return out.groupby("index", sort=True)["reason"].agg("; ".join)
 
 
+def _in_city_words(text: str, city: dict[str, str]) -> str:
+    """Reasons ``"col: why; …"`` with the city's own name beside each mapped column."""
+    parts = []
+    for part in text.split("; "):
+        column, sep, why = part.partition(": ")
+        if sep and column in city:
+            part = f"{column} ({city[column]}): {why}"
+        parts.append(part)
+    return "; ".join(parts)
+
+
 def validate_table(
     raw: RawTable,
     *,
@@ -199,6 +210,8 @@ def validate_table(
         reasons = pd.Series(dtype=str)
     except SchemaErrors as errors:
         reasons = _reasons(errors, unparsed)
+    if raw.city_columns:
+        reasons = reasons.map(lambda text: _in_city_words(text, raw.city_columns))
     is_bad = frame.index.isin(reasons.index)
     accepted = typed_frame.loc[~is_bad].reset_index(drop=True)
     for col in spec.columns:
@@ -231,6 +244,8 @@ def validate_table(
         reasons=dict(counts.most_common()),
         ignored_columns=list(raw.ignored_columns),
         dropped_pii_columns=list(raw.dropped_pii_columns),
+        encoding=raw.encoding,
+        mapped_columns=dict(raw.city_columns),
     )
     return accepted, quarantine, report
 
@@ -295,7 +310,14 @@ def load_dataset(
             continue
         if progress:
             progress(name)
-        raw = read_raw_table(name, files[name], drop_pii=drop_pii)
+        raw = read_raw_table(
+            name,
+            files[name],
+            drop_pii=drop_pii,
+            encoding=config.data.encoding,
+            columns=config.data.columns.get(name),
+            values=config.data.values.get(name),
+        )
         if name == "grids" and raw.frame.empty:
             raise DataContractError(
                 "the grids table has no rows.",

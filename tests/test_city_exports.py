@@ -1,0 +1,156 @@
+"""A city's own exports: Chinese headers and words mapped by config, GBK text, BOMs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import pytest
+
+from riskwarn.cli import main
+from riskwarn.config import Config, DataConfig, config_from_dict
+from riskwarn.data.read import text_encoding
+from riskwarn.data.validate import load_dataset
+from riskwarn.errors import ConfigError, DataContractError
+from tests.conftest import base_tables, write_tables
+
+# The city's names for the contract's columns, and its words for contract values.
+COLUMNS = {
+    "grids": {"grid_id": "网格编码", "name": "网格名称", "population": "常住人口",
+              "area_km2": "面积", "grid_type": "网格类型"},
+    "petitions": {"case_id": "信访件编号", "grid_id": "所属网格", "received_at": "登记时间",
+                  "category": "信访类别", "group_size": "人数", "is_repeat": "是否重复",
+                  "level": "层级", "closed_at": "办结时间"},
+    "disputes": {"case_id": "纠纷编号", "grid_id": "所属网格", "reported_at": "受理时间",
+                 "category": "纠纷类别", "status": "调处状态", "resolved_at": "化解时间",
+                 "parties": "当事方数", "amount": "涉及金额"},
+    "incidents": {"event_id": "事件编号", "grid_id": "所属网格", "occurred_at": "发生时间",
+                  "type": "事件类型", "severity": "等级", "participants": "参与人数"},
+}  # fmt: skip
+VALUES = {
+    "grids": {"grid_type": {"城镇": "urban", "农村": "rural"}},
+    "petitions": {"is_repeat": {"是": True, "否": False}},
+    "disputes": {"status": {"已化解": "resolved", "未化解": "unresolved"}},
+}
+WORDS = {("grids", "grid_type"): {"urban": "城镇", "rural": "农村"},
+         ("petitions", "is_repeat"): {"true": "是", "false": "否", "no": "否"},
+         ("disputes", "status"): {"resolved": "已化解", "unresolved": "未化解"}}  # fmt: skip
+
+
+def city_export(folder, encoding: str = "gb18030", tables=None):
+    """The contract test city as a district would export it: Chinese headers and words."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in (tables or base_tables()).items():
+        frame = frame.copy()
+        for (table, column), words in WORDS.items():
+            if table == name:
+                frame[column] = frame[column].replace(words)
+        frame = frame.rename(columns=COLUMNS[name])
+        frame.to_csv(folder / f"{name}.csv", index=False, encoding=encoding)
+    return folder
+
+
+def mapped(**data) -> Config:
+    return Config(data=DataConfig(end="2024-01-01", columns=COLUMNS, values=VALUES, **data))
+
+
+@pytest.mark.parametrize("encoding", ["gb18030", "gbk", "utf-8-sig", "utf-8"])
+def test_a_mapped_export_validates_exactly_as_the_contract_copy(tmp_path, config, encoding):
+    plain = load_dataset(write_tables(tmp_path / "plain", base_tables()), config)
+    export = load_dataset(city_export(tmp_path / "export", encoding), mapped())
+    for name in ("grids", "petitions", "disputes", "incidents"):
+        pd.testing.assert_frame_equal(getattr(export, name), getattr(plain, name))
+        report = export.report.tables[name]
+        assert report.mapped_columns == COLUMNS[name]
+        assert report.encoding == ("gb18030" if encoding.startswith("gb") else "utf-8")
+    assert export.report.tables["petitions"].reasons == plain.report.tables["petitions"].reasons
+
+
+def test_the_encoding_rule(tmp_path):
+    text = "grid_id,name\nG1,城北\n"
+    for encoding, found in (("utf-8", "utf-8-sig"), ("utf-8-sig", "utf-8-sig"),
+                            ("gbk", "gb18030"), ("gb18030", "gb18030")):  # fmt: skip
+        path = tmp_path / f"{encoding}.csv"
+        path.write_bytes(text.encode(encoding))
+        assert text_encoding(path) == found
+    ascii_only = tmp_path / "ascii.csv"
+    ascii_only.write_bytes(b"grid_id\nG1\n")
+    assert text_encoding(ascii_only) == "utf-8-sig"
+    # 0xFF is no character in UTF-8 or GB18030: the message names both
+    broken = tmp_path / "broken.csv"
+    broken.write_bytes(b"grid_id\nG1\xff\xff\n")
+    with pytest.raises(DataContractError, match="neither UTF-8 nor GB18030"):
+        text_encoding(broken)
+    # a configured encoding that does not fit is named, with the fix
+    gbk = tmp_path / "gbk.csv"
+    with pytest.raises(DataContractError, match="not utf-8 text") as err:
+        text_encoding(gbk, "utf-8")
+    assert "[data] encoding" in err.value.fix
+    assert text_encoding(gbk, "gbk") == "gbk"
+
+
+def test_an_undecodable_file_exits_2_naming_the_encodings(tmp_path, capsys):
+    folder = city_export(tmp_path / "export")
+    (folder / "grids.csv").write_bytes((folder / "grids.csv").read_bytes() + b"G9,\xff\xff,1,1,x\n")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[data]\nend = "2024-01-01"\n', encoding="utf-8")
+    assert main(["validate", "--data", str(folder), "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "neither UTF-8 nor GB18030" in err and "grids.csv" in err
+
+
+def test_a_personal_column_is_refused_in_the_citys_words(tmp_path):
+    tables = base_tables()
+    tables["petitions"]["信访人姓名"] = "x"
+    folder = city_export(tmp_path / "export", tables=tables)
+    with pytest.raises(DataContractError, match="信访人姓名") as err:
+        load_dataset(folder, mapped())
+    assert "identify people" in err.value.problem
+    # mapping it onto a contract column does not let it in
+    columns = {**COLUMNS, "petitions": {**COLUMNS["petitions"], "category": "信访人姓名"}}
+    with pytest.raises(DataContractError, match="信访人姓名"):
+        load_dataset(folder, dataclasses.replace(mapped(), data=DataConfig(
+            end="2024-01-01", columns=columns, values=VALUES)))  # fmt: skip
+    # --drop-pii drops it, in the city's words too
+    dataset = load_dataset(folder, mapped(), drop_pii=True)
+    assert dataset.report.tables["petitions"].dropped_pii_columns == ["信访人姓名"]
+
+
+def test_quarantine_names_the_citys_column_and_the_contract_column(tmp_path):
+    tables = base_tables()
+    tables["petitions"].loc[1, "received_at"] = "not a date"
+    dataset = load_dataset(city_export(tmp_path / "export", tables=tables), mapped())
+    reasons = dataset.quarantine["petitions"]["reason"].tolist()
+    assert reasons == [
+        "received_at (登记时间): not an ISO 8601 timestamp (a local time that exists)"
+    ]
+
+
+def test_a_wrong_mapping_is_a_clear_error(tmp_path):
+    folder = city_export(tmp_path / "export")
+    wrong = {**COLUMNS, "petitions": {**COLUMNS["petitions"], "received_at": "登记日期"}}
+    with pytest.raises(DataContractError, match="登记日期") as err:
+        load_dataset(folder, Config(data=DataConfig(end="2024-01-01", columns=wrong)))
+    assert "[data.columns.petitions]" in err.value.problem
+    unknown = {**COLUMNS, "petitions": {**COLUMNS["petitions"], "received": "登记时间"}}
+    with pytest.raises(DataContractError, match="no such contract column"):
+        load_dataset(folder, Config(data=DataConfig(end="2024-01-01", columns=unknown)))
+    # without a mapping the required columns are missing, and the fix says how to map
+    with pytest.raises(DataContractError) as err:
+        load_dataset(folder, Config(data=DataConfig(end="2024-01-01")))
+    assert "[data.columns.grids]" in err.value.fix
+
+
+def test_the_config_checks_the_mapping_shapes():
+    with pytest.raises(ConfigError, match="encoding"):
+        config_from_dict({"data": {"encoding": "klingon"}})
+    with pytest.raises(ConfigError, match="data.columns"):
+        config_from_dict({"data": {"columns": {"petitions": {"received_at": 3}}}})
+    with pytest.raises(ConfigError, match="more than one contract column"):
+        config_from_dict({"data": {"columns": {"petitions": {"case_id": "号", "grid_id": "号"}}}})
+    with pytest.raises(ConfigError, match="data.values"):
+        config_from_dict({"data": {"values": {"disputes": {"status": "已化解"}}}})
+    ok = config_from_dict(
+        {"data": {"encoding": "gbk", "columns": COLUMNS, "values": VALUES}}, source="t"
+    )
+    assert ok.data.columns == COLUMNS and ok.data.values["petitions"]["is_repeat"]["是"] is True
