@@ -122,7 +122,8 @@ def test_quarantine_names_the_citys_column_and_the_contract_column(tmp_path):
     dataset = load_dataset(city_export(tmp_path / "export", tables=tables), mapped())
     reasons = dataset.quarantine["petitions"]["reason"].tolist()
     assert reasons == [
-        "received_at (登记时间): not an ISO 8601 timestamp (a local time that exists)"
+        "received_at (登记时间): not a date-time (ISO 8601, 2023/5/6 14:30, 2023年5月6日 or "
+        "20230506; a local time that exists)"
     ]
 
 
@@ -154,3 +155,42 @@ def test_the_config_checks_the_mapping_shapes():
         {"data": {"encoding": "gbk", "columns": COLUMNS, "values": VALUES}}, source="t"
     )
     assert ok.data.columns == COLUMNS and ok.data.values["petitions"]["is_repeat"]["是"] is True
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2023/5/6 14:30", "2023-05-06 14:30"),
+        ("2023-05-06T14:30:00+08:00", "2023-05-06 14:30"),
+        ("2023-05-06T06:30:00Z", "2023-05-06 14:30"),
+        ("2023年5月6日", "2023-05-06 00:00"),
+        ("2023年5月6日 14时30分", "2023-05-06 14:30"),
+        ("2023年05月06日 14:30:15", "2023-05-06 14:30:15"),
+        ("20230506", "2023-05-06 00:00"),
+        ("202305061430", "2023-05-06 14:30"),
+        ("2023.5.6", "2023-05-06 00:00"),
+        ("2023-5-6", "2023-05-06 00:00"),
+    ],
+)
+def test_date_formats_of_chinese_exports(text, expected):
+    from riskwarn.data.parse import parse_timestamp
+
+    typed, bad = parse_timestamp(pd.Series([text], dtype=object), "Asia/Shanghai")
+    assert not bad.iloc[0] and typed.iloc[0] == pd.Timestamp(expected, tz="Asia/Shanghai")
+
+
+def test_day_and_month_first_is_quarantined_as_ambiguous_never_swapped(tmp_path, config):
+    tables = base_tables()
+    tables["petitions"].loc[0, "received_at"] = "6/5/2023"
+    tables["petitions"].loc[1, "received_at"] = "2023-02-30"  # no such day
+    tables["petitions"].loc[2, "received_at"] = "2023/5/6 14:30"
+    dataset = load_dataset(write_tables(tmp_path / "c", tables), config)
+    reasons = dataset.quarantine["petitions"].set_index("case_id")["reason"]
+    assert reasons["P1"] == (
+        "received_at: ambiguous date, day and month could be either way round "
+        "(write it year first, e.g. 2023-05-06)"
+    )
+    assert reasons["P2"].startswith("received_at: not a date-time")
+    assert "missing" not in " ".join(reasons)  # the parse failure is the reason, once
+    accepted = dataset.petitions.set_index("case_id")["received_at"]
+    assert accepted["P3"] == pd.Timestamp("2023-05-06 14:30", tz="Asia/Shanghai")

@@ -36,7 +36,8 @@ ROW_ERRORS = [
     ("petitions", {"case_id": "P9", "group_size": "2.5"}, "group_size: not a whole number"),
     ("petitions", {"case_id": "P9", "level": "7"}, "level: must be <= 6"),
     ("petitions", {"case_id": "P9", "is_repeat": "perhaps"}, "is_repeat: not true/false"),
-    ("petitions", {"case_id": "P9", "received_at": "02/01/2023"}, "received_at: not an ISO"),
+    ("petitions", {"case_id": "P9", "received_at": "02/01/2023"}, "received_at: ambiguous date"),
+    ("petitions", {"case_id": "P9", "received_at": "yesterday"}, "received_at: not a date-time"),
     ("petitions", {"case_id": "P9", "received_at": ""}, "received_at: missing (required)"),
     ("petitions", {"case_id": "P9", "category": ""}, "category: missing (required)"),
     ("petitions", {"case_id": "P9", "grid_id": "G99"}, "grid_id: not in the grids table"),
@@ -90,7 +91,7 @@ def test_several_problems_in_one_row_are_all_named(tmp_path, config):
     tables = _with_row("petitions", case_id="P1", level="9", received_at="yesterday")
     _, quarantine = _quarantined(tmp_path, config, tables, "petitions")
     reason = quarantine.iloc[0]["reason"]
-    for part in ("case_id: duplicate id", "level: must be <= 6", "received_at: not an ISO"):
+    for part in ("case_id: duplicate id", "level: must be <= 6", "received_at: not a date-time"):
         assert part in reason
 
 
@@ -151,7 +152,7 @@ def test_configured_time_zone_and_nonexistent_local_time(tmp_path):
     tables["incidents"].loc[1, "occurred_at"] = "2023-03-12T12:00:00Z"
     cfg = Config(data=DataConfig(timezone="America/New_York", end="2024-01-01"))
     dataset = load_dataset(write_tables(tmp_path, tables), cfg)
-    assert "occurred_at: not an ISO 8601 timestamp" in dataset.quarantine["incidents"]["reason"][0]
+    assert "occurred_at: not a date-time" in dataset.quarantine["incidents"]["reason"][0]
     assert dataset.incidents["occurred_at"].iloc[0] == pd.Timestamp(
         "2023-03-12 08:00", tz="America/New_York"
     )

@@ -8,6 +8,8 @@ error downstream, never a silent zero.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import shapely
@@ -76,12 +78,62 @@ def parse_bool(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     return _result(typed, raw)
 
 
-def parse_timestamp(raw: pd.Series, timezone: str) -> tuple[pd.Series, pd.Series]:
-    """ISO 8601 to tz-aware timestamps in ``timezone``.
+# Year-first dates as Chinese exports write them: 2023/5/6 14:30, 2023.5.6,
+# 2023年5月6日, 2023年5月6日 14时30分, 2023-5-6 14:30:05 (and ISO 8601 itself).
+_YEAR_FIRST = re.compile(
+    r"^(?P<y>\d{4})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*日?"
+    r"(?:(?:\s+|T)(?P<H>\d{1,2})\s*[:时点]\s*(?P<M>\d{1,2})\s*分?"
+    r"(?:\s*[:]?\s*(?P<S>\d{1,2}(?:[.,]\d+)?)\s*秒?)?)?$"
+)
+# 20230506 and 202305061430(00): digits only, year first.
+_COMPACT = re.compile(
+    r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})(?:(?P<H>\d{2})(?P<M>\d{2})(?P<S>\d{2})?)?$"
+)
+_PLAIN_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
+# Day and month first in either order (5/6/2023, 06-05-23): no rule tells them apart.
+_AMBIGUOUS = re.compile(r"^\d{1,2}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{2,4}(?:[\sT].*)?$")
 
+
+def _iso(text: pd.Series) -> pd.Series:
+    """The year-first forms of :data:`_YEAR_FIRST` and :data:`_COMPACT` as ISO 8601 text."""
+    out = text.copy()
+    # Plain ISO 8601 (what riskwarn itself writes) needs no rewriting: the common case
+    # at scale skips the two extracts below.
+    other = ~text.str.match(_PLAIN_ISO).fillna(False).astype(bool)
+    if not other.any():
+        return out
+    text = text[other]
+    for pattern in (_YEAR_FIRST, _COMPACT):
+        parts = text.str.extract(pattern)
+        hit = parts["y"].notna()
+        if not hit.any():
+            continue
+        p = parts[hit]
+        iso = p["y"] + "-" + p["m"].str.zfill(2) + "-" + p["d"].str.zfill(2)
+        timed = p["H"].notna()
+        clock = "T" + p["H"].str.zfill(2) + ":" + p["M"].str.zfill(2)
+        clock = clock + (":" + p["S"].str.replace(",", ".").str.zfill(2)).fillna("")
+        out[hit[hit].index] = iso.where(~timed, iso + clock)
+    return out
+
+
+def ambiguous_dates(raw: pd.Series) -> pd.Series:
+    """Cells whose date puts day and month first, in an order no rule can tell (5/6/2023)."""
+    if not _is_text(raw):
+        return pd.Series(False, index=raw.index)
+    text = raw.astype("string").str.strip()
+    return (present(raw) & text.str.match(_AMBIGUOUS).fillna(False)).astype(bool)
+
+
+def parse_timestamp(raw: pd.Series, timezone: str) -> tuple[pd.Series, pd.Series]:
+    """Dates and times to tz-aware timestamps in ``timezone``.
+
+    ISO 8601, and the year-first forms of Chinese exports: ``2023/5/6 14:30``,
+    ``2023.5.6``, ``2023年5月6日`` (with ``14时30分`` or ``14:30``), ``20230506``.
     Naive values are local time of ``timezone``; values with an offset are
     converted to it; one column may mix both. A naive local time that does not
-    exist or is ambiguous (DST changes) is unparseable, not guessed.
+    exist or is ambiguous (DST changes) is unparseable, not guessed; so is a date
+    with day and month first (:func:`ambiguous_dates`): never a silent swap.
     """
     out = pd.Series(pd.NaT, index=raw.index, dtype=f"datetime64[{TIME_UNIT}, {timezone}]")
     if isinstance(raw.dtype, pd.DatetimeTZDtype):
@@ -99,7 +151,7 @@ def parse_timestamp(raw: pd.Series, timezone: str) -> tuple[pd.Series, pd.Series
         parsed = pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce")
         out[aware] = parsed.dt.tz_convert(timezone).dt.as_unit(TIME_UNIT)
     if naive.any():
-        parsed = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
+        parsed = pd.to_datetime(_iso(text[naive]), format="ISO8601", errors="coerce")
         if isinstance(parsed.dtype, pd.DatetimeTZDtype):  # defensive: pandas inferred a zone
             local = parsed.dt.tz_convert(timezone)
         else:
@@ -141,6 +193,7 @@ KIND_TEXT = {
     "int": "a whole number",
     "float": "a number",
     "bool": "true/false",
-    "timestamp": "an ISO 8601 timestamp (a local time that exists)",
+    "timestamp": "a date-time (ISO 8601, 2023/5/6 14:30, 2023年5月6日 or 20230506; a local "
+    "time that exists)",
     "wkt": "a polygon in WKT",
 }

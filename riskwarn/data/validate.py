@@ -17,12 +17,13 @@ from pandera.errors import SchemaErrors
 
 from riskwarn.config import Config
 from riskwarn.data.contract import EVENT_TABLES, TABLES, ColumnSpec, TableSpec
-from riskwarn.data.parse import KIND_TEXT, parse_column
+from riskwarn.data.parse import KIND_TEXT, ambiguous_dates, parse_column
 from riskwarn.data.read import RawTable, find_table_files, read_raw_table
 from riskwarn.data.report import TableReport, ValidationReport
 from riskwarn.errors import DataContractError
 
 BAD = "__unparsed"  # suffix of the helper columns that flag unparseable cells
+AMBIGUOUS = "__ambiguous"  # ... and of those that flag dates with day and month first
 QUARANTINE_META = ("source_file", "row_number", "reason")
 
 
@@ -129,6 +130,14 @@ def _schema(
         columns[name + BAD] = pa.Column(
             checks=pa.Check(lambda s: ~s, error=f"{name}: not {KIND_TEXT[col.kind]}")
         )
+        if col.kind == "timestamp":
+            columns[name + AMBIGUOUS] = pa.Column(
+                checks=pa.Check(
+                    lambda s: ~s,
+                    error=f"{name}: ambiguous date, day and month could be either way round "
+                    "(write it year first, e.g. 2023-05-06)",
+                )
+            )
     frame_checks = [
         _not_before(later, earlier)
         for later, earlier in spec.not_before
@@ -150,7 +159,8 @@ def _reasons(errors: SchemaErrors, unparsed: pd.DataFrame) -> pd.Series:
     text = text.mask(missing, column + ": missing (required)")
     text = text.mask(text.eq("field_uniqueness"), column + ": duplicate id (first row kept)")
     # An unparseable required cell is null too; its parse failure is the reason.
-    flags = unparsed.rename(columns=lambda c: c.removesuffix(BAD)).stack()
+    flags = unparsed.rename(columns=lambda c: c.removesuffix(BAD).removesuffix(AMBIGUOUS))
+    flags = flags.T.groupby(level=0).any().T.stack()
     keys = pd.MultiIndex.from_arrays([index, column.to_numpy()])
     also_unparsed = missing.to_numpy() & flags.reindex(keys, fill_value=False).to_numpy(bool)
     out = pd.DataFrame({"index": index, "reason": text.to_numpy()})[~also_unparsed]
@@ -192,7 +202,12 @@ def validate_table(
     typed: dict[str, pd.Series] = {}
     bad: dict[str, pd.Series] = {}
     for name in frame.columns:
-        typed[name], bad[name + BAD] = parse_column(frame[name], spec.column(name).kind, timezone)
+        kind = spec.column(name).kind
+        typed[name], bad[name + BAD] = parse_column(frame[name], kind, timezone)
+        if kind == "timestamp":
+            # An ambiguous date gets its own reason, not "not a date-time" as well.
+            bad[name + AMBIGUOUS] = ambiguous_dates(frame[name])
+            bad[name + BAD] = bad[name + BAD] & ~bad[name + AMBIGUOUS]
     typed_frame = pd.DataFrame(typed, index=frame.index)
     if spec.name == "grids":
         _stop_on_duplicate_grids(typed_frame, raw.path)
