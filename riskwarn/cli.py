@@ -34,7 +34,9 @@ app = typer.Typer(
 console = Console(width=None if sys.stdout.isatty() else 120)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
-DataOpt = Annotated[Path, typer.Option("--data", help="Dataset folder (CSV or Parquet tables).")]
+DataOpt = Annotated[
+    Path, typer.Option("--data", help="Dataset folder (CSV, Parquet or .xlsx tables).")
+]
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="Experiment TOML file (default: built-in).")
 ]

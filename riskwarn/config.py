@@ -35,7 +35,8 @@ class DataConfig:
     ``columns`` maps, per table, each contract column to the city's column name
     (``[data.columns.petitions] received_at = "登记时间"``); ``values`` maps, per table
     and contract column, the city's words to contract values
-    (``[data.values.disputes.status] "已化解" = "resolved"``).
+    (``[data.values.disputes.status] "已化解" = "resolved"``); ``sheets`` names, per
+    table, the worksheet of its ``.xlsx`` file (default: the first).
     """
 
     freq: str = DEFAULT_FREQ
@@ -45,6 +46,7 @@ class DataConfig:
     encoding: str | None = None
     columns: dict = field(default_factory=dict)
     values: dict = field(default_factory=dict)
+    sheets: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -311,6 +313,12 @@ def _data(raw: Any, source: str) -> DataConfig:
                 f"{source}: [data.columns.{table}] gives the city's column(s) {twice} to more "
                 "than one contract column."
             )
+    if not isinstance(data.sheets, dict) or not all(
+        isinstance(v, str) for v in data.sheets.values()
+    ):
+        raise ConfigError(
+            f'{source}: [data.sheets] names each table\'s worksheet: petitions = "信访台账".'
+        )
     values = data.values
     scalar = (str, bool, int, float)
     if not isinstance(values, dict) or not all(

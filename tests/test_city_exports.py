@@ -194,3 +194,75 @@ def test_day_and_month_first_is_quarantined_as_ambiguous_never_swapped(tmp_path,
     assert "missing" not in " ".join(reasons)  # the parse failure is the reason, once
     accepted = dataset.petitions.set_index("case_id")["received_at"]
     assert accepted["P3"] == pd.Timestamp("2023-05-06 14:30", tz="Asia/Shanghai")
+
+
+# -- Excel ---------------------------------------------------------------------------------
+def _workbook(path, frame: pd.DataFrame, *, sheet="Sheet1", cells=None, before=()):
+    """Write ``frame`` as Excel does: a header row, then one row per record.
+
+    ``cells`` maps (row position, column) to a Python value written instead of the
+    text (a date cell, a number); ``before`` are sheets ahead of the table's.
+    """
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.title = before[0] if before else sheet
+    for extra in before[1:]:
+        book.create_sheet(extra)
+    ws = book[sheet] if sheet in book.sheetnames else book.create_sheet(sheet)
+    ws.append(list(frame.columns))
+    for i, row in enumerate(frame.itertuples(index=False)):
+        values = [None if pd.isna(v) or v == "" else v for v in row]
+        for (r, column), value in (cells or {}).items():
+            if r == i:
+                values[list(frame.columns).index(column)] = value
+        ws.append(values)
+    book.save(path)
+
+
+def test_an_xlsx_export_validates_exactly_as_the_contract_copy(tmp_path, config):
+    import datetime as dt
+
+    plain = load_dataset(write_tables(tmp_path / "plain", base_tables()), config)
+    folder = city_export(tmp_path / "export", "utf-8")
+    for name, frame in base_tables().items():
+        (folder / f"{name}.csv").unlink()
+        frame = frame.copy()
+        for (table, column), words in WORDS.items():
+            if table == name:
+                frame[column] = frame[column].replace(words)
+        cells = {}
+        if name == "petitions":
+            # a date cell, an Excel serial date with a time, numbers as numbers
+            cells = {(0, "received_at"): dt.datetime(2023, 1, 2, 9, 0),
+                     (2, "received_at"): 44936.0,  # 2023-01-10 00:00
+                     (1, "group_size"): 6, (0, "level"): 1.0}  # fmt: skip
+        _workbook(folder / f"{name}.xlsx", frame.rename(columns=COLUMNS[name]),
+                  cells={(r, COLUMNS[name][c]): v for (r, c), v in cells.items()})  # fmt: skip
+    export = load_dataset(folder, mapped())
+    for name in ("grids", "petitions", "disputes", "incidents"):
+        pd.testing.assert_frame_equal(getattr(export, name), getattr(plain, name))
+
+
+def test_xlsx_rows_are_numbered_as_excel_shows_them_and_sheets_are_chosen(tmp_path, config):
+    tables = base_tables()
+    folder = write_tables(tmp_path / "c", {k: v for k, v in tables.items() if k != "incidents"})
+    incidents = tables["incidents"].copy()
+    incidents.loc[1, "occurred_at"] = "6/5/2023"  # data row 2: Excel row 3
+    _workbook(folder / "incidents.xlsx", incidents, sheet="事件台账", before=("说明",))
+    with pytest.raises(DataContractError, match="no worksheet '事件'") as err:
+        load_dataset(
+            folder, Config(data=DataConfig(end="2024-01-01", sheets={"incidents": "事件"}))
+        )
+    assert "事件台账" in err.value.problem
+    cfg = Config(data=DataConfig(end="2024-01-01", sheets={"incidents": "事件台账"}))
+    dataset = load_dataset(folder, cfg)
+    q = dataset.quarantine["incidents"]
+    assert q["row_number"].tolist() == [3] and q["reason"].iloc[0].startswith("occurred_at: ambig")
+    # without [data.sheets] the first sheet is read: the notes sheet has no table
+    with pytest.raises(DataContractError, match="empty"):
+        load_dataset(folder, config)
+    broken = folder / "incidents.xlsx"
+    broken.write_bytes(b"not a workbook")
+    with pytest.raises(DataContractError, match="workbook cannot be read"):
+        load_dataset(folder, cfg)

@@ -146,7 +146,7 @@ EVENT_TABLES = ("petitions", "disputes", "incidents")
 TABLES: dict[str, TableSpec] = {
     t.name: t for t in (GRIDS, ADJACENCY, PETITIONS, DISPUTES, INCIDENTS)
 }
-FILE_SUFFIXES = (".csv", ".parquet")
+FILE_SUFFIXES = (".csv", ".parquet", ".xlsx")
 
 # Column names that identify a person. Matched after normalisation (case, spaces,
 # punctuation removed), as whole names or as a part separated by '_' in the

@@ -7,15 +7,20 @@ A city's exports are read as they come: CSV text in UTF-8 (with or without a BOM
 or GB18030 (a superset of GBK and GB2312, what Excel saves on a Chinese system),
 found by a documented rule (:func:`text_encoding`) or set by ``[data] encoding``;
 the city's column names and words mapped to the contract's by ``[data.columns]``
-and ``[data.values]`` before anything checks them.
+and ``[data.values]`` before anything checks them. Excel workbooks (``.xlsx``, the
+first worksheet or ``[data.sheets]``) are read with python-calamine: date cells
+and Excel serial dates in date-time columns become ISO 8601 text, and the rows of
+the quarantine are numbered as Excel shows them.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import datetime as dt
 import difflib
 import hashlib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,7 +74,7 @@ def find_table_files(folder: str | Path) -> tuple[dict[str, Path], list[str]]:
                 raise DataContractError(
                     f"table '{stem}' is given twice ({found[stem].name} and {path.name}).",
                     file=str(path),
-                    fix="keep one file per table, CSV or Parquet.",
+                    fix="keep one file per table: CSV, Parquet or .xlsx.",
                 )
             found[stem] = path
         else:
@@ -289,6 +294,7 @@ def read_raw_table(
     encoding: str | None = None,
     columns: dict[str, str] | None = None,
     values: dict[str, dict] | None = None,
+    sheet: str | None = None,
 ) -> RawTable:
     """Read one table and apply the column-level (structural) rules of the contract.
 
@@ -307,6 +313,8 @@ def read_raw_table(
         ``[data.columns.<table>]``: contract column → the city's column name.
     values : dict, optional
         ``[data.values.<table>]``: contract column → {the city's word: contract value}.
+    sheet : str, optional
+        ``[data.sheets]``: the worksheet of an ``.xlsx`` file (default: the first).
     """
     spec = TABLES[name]
     columns = dict(columns or {})
@@ -327,8 +335,10 @@ def read_raw_table(
             column=bad_values[0],
             fix=f"name contract columns: {', '.join(spec.column_names)}.",
         )
-    text = None if path.suffix.lower() == ".parquet" else text_encoding(path, encoding)
-    header = _read_header(path, text or "utf-8-sig")
+    suffix = path.suffix.lower()
+    workbook = _read_xlsx(path, sheet) if suffix == ".xlsx" else None
+    text = None if suffix in (".parquet", ".xlsx") else text_encoding(path, encoding)
+    header = workbook[0] if workbook else _read_header(path, text or "utf-8-sig")
     to_contract = {city: contract for contract, city in columns.items()}
     mapped = [c for c in columns.values() if c not in header]
     if mapped:
@@ -384,7 +394,10 @@ def read_raw_table(
         if contract in spec.column_names and file_name not in pii
     ]
     ignored = [c for c in header if c not in {f for f, _ in keep} and c not in pii]
-    frame, malformed = _read_columns(path, header, [f for f, _ in keep], text or "utf-8-sig")
+    if workbook:
+        frame, malformed = _xlsx_frame(workbook, keep, spec), []
+    else:
+        frame, malformed = _read_columns(path, header, [f for f, _ in keep], text or "utf-8-sig")
     frame = frame.rename(columns=dict(keep))
     for contract, words in (values or {}).items():
         if contract in frame.columns and words:
@@ -400,6 +413,83 @@ def read_raw_table(
         city_columns={c: columns[c] for c in frame.columns if c in columns},
         encoding=None if text is None else ("utf-8" if text == "utf-8-sig" else text),
     )
+
+
+_EXCEL_EPOCH = dt.datetime(1899, 12, 30)  # Excel's day 0 (it counts 1900 as a leap year)
+
+
+def _read_xlsx(path: Path, sheet: str | None) -> tuple[list[str], list[int], list[list]]:
+    """Header, Excel row numbers and cell rows of a worksheet (blank rows left out)."""
+    from python_calamine import CalamineError, CalamineWorkbook
+
+    try:
+        book = CalamineWorkbook.from_path(str(path))
+    except (CalamineError, OSError, ValueError) as exc:
+        raise DataContractError(
+            f"the workbook cannot be read: {exc}",
+            file=str(path),
+            fix="check that it is an Excel .xlsx workbook (save it again from Excel), or "
+            "export the table as CSV.",
+        ) from exc
+    names = list(book.sheet_names)
+    if sheet is not None and sheet not in names:
+        raise DataContractError(
+            f"the workbook has no worksheet '{sheet}' (it has {', '.join(names)}).",
+            file=str(path),
+            fix="correct [data.sheets] to one of the workbook's worksheets.",
+        )
+    ws = book.get_sheet_by_name(sheet) if sheet is not None else book.get_sheet_by_index(0)
+    cells = ws.to_python(skip_empty_area=False)
+    blank = [all(c is None or (isinstance(c, str) and not c.strip()) for c in r) for r in cells]
+    first = next((i for i, b in enumerate(blank) if not b), None)
+    if first is None:
+        raise DataContractError(
+            f"worksheet '{ws.name}' is empty (not even a header row).",
+            file=str(path),
+            fix="put the header row with the column names in the first row of the sheet.",
+        )
+    header = [_cell_text(c, "str") or "" for c in cells[first]]
+    while header and not header[-1]:
+        header.pop()
+    rows = [(i + 1, r) for i, r in enumerate(cells) if i > first and not blank[i]]
+    return header, [n for n, _ in rows], [r[: len(header)] for _, r in rows]
+
+
+def _xlsx_frame(workbook, keep: list[tuple[str, str]], spec) -> pd.DataFrame:
+    """The kept columns as text cells, indexed so that index + 1 is the Excel row."""
+    header, numbers, rows = workbook
+    where = {name: i for i, name in enumerate(header)}
+    data = {}
+    for file_name, contract in keep:
+        i, kind = where[file_name], spec.column(contract).kind
+        data[file_name] = [_cell_text(r[i] if i < len(r) else None, kind) for r in rows]
+    return pd.DataFrame(data, index=pd.Index(np.asarray(numbers, dtype=np.int64) - 1))
+
+
+def _cell_text(value, kind: str) -> str | None:
+    """An Excel cell as the text a CSV would hold for a column of ``kind``."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return str(value)
+    if isinstance(value, int | float):
+        if kind == "timestamp" and 1 <= value < 2958466:
+            # A date-time column holding a number: an Excel serial date (days since
+            # 1899-12-30, the fraction the time of day), to the minute's second.
+            moment = _EXCEL_EPOCH + dt.timedelta(days=float(value))
+            return moment.replace(microsecond=0).isoformat()
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return str(int(value))
+        return repr(value) if isinstance(value, float) else str(value)
+    return str(value)
 
 
 def _map_words(raw: pd.Series, words: dict) -> pd.Series:

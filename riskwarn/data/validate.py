@@ -298,7 +298,7 @@ def load_dataset(
     Parameters
     ----------
     folder : path
-        Folder with ``grids`` and at least one event table, as CSV or Parquet.
+        Folder with ``grids`` and at least one event table, as CSV, Parquet or .xlsx.
     config : Config, optional
         ``[data] timezone`` and ``end`` are used; defaults otherwise.
     drop_pii : bool
@@ -330,6 +330,7 @@ def load_dataset(
             files[name],
             drop_pii=drop_pii,
             encoding=config.data.encoding,
+            sheet=config.data.sheets.get(name),
             columns=config.data.columns.get(name),
             values=config.data.values.get(name),
         )
