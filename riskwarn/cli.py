@@ -186,6 +186,67 @@ def features(
     )
 
 
+@app.command()
+def inspect(
+    data: DataOpt,
+    config: ConfigOpt = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Where to write the proposed config (a new file).")
+    ] = Path("inspect.toml"),
+) -> None:
+    """Profile a city's raw export and propose a starter config for it.
+
+    Maps each table's columns to the contract's by name (Chinese and English), the
+    city's words for statuses and grid types, guesses freq and label rules, and
+    shows rows per period, periods with no rows at all (likely extraction gaps),
+    grids with no events, duplicate ids and how full each optional column is.
+    """
+    from riskwarn.workflows.inspect import inspect_files
+
+    cfg = load_config(config) if config else None
+    with console.status("reading…") as status:
+        found, path = inspect_files(
+            data, out, cfg, progress=lambda name: status.update(f"reading {name}…")
+        )
+    _render_inspection(found)
+    console.print(f"wrote the proposed config to {path}: check it, then run riskwarn validate.")
+
+
+def _render_inspection(found) -> None:
+    table = Table(title="Tables and their proposed mapping")
+    for col in ("table", "file", "encoding", "mapped", "missing (required)", "rows",
+                "duplicate ids", "periods", "periods with no rows"):  # fmt: skip
+        table.add_column(col)
+    for name, t in found.tables.items():
+        counts = t.per_period
+        periods = "–" if counts is None else f"{len(counts)} ({counts.index[0]:%Y-%m-%d} on)"
+        gaps = ", ".join(t.gaps[:4]) + (" …" if len(t.gaps) > 4 else "") if t.gaps else "none"
+        table.add_row(
+            name,
+            escape(Path(t.file).name),
+            t.encoding or "–",
+            f"{len(t.columns)} of {len(t.columns) + len(t.unmapped)}",
+            escape(", ".join(t.missing_required)) or "–",
+            f"{t.rows:,}",
+            f"{t.duplicates:,}",
+            periods,
+            escape(gaps) if counts is not None else "–",
+        )
+    console.print(table)
+    filled = Table(title="Optional columns: share of rows filled")
+    for col in ("table", "column", "filled"):
+        filled.add_column(col)
+    for name, t in found.tables.items():
+        for column, share in t.filled.items():
+            filled.add_row(name, column, f"{100 * share:.0f}%")
+    console.print(filled)
+    console.print(f"frequency: {found.freq}; time zone: {found.timezone}")
+    if found.grids_without_events is not None:
+        console.print(f"grids with no events: {found.grids_without_events:,}")
+    for note in found.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
+
+
 TrackingOpt = Annotated[
     str | None,
     typer.Option(

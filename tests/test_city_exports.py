@@ -266,3 +266,56 @@ def test_xlsx_rows_are_numbered_as_excel_shows_them_and_sheets_are_chosen(tmp_pa
     broken.write_bytes(b"not a workbook")
     with pytest.raises(DataContractError, match="workbook cannot be read"):
         load_dataset(folder, cfg)
+
+
+# -- riskwarn inspect ------------------------------------------------------------------------
+def test_inspect_proposes_a_config_that_validates_the_export_unchanged(tmp_path, capsys, config):
+    from riskwarn.config import load_config
+
+    folder = city_export(tmp_path / "export")
+    out = tmp_path / "proposed.toml"
+    assert main(["inspect", "--data", str(folder), "--out", str(out)]) == 0
+    console = capsys.readouterr().out
+    assert "Tables and their proposed mapping" in console and "gb18030" in console
+    proposed = load_config(out)
+    for name, mapping in COLUMNS.items():
+        assert proposed.data.columns[name] == mapping
+    assert proposed.data.values["disputes"]["status"] == VALUES["disputes"]["status"]
+    assert proposed.data.values["grids"]["grid_type"] == VALUES["grids"]["grid_type"]
+    rules = {(r.table, r.column, r.op, r.value) for r in proposed.label.any_of}
+    assert rules == {("incidents", "severity", ">=", 3), ("petitions", "group_size", ">=", 5)}
+    # the proposal, with no edits, validates the export to the contract copy's frames
+    end = DataConfig(**{**dataclasses.asdict(proposed.data), "end": "2024-01-01"})
+    export = load_dataset(folder, dataclasses.replace(proposed, data=end))
+    plain = load_dataset(write_tables(tmp_path / "plain", base_tables()), config)
+    for name in ("grids", "petitions", "disputes", "incidents"):
+        pd.testing.assert_frame_equal(getattr(export, name), getattr(plain, name))
+    # an existing file is never overwritten (the user may have edited it)
+    assert main(["inspect", "--data", str(folder), "--out", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
+
+
+def test_inspect_profiles_gaps_silent_grids_duplicates_and_filled_columns(tmp_path):
+    from riskwarn.data.inspect import inspect_folder
+
+    tables = base_tables()
+    petitions = tables["petitions"]
+    # monthly dates with March missing city-wide, and a duplicated case id
+    petitions["received_at"] = ["2023-01-01", "2023-02-01", "2023-04-01", "2023-05-01"]
+    petitions.loc[3, "case_id"] = "P1"
+    tables["disputes"]["reported_at"] = ["2023-01-01", "2023-05-01"]
+    tables["incidents"]["occurred_at"] = ["2023-02-01", "2023-04-01"]
+    found = inspect_folder(city_export(tmp_path / "export", tables=tables))
+    assert found.freq == "MS"
+    p = found.tables["petitions"]
+    assert p.gaps == ["2023-03-01"] and p.per_period.tolist() == [1, 1, 0, 1, 1]
+    assert p.duplicates == 1 and p.rows == 4
+    assert p.filled["group_size"] == pytest.approx(0.75) and p.filled["closed_at"] == 0.5
+    assert found.tables["disputes"].gaps == ["2023-02-01", "2023-03-01", "2023-04-01"]
+    assert found.grids_without_events == 1  # G4
+    # a header it cannot place is listed, and a missing required column is named
+    tables["incidents"] = tables["incidents"].rename(columns={"occurred_at": "时刻"})
+    found = inspect_folder(city_export(tmp_path / "odd", tables=tables))
+    assert found.tables["incidents"].missing_required == ["occurred_at"]
+    assert "时刻" in found.tables["incidents"].unmapped
+    assert "REQUIRED but not found, map them: occurred_at" in found.config_toml()

@@ -217,6 +217,19 @@ def _read_header(path: Path, encoding: str = "utf-8-sig") -> list[str]:
         raise _unreadable(path, exc) from exc
 
 
+def read_header(
+    path: Path, encoding: str | None = None, sheet: str | None = None
+) -> tuple[list[str], str | None]:
+    """A table file's column names as written, and the text encoding of a CSV (else None)."""
+    suffix = path.suffix.lower()
+    if suffix == ".xlsx":
+        return _read_xlsx(path, sheet)[0], None
+    if suffix == ".parquet":
+        return _read_header(path), None
+    text = text_encoding(path, encoding)
+    return _read_header(path, text), ("utf-8" if text == "utf-8-sig" else text)
+
+
 def _read_columns(
     path: Path, header: list[str], columns: list[str], encoding: str = "utf-8-sig"
 ) -> tuple[pd.DataFrame, list]:
