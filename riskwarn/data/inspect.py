@@ -173,9 +173,10 @@ class Inspection:
             f"timezone = {q(self.timezone)}",
         ]
         for name, t in self.tables.items():
-            if t.columns:
+            renamed = {c: city for c, city in t.columns.items() if c != city}
+            if renamed:
                 lines += ["", f"[data.columns.{name}]"]
-                lines += [f"{c} = {q(city)}" for c, city in t.columns.items()]
+                lines += [f"{c} = {q(city)}" for c, city in renamed.items()]
             if t.unmapped:
                 lines.append(f"# not mapped (ignored): {', '.join(t.unmapped)}")
             if t.missing_required:
