@@ -6,6 +6,7 @@ default); unknown sections are kept so later stages can add their own.
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 import zoneinfo
 from dataclasses import dataclass, field, fields
@@ -37,6 +38,8 @@ class DataConfig:
     and contract column, the city's words to contract values
     (``[data.values.disputes.status] "已化解" = "resolved"``); ``sheets`` names, per
     table, the worksheet of its ``.xlsx`` file (default: the first).
+    ``missing_periods`` lists dates whose periods the export does not cover (an
+    extraction gap): labels whose window covers one are missing.
     """
 
     freq: str = DEFAULT_FREQ
@@ -47,6 +50,7 @@ class DataConfig:
     columns: dict = field(default_factory=dict)
     values: dict = field(default_factory=dict)
     sheets: dict = field(default_factory=dict)
+    missing_periods: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -313,6 +317,15 @@ def _data(raw: Any, source: str) -> DataConfig:
                 f"{source}: [data.columns.{table}] gives the city's column(s) {twice} to more "
                 "than one contract column."
             )
+    missing = data.missing_periods
+    if not isinstance(missing, list | tuple) or not all(isinstance(d, str) for d in missing):
+        raise ConfigError(f'{source}: [data] missing_periods is a list of dates: ["2023-03-01"].')
+    for d in missing:
+        try:
+            pd.Timestamp(d)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{source}: [data] missing_periods: {d!r} is not a date.") from exc
+    data = dataclasses.replace(data, missing_periods=tuple(missing))
     if not isinstance(data.sheets, dict) or not all(
         isinstance(v, str) for v in data.sheets.values()
     ):

@@ -55,9 +55,11 @@ from riskwarn.labels.build import (
     array_labels,
     check_label,
     label_columns_window,
+    label_gaps,
     with_single_labels,
 )
 from riskwarn.panel.graph import GridGraph, build_grid_graph
+from riskwarn.panel.periods import describe_gaps
 from riskwarn.panel.spark import drop_stage, is_spark, spark_frame, stage_expr
 from riskwarn.panel.tables import (
     PanelData,
@@ -172,7 +174,8 @@ class FeatureBuilder:
         }
         if labels:
             n_complete = self.data.periods.n_complete
-            cols |= label_columns_window(panel, self.config.label.horizon, n_complete)
+            gaps = label_gaps(self.data, self.config.label)
+            cols |= label_columns_window(panel, self.config.label.horizon, n_complete, gaps)
         return self._materialize("primitives", panel.select("grid_idx", "period", **cols))
 
     def _base_full_arrays(self, labels: bool) -> ir.Table:
@@ -204,7 +207,12 @@ class FeatureBuilder:
             else:
                 columns[column] = pa.array(values.astype(np.int32, copy=False), type=pa.int32())
         if labels:
-            counts = array_labels(dense["esc_n"], self.config.label.horizon, n_periods)
+            counts = array_labels(
+                dense["esc_n"],
+                self.config.label.horizon,
+                n_periods,
+                label_gaps(self.data, self.config.label),
+            )
             for h in range(1, self.config.label.horizon + 1):
                 values = counts[f"count_h{h}"]
                 missing = np.isnan(values)
@@ -492,6 +500,7 @@ def prepare_features(
             plan.add(info, lambda t, n=info.name: t[n])
     elif not graph.available:
         warnings.append("no grid graph: spatial and graph-structure features are skipped.")
+    warnings += describe_gaps(data.periods, data.unobserved)
     plan.manifest.freq = config.data.freq
     plan.manifest.label_horizon = config.label.horizon
     plan.manifest.vocabulary = vocabulary

@@ -3,7 +3,10 @@
 For the row as of ``s_p`` (panel row ``q = p - 1``) and horizon ``h``:
 ``count_h{h}`` is the number of escalation events in periods ``p .. p + h - 1`` and
 ``label_h{h}`` is 1 when that count is positive. Both are missing when the window
-is not fully observed (it reaches past the data's last complete period).
+is not fully observed: it reaches past the data's last complete period, or it holds
+a period that a table the label reads did not observe (an extraction gap,
+:func:`~riskwarn.panel.periods.unobserved_periods`): no rows there is not no
+escalation.
 """
 
 from __future__ import annotations
@@ -35,18 +38,45 @@ def escalation_events(data: PanelData, label: LabelConfig) -> ir.Table:
     )
 
 
+def label_gaps(data: PanelData, label: LabelConfig) -> np.ndarray:
+    """Per complete period, whether a table the label reads did not observe it, shape (n,)."""
+    gaps = np.zeros(data.periods.n_complete, dtype=bool)
+    for name in {r.table for r in label.any_of}:
+        gaps[data.unobserved.get(name, np.array([], dtype=int))] = True
+    return gaps
+
+
+def unobserved_rows(gaps: np.ndarray | None, horizon: int) -> list[int]:
+    """Panel rows ``q`` whose window ``q+1 .. q+horizon`` holds an unobserved period."""
+    if gaps is None or not gaps.any():
+        return []
+    c = np.concatenate([[0], np.cumsum(gaps.astype(np.int64))])
+    q = np.arange(len(gaps))
+    upper = np.minimum(q + horizon, len(gaps) - 1) + 1
+    lower = np.minimum(q + 1, len(gaps))
+    return [int(x) for x in q[(c[upper] - c[lower]) > 0]]
+
+
 def check_label(data: PanelData, label: LabelConfig) -> tuple[LabelConfig, list[str]]:
     """The label as this dataset can evaluate it, and warnings (see ``applicable_label``)."""
     return applicable_label(label, {name: list(t.columns) for name, t in data.events.items()})
 
 
-def label_columns_window(panel: ir.Table, horizon: int, n_complete: int) -> dict[str, ir.Value]:
-    """Label expressions on a dense panel with ``esc_n`` (0-filled) and ``period``."""
+def label_columns_window(
+    panel: ir.Table, horizon: int, n_complete: int, gaps: np.ndarray | None = None
+) -> dict[str, ir.Value]:
+    """Label expressions on a dense panel with ``esc_n`` (0-filled) and ``period``.
+
+    ``gaps``: :func:`label_gaps`, the periods whose labels cannot be observed.
+    """
     out = {}
     for h in range(1, horizon + 1):
         win = ibis.window(group_by="grid_idx", order_by="period", rows=(1, h))
         future = panel["esc_n"].sum().over(win)
         observed = panel["period"] + h <= n_complete - 1
+        blind = unobserved_rows(gaps, h)
+        if blind:
+            observed = observed & ~panel["period"].isin(blind)
         count = ibis.ifelse(observed, future.fill_null(0), ibis.null("int64"))
         out[f"count_h{h}"] = count.cast("int32")
         out[f"label_h{h}"] = (count > 0).cast("int8")
@@ -64,8 +94,9 @@ def with_single_labels(data: PanelData, label: LabelConfig, base: ir.Table, q: i
     }
     joined = base.left_join(future.group_by("grid_idx").aggregate(**sums), "grid_idx")
     cols = {}
+    gaps = label_gaps(data, label)
     for h in range(1, label.horizon + 1):
-        if p + h - 1 <= n_complete - 1:
+        if p + h - 1 <= n_complete - 1 and not gaps[p : p + h].any():
             count = joined[f"_c{h}"].fill_null(0).cast("int32")
             cols[f"count_h{h}"] = count
             cols[f"label_h{h}"] = (count > 0).cast("int8")
@@ -75,7 +106,9 @@ def with_single_labels(data: PanelData, label: LabelConfig, base: ir.Table, q: i
     return joined.select(*base.columns, **cols)
 
 
-def array_labels(esc: np.ndarray, horizon: int, n_complete: int) -> dict[str, np.ndarray]:
+def array_labels(
+    esc: np.ndarray, horizon: int, n_complete: int, gaps: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """In-memory twin of :func:`label_columns_window` on dense counts (n_grids, n_periods).
 
     ``count_h{h}`` at row ``q`` sums periods ``q+1 .. q+h``; NaN when ``q + h`` is past
@@ -90,5 +123,6 @@ def array_labels(esc: np.ndarray, horizon: int, n_complete: int) -> dict[str, np
         upper = np.minimum(q + h, n_periods - 1) + 1
         counts = (c[:, upper] - c[:, q + 1]).astype(np.float64)
         counts[:, ~observed] = np.nan
+        counts[:, unobserved_rows(gaps, h)] = np.nan
         out[f"count_h{h}"] = counts.ravel()
     return out

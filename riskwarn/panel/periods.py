@@ -211,3 +211,58 @@ def _nearest(valid: pd.DatetimeIndex, t: pd.Timestamp) -> str:
     if len(near) == 1:
         return f"is {near[0]:%Y-%m-%d}"
     return f"are {near[0]:%Y-%m-%d} and {near[1]:%Y-%m-%d}"
+
+
+GAP_MIN_ROWS = 5.0
+"""Median rows per period from which a period with no rows at all is an extraction gap:
+an empty period then has a chance of about e^-5 (under 1 %) of being real quiet."""
+
+
+def unobserved_periods(
+    periods: PeriodIndex,
+    times: dict[str, pd.Series],
+    missing: tuple[str, ...] = (),
+) -> dict[str, np.ndarray]:
+    """Per event table, the complete periods it did not observe (sorted indices).
+
+    A period is unobserved for a table where the table has no row at all in it,
+    city-wide, although its median is at least :data:`GAP_MIN_ROWS` rows per period
+    (so an empty period is an extraction gap, not a quiet one); and, for every
+    table, the periods that hold a date of ``missing`` (``[data] missing_periods``).
+
+    Parameters
+    ----------
+    periods : PeriodIndex
+    times : dict of str to Series
+        Per table, its events' naive local event times.
+    missing : tuple of str
+        Dates; the periods that hold them are unobserved in every table.
+    """
+    n = periods.n_complete
+    listed = np.zeros(n, dtype=bool)
+    for date in missing:
+        p = int(periods.period_of(pd.Series([pd.Timestamp(date)]))[0])
+        if 0 <= p < n:
+            listed[p] = True
+    out = {}
+    for name, ts in times.items():
+        index = periods.period_of(ts.dropna())
+        counts = np.bincount(index[(index >= 0) & (index < n)], minlength=n)[:n]
+        empty = (counts == 0) & (np.median(counts) >= GAP_MIN_ROWS) if n else counts == 0
+        out[name] = np.flatnonzero(empty | listed)
+    return out
+
+
+def describe_gaps(periods: PeriodIndex, unobserved: dict[str, np.ndarray]) -> list[str]:
+    """One line per event table with unobserved periods, for reports and warnings."""
+    out = []
+    starts = periods.boundaries
+    for name, idx in unobserved.items():
+        if len(idx):
+            shown = ", ".join(f"{starts[i]:%Y-%m-%d}" for i in idx[:4])
+            out.append(
+                f"{name} has no rows at all in {len(idx)} period(s) ({shown}"
+                f"{' …' if len(idx) > 4 else ''}): read as not observed (an extraction "
+                "gap), so labels whose window covers them are missing, not 0."
+            )
+    return out

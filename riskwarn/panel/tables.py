@@ -9,7 +9,7 @@ it is a join key only, never a feature.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import ibis
@@ -25,7 +25,7 @@ from riskwarn.data.contract import TABLES
 from riskwarn.data.validate import Dataset
 from riskwarn.errors import RiskwarnError
 from riskwarn.panel.graph import GridGraph
-from riskwarn.panel.periods import PeriodIndex, period_index_for
+from riskwarn.panel.periods import PeriodIndex, period_index_for, unobserved_periods
 from riskwarn.panel.spark import is_spark, spark_frame, stage_frame
 
 ENGINES = ("duckdb", "spark")
@@ -68,6 +68,9 @@ class PanelData:
     graph: GridGraph
     grids_frame: pd.DataFrame
     edge_lists: dict[str, pd.DataFrame] | None = None
+    unobserved: dict[str, np.ndarray] = field(default_factory=dict)
+    """Per event table, the complete periods it did not observe
+    (:func:`~riskwarn.panel.periods.unobserved_periods`)."""
 
     @property
     def n_grids(self) -> int:
@@ -166,6 +169,14 @@ def load_panel_data(
     grids_pd.insert(0, "grid_idx", np.arange(len(grids), dtype=np.int32))
     tables = {"grids": put_table(con, "rw_grids", grids_pd)}
     events = {}
+    unobserved = unobserved_periods(
+        periods,
+        {
+            name: _local(f[TABLES[name].time_column].dt.tz_convert(config.data.timezone))
+            for name, f in dataset.events.items()
+        },
+        config.data.missing_periods,
+    )
     needed = {(r.table, r.column) for r in config.label.any_of}
     id_values = pa.array(grid_ids)
     for name, frame in dataset.events.items():
@@ -209,6 +220,7 @@ def load_panel_data(
         graph=graph,
         grids_frame=grids_pd,
         edge_lists=edge_lists,
+        unobserved=unobserved,
     )
 
 

@@ -42,11 +42,31 @@ def validate_data(
     dataset = load_dataset(data_dir, config, drop_pii=drop_pii, progress=progress)
     graph = build_grid_graph(dataset.grids, dataset.adjacency, k=config.graph.k)
     dataset.report.warnings.extend(graph.warnings)
+    dataset.report.warnings.extend(_gaps(dataset, config))
     qdir = None
     if quarantine_dir is not None:
         write_quarantine(dataset, quarantine_dir)
         qdir = Path(quarantine_dir)
     return ValidatedData(dataset, graph, qdir)
+
+
+def _gaps(dataset, config: Config) -> list[str]:
+    """The validation report's lines on extraction gaps (the panel's own rule)."""
+    from riskwarn.data.contract import TABLES
+    from riskwarn.panel.periods import describe_gaps, period_index_for, unobserved_periods
+
+    times = {
+        name: frame[TABLES[name].time_column]
+        .dt.tz_convert(config.data.timezone)
+        .dt.tz_localize(None)
+        for name, frame in dataset.events.items()
+    }
+    if not any(len(t) for t in times.values()):
+        return []
+    periods = period_index_for(
+        [f[TABLES[n].time_column] for n, f in dataset.events.items()], config
+    )
+    return describe_gaps(periods, unobserved_periods(periods, times, config.data.missing_periods))
 
 
 @dataclass

@@ -1,0 +1,95 @@
+"""Missing periods are not zeros: an extraction gap makes the labels over it missing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from riskwarn.config import Config, DataConfig, LabelConfig, LabelRule, config_from_dict
+from riskwarn.data.validate import load_dataset
+from riskwarn.errors import ConfigError
+from riskwarn.features.build import build_features
+from riskwarn.labels.build import unobserved_rows
+from riskwarn.panel.periods import period_index_for, unobserved_periods
+from riskwarn.simulate import simulate_city, write_city
+
+
+def test_an_empty_period_is_a_gap_only_where_a_table_is_busy():
+    times = pd.Series(pd.date_range("2023-01-02", periods=70, freq="D"))  # 10 weeks, 7 a week
+    busy = times[(times < "2023-01-23") | (times >= "2023-01-30")]  # week 4 empty
+    rare = times[::9]  # about one a week: empty weeks happen by chance
+    zoned = busy.dt.tz_localize("Asia/Shanghai")
+    periods = period_index_for([zoned], Config(data=DataConfig(end="2023-03-13")))
+    gaps = unobserved_periods(periods, {"petitions": busy, "incidents": rare})
+    assert periods.boundaries[gaps["petitions"]].strftime("%Y-%m-%d").tolist() == ["2023-01-23"]
+    assert gaps["incidents"].tolist() == []
+    listed = unobserved_periods(periods, {"incidents": rare}, ("2023-02-08",))
+    assert periods.boundaries[listed["incidents"]].strftime("%Y-%m-%d").tolist() == ["2023-02-06"]
+
+
+def test_unobserved_rows_are_those_whose_window_holds_a_gap():
+    gaps = np.zeros(10, dtype=bool)
+    gaps[5] = True
+    # row q's window is q+1 .. q+h
+    assert unobserved_rows(gaps, 1) == [4]
+    assert unobserved_rows(gaps, 3) == [2, 3, 4]
+    assert unobserved_rows(np.zeros(10, dtype=bool), 3) == []
+
+
+@pytest.fixture(scope="module")
+def gapped(tmp_path_factory):
+    """A simulated city whose petitions export lacks one whole week."""
+    folder = tmp_path_factory.mktemp("gap_city")
+    sim = simulate_city(n_grids=40, n_periods=40, seed=3)
+    write_city(sim, folder)
+    petitions = pd.read_parquet(folder / "petitions.parquet")
+    received = pd.to_datetime(petitions["received_at"]).dt.tz_convert("Asia/Shanghai")
+    week = received.dt.tz_localize(None).dt.to_period("W-SUN").dt.start_time
+    gap = sorted(week.unique())[20]
+    petitions[week != gap].to_parquet(folder / "petitions.parquet", index=False)
+    end = sim.end.tz_convert("Asia/Shanghai").tz_localize(None).isoformat()
+    label = LabelConfig(horizon=2, any_of=(LabelRule("petitions", "group_size", ">=", 5),))
+    config = Config(data=DataConfig(end=end), label=label)
+    return load_dataset(folder, config), config, pd.Timestamp(gap)
+
+
+def test_an_extraction_gap_gives_missing_labels_in_every_build(gapped):
+    dataset, config, gap = gapped
+    frame = build_features(dataset, config, labels=True)
+    as_of = pd.to_datetime(frame["as_of"]).dt.tz_localize(None)
+    # the label of as-of t covers periods starting t .. t + (h-1) weeks
+    week = pd.Timedelta(weeks=1)
+    for h in (1, 2):
+        covers = (as_of <= gap) & (as_of + (h - 1) * week >= gap)
+        assert covers.any() and frame.loc[covers, f"label_h{h}"].isna().all()
+        near = (as_of == gap + week) | (as_of == gap - h * week)
+        assert frame.loc[near, f"label_h{h}"].notna().all()
+    # a single as-of build agrees
+    one = build_features(dataset, config, as_of=gap, labels=True)
+    assert one["label_h1"].isna().all() and one["label_h2"].isna().all()
+    after = build_features(dataset, config, as_of=gap + week, labels=True)
+    assert after["label_h1"].notna().all()
+    # and the report says so
+    assert any("petitions has no rows at all in 1 period" in w for w in _validate(dataset, config))
+
+
+def test_a_listed_missing_period_gives_missing_labels(gapped):
+    dataset, config, gap = gapped
+    listed = gap + pd.Timedelta(weeks=5, days=2)
+    cfg = Config(
+        data=DataConfig(end=config.data.end, missing_periods=(f"{listed:%Y-%m-%d}",)),
+        label=config.label,
+    )
+    frame = build_features(dataset, cfg, labels=True)
+    as_of = pd.to_datetime(frame["as_of"]).dt.tz_localize(None)
+    monday = listed - pd.Timedelta(days=2)
+    assert frame.loc[as_of == monday, "label_h1"].isna().all()
+    with pytest.raises(ConfigError, match="missing_periods"):
+        config_from_dict({"data": {"missing_periods": ["soon"]}})
+
+
+def _validate(dataset, config) -> list[str]:
+    from riskwarn.workflows.common import _gaps
+
+    return _gaps(dataset, config)
