@@ -215,12 +215,18 @@ def inspect(
 def _render_inspection(found) -> None:
     table = Table(title="Tables and their proposed mapping")
     for col in ("table", "file", "encoding", "mapped", "missing (required)", "rows",
-                "duplicate ids", "periods", "periods with no rows"):  # fmt: skip
+                "duplicate ids", "periods", "periods with no rows (gaps)"):  # fmt: skip
         table.add_column(col)
     for name, t in found.tables.items():
         counts = t.per_period
         periods = "–" if counts is None else f"{len(counts)} ({counts.index[0]:%Y-%m-%d} on)"
-        gaps = ", ".join(t.gaps[:4]) + (" …" if len(t.gaps) > 4 else "") if t.gaps else "none"
+        gaps = (
+            f"{len(t.empty)} ({len(t.gaps)} read as gaps): "
+            + ", ".join(t.empty[:3])
+            + (" …" if len(t.empty) > 3 else "")
+            if t.empty
+            else "none"
+        )
         table.add_row(
             name,
             escape(Path(t.file).name),

@@ -93,3 +93,13 @@ def _validate(dataset, config) -> list[str]:
     from riskwarn.workflows.common import _gaps
 
     return _gaps(dataset, config)
+
+
+def test_inspect_reads_the_same_gaps_as_the_panel(gapped, tmp_path):
+    from riskwarn.data.inspect import inspect_folder
+
+    dataset, _, gap = gapped
+    found = inspect_folder(dataset.folder)
+    assert found.tables["petitions"].gaps == [f"{gap:%Y-%m-%d}"]
+    assert found.tables["disputes"].gaps == []
+    assert f"petitions: no rows at all in {gap:%Y-%m-%d}" in found.config_toml()

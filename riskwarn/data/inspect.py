@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from riskwarn.data.contract import EVENT_TABLES, TABLES, identifies_person
+from riskwarn.data.gaps import extraction_gaps
 from riskwarn.data.parse import parse_timestamp, present
 from riskwarn.data.read import find_table_files, read_header, read_raw_table
 
@@ -144,7 +145,10 @@ class TableProfile:
     duplicates: int = 0
     filled: dict[str, float] = field(default_factory=dict)
     per_period: pd.Series | None = None
+    empty: list[str] = field(default_factory=list)
+    """Periods (starts) with no row at all, city-wide, between the first and the last."""
     gaps: list[str] = field(default_factory=list)
+    """Those of ``empty`` read as extraction gaps (:func:`~riskwarn.data.gaps.extraction_gaps`)."""
     values: dict[str, dict[str, str]] = field(default_factory=dict)
     unknown_values: dict[str, list[str]] = field(default_factory=dict)
 
@@ -181,6 +185,12 @@ class Inspection:
                 lines.append(f"# not mapped (ignored): {', '.join(t.unmapped)}")
             if t.missing_required:
                 lines.append(f"# REQUIRED but not found, map them: {', '.join(t.missing_required)}")
+            if t.gaps:
+                lines.append(
+                    f"# {name}: no rows at all in {', '.join(t.gaps[:6])}"
+                    f"{' …' if len(t.gaps) > 6 else ''}: read as extraction gaps (labels over "
+                    "them are missing); add others to [data] missing_periods"
+                )
         for name, t in self.tables.items():
             for column, words in t.values.items():
                 lines += ["", f"[data.values.{name}.{column}]"]
@@ -308,7 +318,9 @@ def inspect_folder(
         full = pd.date_range(counts.index.min(), counts.index.max(), freq=step)
         counts = counts.reindex(full, fill_value=0)
         tables[name].per_period = counts
-        tables[name].gaps = [f"{d:%Y-%m-%d}" for d in counts.index[counts == 0]]
+        tables[name].empty = [f"{d:%Y-%m-%d}" for d in counts.index[counts == 0]]
+        gaps = extraction_gaps(counts.to_numpy())
+        tables[name].gaps = [f"{d:%Y-%m-%d}" for d in counts.index[gaps]]
     rules = []
     if "incidents" in tables and "severity" in tables["incidents"].columns:
         rules.append({"table": "incidents", "column": "severity", "op": ">=", "value": 3})

@@ -15,6 +15,7 @@ import pandas as pd
 from pandas.tseries.offsets import Day, MonthBegin, QuarterBegin, Week, YearBegin
 
 from riskwarn.config import Config
+from riskwarn.data.gaps import extraction_gaps
 from riskwarn.errors import ConfigError, RiskwarnError
 
 _SECONDS_PER_DAY = 86_400
@@ -213,11 +214,6 @@ def _nearest(valid: pd.DatetimeIndex, t: pd.Timestamp) -> str:
     return f"are {near[0]:%Y-%m-%d} and {near[1]:%Y-%m-%d}"
 
 
-GAP_MIN_ROWS = 5.0
-"""Median rows per period from which a period with no rows at all is an extraction gap:
-an empty period then has a chance of about e^-5 (under 1 %) of being real quiet."""
-
-
 def unobserved_periods(
     periods: PeriodIndex,
     times: dict[str, pd.Series],
@@ -225,10 +221,9 @@ def unobserved_periods(
 ) -> dict[str, np.ndarray]:
     """Per event table, the complete periods it did not observe (sorted indices).
 
-    A period is unobserved for a table where the table has no row at all in it,
-    city-wide, although its median is at least :data:`GAP_MIN_ROWS` rows per period
-    (so an empty period is an extraction gap, not a quiet one); and, for every
-    table, the periods that hold a date of ``missing`` (``[data] missing_periods``).
+    A period is unobserved for a table where :func:`riskwarn.data.gaps.extraction_gaps`
+    says so (no row at all, city-wide, in a busy table); and, for every table, the
+    periods that hold a date of ``missing`` (``[data] missing_periods``).
 
     Parameters
     ----------
@@ -248,8 +243,7 @@ def unobserved_periods(
     for name, ts in times.items():
         index = periods.period_of(ts.dropna())
         counts = np.bincount(index[(index >= 0) & (index < n)], minlength=n)[:n]
-        empty = (counts == 0) & (np.median(counts) >= GAP_MIN_ROWS) if n else counts == 0
-        out[name] = np.flatnonzero(empty | listed)
+        out[name] = np.flatnonzero(extraction_gaps(counts) | listed)
     return out
 
 
