@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from riskwarn.backtest.evaluate import headline_k
+from riskwarn.backtest.evaluate import FAIRNESS_MIN_ESCALATIONS, headline_k
 from riskwarn.config import k_label
 from riskwarn.models.catalogue import BASELINE_NAMES
 
@@ -176,7 +176,7 @@ def fairness_markdown(metrics: dict) -> list[str]:
         "",
         f"A group is flagged where its share of the top-k slots is more than {ratio:g}× or "
         f"less than 1/{ratio:g} of its share of the escalations, among groups with at least "
-        "10 escalations in the test rows ([backtest] fairness_ratio).",
+        f"{FAIRNESS_MIN_ESCALATIONS} escalations in the test rows ([backtest] fairness_ratio).",
         "",
     ]
     if not flags:

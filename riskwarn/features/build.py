@@ -59,7 +59,6 @@ from riskwarn.labels.build import (
     with_single_labels,
 )
 from riskwarn.panel.graph import GridGraph, build_grid_graph
-from riskwarn.panel.periods import describe_gaps
 from riskwarn.panel.spark import drop_stage, is_spark, spark_frame, stage_expr
 from riskwarn.panel.tables import (
     PanelData,
@@ -500,7 +499,6 @@ def prepare_features(
             plan.add(info, lambda t, n=info.name: t[n])
     elif not graph.available:
         warnings.append("no grid graph: spatial and graph-structure features are skipped.")
-    warnings += describe_gaps(data.periods, data.unobserved)
     plan.manifest.freq = config.data.freq
     plan.manifest.label_horizon = config.label.horizon
     plan.manifest.vocabulary = vocabulary

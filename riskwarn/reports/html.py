@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from riskwarn.atomic import write_text_atomic
+from riskwarn.backtest.evaluate import FAIRNESS_MIN_ESCALATIONS
 from riskwarn.config import WatchlistConfig, k_label
 from riskwarn.errors import RiskwarnError
 from riskwarn.reports.folder import WatchlistFolder, read_watchlist_folder
@@ -398,8 +399,7 @@ class _Report:
         label = "; ".join(
             f"{pd.Timestamp(d):%Y-%m-%d} {_pct(v)}" for d, v in zip(dates, scores, strict=True)
         )
-        line = sparkline(scores, ceiling, label=label)
-        return line
+        return sparkline(scores, ceiling, label=label)
 
     def _entered_left(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         w = self.w
@@ -518,15 +518,22 @@ class _Report:
                 f"{t['fairness_none'].format(ratio=ratio)}</p>"
             )
         k_text = self._k()[1]
-        items = "".join(
-            f"<li>{t['fairness_' + f['direction']].format(kind=t.get('kind_' + f['view'], ''), group=escape(str(f['group'])), top=_pct(f['top_share']), esc=_pct(f['escalation_share']), k=k_text)}"
-            f" ({float(f['ratio']):.2f})</li>"
-            for f in flags
-            if f.get("direction") in ("under", "over")
-        )
+        items = []
+        for f in flags:
+            if f.get("direction") not in ("under", "over"):
+                continue
+            text = t[f"fairness_{f['direction']}"].format(
+                kind=t.get(f"kind_{f['view']}", ""),
+                group=escape(str(f["group"])),
+                top=_pct(f["top_share"]),
+                esc=_pct(f["escalation_share"]),
+                k=k_text,
+            )
+            items.append(f"<li>{text} ({float(f['ratio']):.2f})</li>")
         return (
             f"<div class='flag' id='fairness-flags'><h3>{t['fairness_title']}</h3>"
-            f"<p>{t['fairness_intro'].format(k=k_text, ratio=ratio)}</p><ul>{items}</ul></div>"
+            f"<p>{t['fairness_intro'].format(k=k_text, ratio=ratio, n=FAIRNESS_MIN_ESCALATIONS)}"
+            f"</p><ul>{''.join(items)}</ul></div>"
         )
 
     def _glossary(self, k_text: str, base) -> str:

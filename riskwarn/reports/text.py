@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from riskwarn.models.reasons import unit_letter
+from riskwarn.models.reasons import UNITS, unit_letter
 
 LANGUAGES = ("zh", "en")
 
@@ -71,7 +71,7 @@ TEXT = {
         "fairness_title": "A gap between grid groups",
         "fairness_intro": (
             "A group is flagged where its share of the top {k} is more than {ratio}× or less "
-            "than 1/{ratio} of its share of the escalations (among groups with at least 10 "
+            "than 1/{ratio} of its share of the escalations (among groups with at least {n} "
             "escalations in the backtest):"
         ),
         "fairness_under": (
@@ -162,10 +162,6 @@ TEXT = {
         "data_hash": "data fingerprint (SHA-256)",
         "software": "riskwarn {version}",
         "notes": "Notes",
-        "unit_W": "weeks",
-        "unit_M": "months",
-        "unit_D": "days",
-        "unit_Q": "quarters",
         "unit": "periods",
         "lang": "en",
     },
@@ -209,7 +205,7 @@ TEXT = {
         "g_pai": "前 {k} 的 PAI：前 {k} 网格单位面积上的升级事件是全市平均的多少倍（1 表示与随机相当）。",
         "g_ece": "校准误差（ECE）：风险分与实际发生升级比例的平均差距（0.01 即一个百分点）。",
         "fairness_title": "不同类别网格之间的差距",
-        "fairness_intro": "若某一类网格在前 {k} 中的占比高于其升级事件占比的 {ratio} 倍或低于 1/{ratio}，即予以提示（仅限回测中至少有 10 次升级的类别）：",
+        "fairness_intro": "若某一类网格在前 {k} 中的占比高于其升级事件占比的 {ratio} 倍或低于 1/{ratio}，即予以提示（仅限回测中至少有 {n} 次升级的类别）：",
         "fairness_under": "{kind}“{group}”在前 {k} 中占 {top}，却占全部升级事件的 {esc}。名单可能对这些地区关注不足，或这些地区的登记数据难以预示升级。",
         "fairness_over": "{kind}“{group}”在前 {k} 中占 {top}，却只占全部升级事件的 {esc}。名单可能高估了这些地区，例如这些地区登记的事项比其他地区多。",
         "fairness_none": "没有需要提示的网格类型或人口分组（比值 {ratio}）。",
@@ -278,14 +274,16 @@ TEXT = {
         "data_hash": "数据指纹（SHA-256）",
         "software": "riskwarn {version}",
         "notes": "说明",
-        "unit_W": "周",
-        "unit_M": "个月",
-        "unit_D": "天",
-        "unit_Q": "个季度",
         "unit": "期",
         "lang": "zh-CN",
     },
 }
+
+
+# The period words are the reasons' own (one table for the page and its reasons).
+for _letter, _words in UNITS.items():
+    TEXT["en"][f"unit_{_letter}"] = _words["en"][1]
+    TEXT["zh"][f"unit_{_letter}"] = _words["zh"]
 
 
 def unit_key(freq: str | None) -> str:

@@ -80,13 +80,19 @@ def _records(watchlist: pd.DataFrame) -> list[dict]:
     ]
 
 
+def _by_id(grids: pd.DataFrame) -> pd.DataFrame:
+    """The grids table indexed by grid id (the first row of a repeated id)."""
+    first = grids.drop_duplicates("grid_id")
+    return first.set_index(first["grid_id"].astype(str))
+
+
 PLACE_COLUMNS = ("name", "town", "district")
 """Grid attributes the GeoJSON carries beside the watchlist row, so a map can label places."""
 
 
 def _places(watchlist: pd.DataFrame, grids: pd.DataFrame) -> list[dict]:
     """Per watchlist row, the grid's ``name``, ``town`` and ``district`` where the grids have them."""
-    by_id = grids.drop_duplicates("grid_id").set_index(grids["grid_id"].astype(str))
+    by_id = _by_id(grids)
     columns = [c for c in PLACE_COLUMNS if c in by_id.columns]
     if not columns:
         return [{} for _ in range(len(watchlist))]
@@ -101,7 +107,7 @@ def _geometries(watchlist: pd.DataFrame, grids: pd.DataFrame | None) -> list | N
     """GeoJSON geometry per watchlist row from ``geometry_wkt`` or ``lon``/``lat``."""
     if grids is None:
         return None
-    by_id = grids.drop_duplicates("grid_id").set_index(grids["grid_id"].astype(str))
+    by_id = _by_id(grids)
     if "geometry_wkt" in by_id.columns and by_id["geometry_wkt"].notna().any():
         import shapely
 
