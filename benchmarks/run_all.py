@@ -19,6 +19,7 @@ BENCHMARKS = [
     "score.py",
     "backtest.py",
     "backtest_quality.py",
+    "delays.py",
     "spark.py",
 ]
 

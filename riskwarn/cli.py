@@ -634,6 +634,15 @@ def simulate(
         bool,
         typer.Option("--no-graph", help="No adjacency and no lon, lat, geometry_wkt in grids."),
     ] = False,
+    delays: Annotated[
+        bool,
+        typer.Option(
+            "--delays",
+            help="Event tables get recorded_at, when each record entered the system "
+            "(mostly the same day, a long tail for disputes and incidents); records "
+            "entered after the extraction moment are not written.",
+        ),
+    ] = False,
     break_at: Annotated[
         int | None,
         typer.Option(
@@ -665,6 +674,7 @@ def simulate(
         tables=EVENT_TABLES if tables is None else parse_tables(tables),
         minimal_columns=minimal_columns,
         no_graph=no_graph,
+        delays=delays,
     )
     if (break_at is None) != (break_factor is None):
         given, needed = ("--break-at", "--break-factor")

@@ -64,6 +64,8 @@ def test_a_mapped_export_validates_exactly_as_the_contract_copy(tmp_path, config
         assert report.mapped_columns == COLUMNS[name]
         assert report.encoding == ("gb18030" if encoding.startswith("gb") else "utf-8")
     assert export.report.tables["petitions"].reasons == plain.report.tables["petitions"].reasons
+    if encoding == "gb18030":
+        _same_features(export, plain, config)
 
 
 def test_the_encoding_rule(tmp_path):
@@ -242,6 +244,17 @@ def test_an_xlsx_export_validates_exactly_as_the_contract_copy(tmp_path, config)
     export = load_dataset(folder, mapped())
     for name in ("grids", "petitions", "disputes", "incidents"):
         pd.testing.assert_frame_equal(getattr(export, name), getattr(plain, name))
+    _same_features(export, plain, config)
+
+
+def _same_features(export, plain, config) -> None:
+    from riskwarn.features.build import build_features
+
+    pd.testing.assert_frame_equal(
+        build_features(export, mapped(), labels=True),
+        build_features(plain, config, labels=True),
+        check_exact=True,
+    )
 
 
 def test_xlsx_rows_are_numbered_as_excel_shows_them_and_sheets_are_chosen(tmp_path, config):

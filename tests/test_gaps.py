@@ -103,3 +103,24 @@ def test_inspect_reads_the_same_gaps_as_the_panel(gapped, tmp_path):
     assert found.tables["petitions"].gaps == [f"{gap:%Y-%m-%d}"]
     assert found.tables["disputes"].gaps == []
     assert f"petitions: no rows at all in {gap:%Y-%m-%d}" in found.config_toml()
+
+
+def test_windows_that_span_a_gap_are_flagged(gapped):
+    dataset, config, gap = gapped
+    frame = build_features(dataset, config)
+    window = max(config.features.windows)
+    col = f"pet_unobserved_w{window}"
+    as_of = pd.to_datetime(frame["as_of"]).dt.tz_localize(None)
+    # the row as of t reads the periods before t: the gap week is in its window
+    # from the as-of date just after it, for `window` weeks
+    inside = (as_of > gap) & (as_of <= gap + pd.Timedelta(weeks=window))
+    assert (frame.loc[inside, col] == 1).all() and (frame.loc[~inside, col] == 0).all()
+    assert "inc_unobserved_w52" not in frame  # incidents have no gap
+    # the one-date build and a build on the same vocabulary agree
+    t = gap + pd.Timedelta(weeks=3)
+    one = build_features(dataset, config, as_of=t)
+    assert (one[col] == 1).all()
+    # a forecast made before the gap has no such column, and a model's vocabulary
+    # carries the column to data scored later
+    before = build_features(dataset, config, as_of=gap)
+    assert col not in before

@@ -95,7 +95,7 @@ PETITIONS = TableSpec(
     name="petitions",
     id_column="case_id",
     time_column="received_at",
-    not_before=(("closed_at", "received_at"),),
+    not_before=(("closed_at", "received_at"), ("recorded_at", "received_at")),
     columns=(
         ColumnSpec("case_id", "str", required=True, unique=True),
         ColumnSpec("grid_id", "str", required=True),
@@ -108,6 +108,7 @@ PETITIONS = TableSpec(
         ColumnSpec("closed_at", "timestamp"),
         ColumnSpec("outcome", "str"),
         ColumnSpec("satisfied", "bool"),
+        ColumnSpec("recorded_at", "timestamp"),
     ),
 )
 
@@ -115,7 +116,7 @@ DISPUTES = TableSpec(
     name="disputes",
     id_column="case_id",
     time_column="reported_at",
-    not_before=(("resolved_at", "reported_at"),),
+    not_before=(("resolved_at", "reported_at"), ("recorded_at", "reported_at")),
     columns=(
         ColumnSpec("case_id", "str", required=True, unique=True),
         ColumnSpec("grid_id", "str", required=True),
@@ -125,6 +126,7 @@ DISPUTES = TableSpec(
         ColumnSpec("status", "str", allowed=DISPUTE_STATUSES),
         ColumnSpec("resolved_at", "timestamp"),
         ColumnSpec("amount", "float", low=0),
+        ColumnSpec("recorded_at", "timestamp"),
     ),
 )
 
@@ -139,10 +141,15 @@ INCIDENTS = TableSpec(
         ColumnSpec("type", "str", required=True),
         ColumnSpec("severity", "int", low=1, high=4),
         ColumnSpec("participants", "int", low=0),
+        ColumnSpec("recorded_at", "timestamp"),
     ),
+    not_before=(("recorded_at", "occurred_at"),),
 )
 
 EVENT_TABLES = ("petitions", "disputes", "incidents")
+#: When a record entered the system (optional in every event table): a row is known
+#: as of ``t`` only if it was recorded before ``t``.
+RECORDED = "recorded_at"
 TABLES: dict[str, TableSpec] = {
     t.name: t for t in (GRIDS, ADJACENCY, PETITIONS, DISPUTES, INCIDENTS)
 }

@@ -26,6 +26,16 @@ from riskwarn.data.parse import parse_timestamp, present
 from riskwarn.data.read import find_table_files, read_header, read_raw_table
 
 # What city exports call each contract column (besides the contract's own name).
+# When a row entered the system (any event table).
+_RECORDED = (
+    "录入时间",
+    "入库时间",
+    "系统录入时间",
+    "填报时间",
+    "创建时间",
+    "recorded",
+    "entered_at",
+)
 SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
     "grids": {
         "grid_id": ("网格编码", "网格编号", "网格代码", "网格id", "grid code", "gridid", "grid"),
@@ -56,6 +66,7 @@ SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
         "closed_at": ("办结时间", "办结日期", "结案时间"),
         "outcome": ("办理结果", "处理结果", "结果"),
         "satisfied": ("是否满意", "满意", "满意度"),
+        "recorded_at": _RECORDED,
     },
     "disputes": {
         "case_id": ("纠纷编号", "案件编号", "编号", "id"),
@@ -66,6 +77,7 @@ SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
         "status": ("调处状态", "状态", "化解状态", "办理状态"),
         "resolved_at": ("化解时间", "调处时间", "办结时间", "结案时间"),
         "amount": ("涉及金额", "金额", "标的额"),
+        "recorded_at": _RECORDED,
     },
     "incidents": {
         "event_id": ("事件编号", "编号", "id"),
@@ -74,6 +86,7 @@ SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
         "type": ("事件类型", "类型", "类别"),
         "severity": ("等级", "事件等级", "严重程度", "级别"),
         "participants": ("参与人数", "涉及人数", "人数"),
+        "recorded_at": _RECORDED,
     },
 }
 # The city's words for contract values, where the contract names the values.

@@ -25,6 +25,9 @@ from riskwarn.config import Config
 from riskwarn.data.validate import Dataset
 from riskwarn.errors import RiskwarnError
 from riskwarn.features.calendar import calendar_frame
+from riskwarn.features.coverage import VOCABULARY_KEY as COVERAGE
+from riskwarn.features.coverage import coverage_frame, coverage_info, gap_tables
+from riskwarn.features.delays import latest_known_arrays, pending_corrections
 from riskwarn.features.manifest import FeatureManifest
 from riskwarn.features.plan import FeaturePlan, plan_features
 from riskwarn.features.primitives import (
@@ -49,6 +52,8 @@ from riskwarn.features.streams import (
     Stream,
     category_vocabulary,
     define_streams,
+    known_latest,
+    late_sources,
     stream_sources,
 )
 from riskwarn.labels.build import (
@@ -111,8 +116,24 @@ class FeatureBuilder:
         return [f"{k}_h{i}" for i in range(1, h + 1) for k in ("label", "count")]
 
     # -- the Ibis expression -------------------------------------------------
-    def _sources(self) -> list[ir.Table]:
-        return stream_sources(self.data, self.streams, self.config.label)
+    def _sources(self, known_by: int | None = None) -> list[ir.Table]:
+        return stream_sources(self.data, self.streams, self.config.label, known_by)
+
+    def _coverage_tables(self) -> list[str]:
+        return [t for t in self.vocabulary.get(COVERAGE, []) if t in self.data.events]
+
+    def _delay_parts(self) -> tuple[list[ir.Table], list[ir.Table]]:
+        """With ``recorded_at``: the pending corrections per source and the
+        known-latest tables for ``last`` (:mod:`riskwarn.features.delays`)."""
+        if not self.data.has_delays:
+            return [], []
+        prims = self.plan.primitives
+        late = late_sources(self.data, self.streams, self.config.label)
+        fixes = [pending_corrections(self.data, lt, full, prims) for lt, full in zip(
+            late, self._sources(), strict=True)]  # fmt: skip
+        lasts = {p.stream for p in prims if p.kind == "last"}
+        latest = known_latest(self.data, self.streams, self.config.label, lasts) if lasts else []
+        return [f for f in fixes if f is not None], latest
 
     def _spatial_arrays(self, columns: dict, n_grids: int, n_periods: int) -> dict:
         """Neighbour sums, maxima and counts as extra columns of the in-memory panel."""
@@ -162,20 +183,51 @@ class FeatureBuilder:
         busy = stacked.group_by(["grid_idx", "period"]).aggregate(
             **{n: stacked[n].sum() for n in names}
         )
+        fixes, latest = self._delay_parts()
         panel = dense_panel(self.data).left_join(busy, ["grid_idx", "period"])
         panel = panel.select(
             "grid_idx", "period", **{n: panel[n].fill_null(0).cast("int32") for n in names}
-        ).order_by(["grid_idx", "period"])
-        panel = self._materialize("panel", panel)
+        )
+        for table in latest:  # the latest period with rows, by when it became known
+            known = table.select(
+                _g="grid_idx", _k="known", **{f"_kl_{c}": table[c] for c in table.columns[2:]}
+            )
+            joined = panel.left_join(
+                known, [panel["grid_idx"] == known["_g"], panel["period"] == known["_k"]]
+            )
+            panel = joined.select(*panel.columns, *(c for c in known.columns[2:]))
+        panel = self._materialize("panel", panel.order_by(["grid_idx", "period"]))
         cols = {
             name: expr.cast("float64" if name.startswith("_decay") else "int32")
             for name, expr in panel_primitives(panel, self.plan.primitives).items()
         }
+        if latest:
+            running = ibis.window(group_by="grid_idx", order_by="period", rows=(None, 0))
+            for p in self.plan.primitives:
+                if p.kind == "last":
+                    cols[p.column] = panel[f"_kl_{p.stream}"].max().over(running).cast("int32")
         if labels:
             n_complete = self.data.periods.n_complete
             gaps = label_gaps(self.data, self.config.label)
             cols |= label_columns_window(panel, self.config.label.horizon, n_complete, gaps)
-        return self._materialize("primitives", panel.select("grid_idx", "period", **cols))
+        prims = panel.select("grid_idx", "period", **cols)
+        for fix in fixes:  # what each row had not yet seen
+            fix = fix.select(
+                _g="grid_idx", _q="period", **{f"_fix{c}": fix[c] for c in fix.columns[2:]}
+            )
+            joined = prims.left_join(
+                fix, [prims["grid_idx"] == fix["_g"], prims["period"] == fix["_q"]]
+            )
+            fixed = {c[4:] for c in fix.columns[2:]}
+            prims = joined.select(
+                **{
+                    c: (joined[c] - joined[f"_fix{c}"].fill_null(0)).cast(prims[c].type())
+                    if c in fixed
+                    else joined[c]
+                    for c in prims.columns
+                }
+            )
+        return self._materialize("primitives", prims)
 
     def _base_full_arrays(self, labels: bool) -> ir.Table:
         """The same primitives computed in memory from the engine's per-period counts."""
@@ -198,8 +250,27 @@ class FeatureBuilder:
             "period": pa.array(np.tile(np.arange(n_periods, dtype=np.int32), n_grids)),
         }
         kinds = {p.column: p.kind for p in self.plan.primitives}
+        streams_of = {p.column: p.stream for p in self.plan.primitives}
+        fixes, latest = self._delay_parts()
+        unseen = {}  # per primitive column: what each row had not yet seen
+        for fix in fixes:
+            got = self.data.con.to_pyarrow(fix)
+            flat = got["grid_idx"].to_numpy().astype(np.int64) * n_periods + got[
+                "period"
+            ].to_numpy().astype(np.int64)
+            for name in got.column_names[2:]:
+                dtype = np.float64 if kinds[name] == "decay" else np.int64
+                arr = np.zeros(n_grids * n_periods, dtype=dtype)
+                arr[flat] = got[name].to_numpy(zero_copy_only=False).astype(dtype)
+                unseen[name] = arr
+        known_last = latest_known_arrays(self.data, latest, n_grids, n_periods)
         for column, values in array_primitives(dense, self.plan.primitives):
+            if column in unseen:
+                values = values - unseen.pop(column)
+            elif kinds[column] == "last" and latest:
+                values = known_last[streams_of[column]]
             if kinds[column] == "decay":
+                values = values.astype(np.float32, copy=False)
                 columns[column] = pa.array(values, type=pa.float32())
             elif kinds[column] == "last":
                 columns[column] = pa.array(values, mask=values < 0, type=pa.int32())
@@ -229,7 +300,7 @@ class FeatureBuilder:
 
     def _base_single(self, q: int, labels: bool) -> ir.Table:
         base = self.data.grids.select("grid_idx")
-        for src in self._sources():
+        for src in self._sources(known_by=q):  # only what was known as of the date
             prims = [p for p in self.plan.primitives if p.stream in src.columns]
             past = src.filter(src["period"] <= q)
             agg = past.group_by("grid_idx").aggregate(**single_primitives(past, prims, q))
@@ -260,9 +331,13 @@ class FeatureBuilder:
             q = periods.index_of(as_of) - 1
             base = self._base_single(q, labels)
         con = self.data.con
-        cal = put_table(
-            con, "rw_calendar", calendar_frame(periods.boundaries[1 : periods.n_complete + 1])
-        )
+        cal = calendar_frame(periods.boundaries[1 : periods.n_complete + 1])
+        gaps = self._coverage_tables()
+        if gaps:  # windows that span an extraction gap, flagged per table
+            window = max(self.config.features.windows)
+            cover = coverage_frame(periods.n_complete, self.data.unobserved, gaps, window)
+            cal = cal.merge(cover, on="period", how="left", validate="one_to_one")
+        cal = put_table(con, "rw_calendar", cal)
         grids = self.data.grids
         static = [c for c in ("population", "area_km2", "grid_type") if c in grids.columns]
         t = base.join(grids.select("grid_idx", "grid_id", *static), "grid_idx")
@@ -433,6 +508,7 @@ def data_vocabulary(data, config: Config, before: object = None) -> dict[str, li
     """
     p = None if before is None else data.periods.index_of(pd.Timestamp(before))
     vocabulary = category_vocabulary(data, config.features.top_categories, before=p)
+    vocabulary[COVERAGE] = gap_tables(data.unobserved, p)
     if "grid_type" in data.grids_frame:
         vocabulary["grid_type"] = sorted(
             data.grids_frame["grid_type"].dropna().astype(str).unique().tolist()
@@ -499,6 +575,11 @@ def prepare_features(
             plan.add(info, lambda t, n=info.name: t[n])
     elif not graph.available:
         warnings.append("no grid graph: spatial and graph-structure features are skipped.")
+    window = max(config.features.windows)
+    for name in vocabulary.get(COVERAGE, []):
+        if name in data.events:
+            info = coverage_info(name, window)
+            plan.add(info, lambda t, c=info.name: t[c].cast("float32"))
     plan.manifest.freq = config.data.freq
     plan.manifest.label_horizon = config.label.horizon
     plan.manifest.vocabulary = vocabulary

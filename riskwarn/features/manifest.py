@@ -23,6 +23,7 @@ FAMILIES = (
     "calendar",
     "spatial",
     "graph",
+    "coverage",
 )
 
 

@@ -18,13 +18,13 @@ import ibis
 import ibis.expr.types as ir
 
 from riskwarn.config import LabelConfig
-from riskwarn.labels.build import escalation_events
-from riskwarn.panel.tables import PanelData
+from riskwarn.labels.build import escalation_rows
+from riskwarn.panel.tables import PanelData, known_period
 
 TOTALS = ("pet_n", "dis_n", "inc_n", "esc_n")
 _CATEGORY_COLUMN = {"petitions": "category", "disputes": "category", "incidents": "type"}
-_PREFIX = {"petitions": "pet", "disputes": "dis", "incidents": "inc"}
-_WORD = {
+PREFIX = {"petitions": "pet", "disputes": "dis", "incidents": "inc"}
+WORD = {
     "petitions": ("petitions", "信访件"),
     "disputes": ("disputes", "矛盾纠纷"),
     "incidents": ("incidents", "事件"),
@@ -66,7 +66,7 @@ def category_vocabulary(
         if col is None or top == 0:
             continue
         if before is not None:
-            table = table.filter(table["period"] < int(before))
+            table = table.filter(known_period(table, "period") < int(before))
         counts = (
             table.group_by(table[col].cast("string").name("value"))
             .aggregate(n=table[col].count())
@@ -91,8 +91,8 @@ def _hours(start: str, stop: str) -> Callable[[ir.Table], ir.IntegerValue]:
 
 
 def _category_streams(name: str, categories: list[str]) -> list[Stream]:
-    col, prefix = _CATEGORY_COLUMN[name], _PREFIX[name]
-    word_en, word_zh = _WORD[name]
+    col, prefix = _CATEGORY_COLUMN[name], PREFIX[name]
+    word_en, word_zh = WORD[name]
     label = "type" if col == "type" else "category"
     # A category that is itself called 'other' joins the bucket of categories
     # outside the vocabulary rather than getting a second 'other' column.
@@ -196,25 +196,94 @@ def define_streams(
     return s
 
 
-def stream_sources(data: PanelData, streams: list[Stream], label: LabelConfig) -> list[ir.Table]:
-    """One table per source ``(table, period column)``: ``grid_idx, period, <streams>``.
-
-    Rows exist only for grid-periods with events. Sources are kept apart: the
-    in-memory kernel and the one-date build aggregate each on its own, which is much
-    cheaper than one wide union; the window kernel stacks them to join the dense
-    panel once.
-    """
+def _grouped(streams: list[Stream]) -> dict[tuple[str, str], list[Stream]]:
     groups: dict[tuple[str, str], list[Stream]] = {}
     for st in streams:
         if st.name != "esc_n":
             groups.setdefault((st.table, st.period_column), []).append(st)
+    return groups
+
+
+def source_rows(data: PanelData, streams: list[Stream], label: LabelConfig) -> list[ir.Table]:
+    """One row-level table per source ``(table, period column)``.
+
+    Columns ``grid_idx``, ``period`` (of the source's date), ``known``
+    (:func:`~riskwarn.panel.tables.known_period`: from the end of which period the row
+    is known) and one value per stream of the source. The escalation stream comes
+    last, from the label's rows.
+    """
     out = []
-    for (table, period_col), members in groups.items():
+    for (table, period_col), members in _grouped(streams).items():
         t = data.events[table]
         rows = t.filter(t[period_col].notnull())
-        key = rows[period_col].cast("int32").name("period")
-        aggs = {st.name: st.value(rows).sum().cast("int64") for st in members}
-        out.append(rows.group_by(["grid_idx", key]).aggregate(**aggs))
+        out.append(
+            rows.select(
+                "grid_idx",
+                period=rows[period_col].cast("int32"),
+                known=known_period(rows, period_col),
+                **{st.name: st.value(rows).cast("int64") for st in members},
+            )
+        )
     if any(st.name == "esc_n" for st in streams):
-        out.append(escalation_events(data, label))
+        out.append(escalation_rows(data, label).mutate(esc_n=ibis.literal(1, "int64")))
+    return out
+
+
+def _values(rows: ir.Table) -> list[str]:
+    return [c for c in rows.columns if c not in ("grid_idx", "period", "known")]
+
+
+def stream_sources(
+    data: PanelData, streams: list[Stream], label: LabelConfig, known_by: int | None = None
+) -> list[ir.Table]:
+    """One table per source ``(table, period column)``: ``grid_idx, period, <streams>``.
+
+    Rows exist only for grid-periods with events. ``known_by`` (a panel row ``q``)
+    keeps only the rows known as of ``s_{q+1}``: what a forecast made then saw.
+    Sources are kept apart: the in-memory kernel and the one-date build aggregate
+    each on its own, which is much cheaper than one wide union; the window kernel
+    stacks them to join the dense panel once.
+    """
+    out = []
+    for rows in source_rows(data, streams, label):
+        if known_by is not None:
+            rows = rows.filter(rows["known"] <= int(known_by))
+        aggs = {name: rows[name].sum().cast("int64") for name in _values(rows)}
+        out.append(rows.group_by(["grid_idx", "period"]).aggregate(**aggs))
+    return out
+
+
+def late_sources(data: PanelData, streams: list[Stream], label: LabelConfig) -> list[ir.Table]:
+    """Per source, the rows known only after their own period ended.
+
+    ``grid_idx, period, known, <streams>`` summed per ``(grid_idx, period, known)``,
+    only where ``known > period``; empty list when no table has ``recorded_at``.
+    """
+    if not data.has_delays:
+        return []
+    out = []
+    for rows in source_rows(data, streams, label):
+        late = rows.filter(rows["known"] > rows["period"])
+        aggs = {name: late[name].sum().cast("int64") for name in _values(late)}
+        out.append(late.group_by(["grid_idx", "period", "known"]).aggregate(**aggs))
+    return out
+
+
+def known_latest(
+    data: PanelData, streams: list[Stream], label: LabelConfig, names: set[str]
+) -> list[ir.Table]:
+    """For the streams in ``names``: per grid and period ``known``, the latest period
+    of a row with a positive value that became known then.
+
+    ``grid_idx, known, <stream>`` (missing where no such row): the running maximum
+    over ``known <= q`` is the latest period with events as known at row ``q``.
+    """
+    out = []
+    for rows in source_rows(data, streams, label):
+        cols = [c for c in _values(rows) if c in names]
+        if cols:
+            aggs = {
+                c: ibis.ifelse(rows[c] > 0, rows["period"], ibis.null("int32")).max() for c in cols
+            }
+            out.append(rows.group_by(["grid_idx", "known"]).aggregate(**aggs))
     return out

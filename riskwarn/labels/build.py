@@ -17,22 +17,35 @@ import numpy as np
 
 from riskwarn.config import LabelConfig
 from riskwarn.labels.rules import applicable_label, escalation_predicate
-from riskwarn.panel.tables import PanelData
+from riskwarn.panel.tables import PanelData, known_period
 
 
-def escalation_events(data: PanelData, label: LabelConfig) -> ir.Table:
-    """``grid_idx, period, esc_n``: escalation events per grid and period (non-zero rows)."""
+def escalation_rows(data: PanelData, label: LabelConfig) -> ir.Table:
+    """``grid_idx, period, known``: one row per escalation event.
+
+    ``period`` places the event (labels count by it); ``known`` is the period from
+    whose end on it is known (:func:`~riskwarn.panel.tables.known_period`), which is
+    what a feature counting past escalations may use.
+    """
     parts = [
-        t.filter(escalation_predicate(t, name, label)).select("grid_idx", "period")
+        t.filter(escalation_predicate(t, name, label)).select(
+            "grid_idx", "period", known=known_period(t, "period")
+        )
         for name, t in data.events.items()
         if any(r.table == name for r in label.any_of)
     ]
     if not parts:
-        empty = data.grids.select("grid_idx", period=ibis.literal(0, "int32")).limit(0)
-        parts = [empty]
+        zero = ibis.literal(0, "int32")
+        parts = [data.grids.select("grid_idx", period=zero, known=zero).limit(0)]
     union = parts[0]
     for p in parts[1:]:
         union = union.union(p, distinct=False)
+    return union
+
+
+def escalation_events(data: PanelData, label: LabelConfig) -> ir.Table:
+    """``grid_idx, period, esc_n``: escalation events per grid and period (non-zero rows)."""
+    union = escalation_rows(data, label)
     return union.group_by(["grid_idx", "period"]).aggregate(
         esc_n=union["grid_idx"].count().cast("int64")
     )

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from riskwarn.config import Config
-from riskwarn.data.contract import TABLES
+from riskwarn.data.contract import RECORDED, TABLES
 from riskwarn.data.validate import Dataset
 from riskwarn.errors import RiskwarnError
 from riskwarn.panel.graph import GridGraph
@@ -48,7 +48,8 @@ class PanelData:
         ``grid_idx`` plus the grids' attribute columns.
     events : dict of ibis Table
         Per event table: ``grid_idx``, ``period`` (of its main timestamp), contract
-        columns, and ``closed_period``/``resolved_period`` where those dates exist.
+        columns, and ``closed_period``/``resolved_period``/``recorded_period`` where
+        those dates exist (``recorded_at`` itself is not kept).
     edges : ibis Table or None
         ``grid_idx, nbr_idx, weight``, both directions of every edge.
     ring2 : ibis Table or None
@@ -75,6 +76,11 @@ class PanelData:
     @property
     def n_grids(self) -> int:
         return len(self.grid_ids)
+
+    @property
+    def has_delays(self) -> bool:
+        """Whether any event table says when its rows were recorded (``recorded_at``)."""
+        return any("recorded_period" in t.columns for t in self.events.values())
 
 
 def connect(engine: str = "duckdb", threads: int = 2, memory_limit: str = "3GB"):
@@ -195,12 +201,14 @@ def load_panel_data(
         f.insert(0, "grid_idx", codes.to_numpy(zero_copy_only=False).astype(np.int32))
         f = f.drop(columns=["grid_id"])
         f["period"] = periods.period_of(f[spec.time_column]).astype(np.int32)
-        for col in _SECOND_TIMES.get(name, ()):
+        for col in (*_SECOND_TIMES.get(name, ()), RECORDED):
             if col in f:
                 idx = periods.period_of(f[col]).astype(np.float64)
                 f[col.replace("_at", "_period")] = pd.array(
                     np.where(f[col].isna(), np.nan, idx), dtype="Int32"
                 )
+        if RECORDED in f:  # its period is all the features need of it
+            f = f.drop(columns=[RECORDED])
         events[name] = put_table(con, f"rw_{name}", f)
         del f  # the engine has its own copy; keep Python's memory for the build
     edges = ring2 = edge_lists = None
@@ -222,6 +230,20 @@ def load_panel_data(
         edge_lists=edge_lists,
         unobserved=unobserved,
     )
+
+
+def known_period(rows: ir.Table, period_column: str) -> ir.IntegerValue:
+    """The period from whose end on a row's ``period_column`` date is known.
+
+    A row is known as of ``s_{q+1}`` (panel row ``q``) when this is ``<= q``: the later
+    of the date's own period and the period the row was recorded in; without
+    ``recorded_at`` (the column, or the cell) the date itself is when it became known.
+    """
+    own = rows[period_column].cast("int32")
+    if "recorded_period" not in rows.columns:
+        return own
+    recorded = rows["recorded_period"].cast("int32")
+    return ibis.ifelse(recorded.notnull() & (recorded > own), recorded, own)
 
 
 def dense_panel(data: PanelData) -> ir.Table:

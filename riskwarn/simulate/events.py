@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from riskwarn.data.contract import DISPUTES, INCIDENTS, PETITIONS
+from riskwarn.data.contract import DISPUTES, INCIDENTS, PETITIONS, RECORDED
 from riskwarn.simulate.frames import sequential_ids, take_strings, timestamps
 from riskwarn.simulate.params import EventParams
 from riskwarn.simulate.periods import US_PER_MINUTE, Timeline
@@ -102,6 +102,11 @@ class EventTables:
     petitions: pd.DataFrame
     disputes: pd.DataFrame
     incidents: pd.DataFrame
+
+
+def _columns(spec) -> list[str]:
+    # recorded_at is added when a city is written with delays (riskwarn.simulate.delays)
+    return [c for c in spec.column_names if c != RECORDED]
 
 
 def _choose(rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
@@ -289,7 +294,7 @@ def _petitions(
             "satisfied": satisfied,
         }
     )
-    return frame[list(PETITIONS.column_names)]
+    return frame[_columns(PETITIONS)]
 
 
 def _disputes(
@@ -329,7 +334,7 @@ def _disputes(
             "amount": amount[order],
         }
     )
-    return frame[list(DISPUTES.column_names)]
+    return frame[_columns(DISPUTES)]
 
 
 def _incidents(
@@ -380,4 +385,4 @@ def _incidents(
             "participants": participants[order].astype(np.int64),
         }
     )
-    return frame[list(INCIDENTS.column_names)]
+    return frame[_columns(INCIDENTS)]

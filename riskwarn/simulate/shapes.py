@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from riskwarn.data.contract import EVENT_TABLES, TABLES
+from riskwarn.data.contract import EVENT_TABLES, RECORDED, TABLES
 from riskwarn.errors import RiskwarnError
 
 # The label that counts exactly the simulated escalations (see DESIGN.md, "Labels"):
@@ -81,6 +81,10 @@ class DataShape:
     no_graph : bool
         No ``adjacency`` table, and ``grids`` loses ``lon``, ``lat`` and
         ``geometry_wkt``: riskwarn can build no graph.
+    delays : bool
+        Event tables get ``recorded_at`` (:mod:`riskwarn.simulate.delays`), and the
+        records entered after the extraction moment are not written. Without it
+        there is no ``recorded_at``: every record is known when it happens.
 
     Raises
     ------
@@ -91,6 +95,7 @@ class DataShape:
     tables: tuple[str, ...] = EVENT_TABLES
     minimal_columns: bool = False
     no_graph: bool = False
+    delays: bool = False
 
     def __post_init__(self) -> None:
         tables = (self.tables,) if isinstance(self.tables, str) else tuple(self.tables)
@@ -151,10 +156,17 @@ class DataShape:
                 return spec.required
             drop = GRAPH_COLUMNS if self.no_graph else ()
             return tuple(c for c in spec.column_names if c not in drop)
-        if table == "adjacency" or not self.minimal_columns:
+        if table == "adjacency":
             return spec.column_names
         needed = {r["column"] for r in self.label()["any_of"] if r["table"] == table}
-        return tuple(c for c in spec.column_names if c in spec.required or c in needed)
+        if self.delays:
+            needed.add(RECORDED)
+        return tuple(
+            c
+            for c in spec.column_names
+            if (c != RECORDED or self.delays)
+            and (not self.minimal_columns or c in spec.required or c in needed)
+        )
 
     def written(self) -> tuple[str, ...]:
         """The tables written, in writing order: grids, adjacency (with a graph), events."""
@@ -166,6 +178,7 @@ class DataShape:
             "tables": list(self.tables),
             "minimal_columns": self.minimal_columns,
             "no_graph": self.no_graph,
+            "delays": self.delays,
         }
 
 

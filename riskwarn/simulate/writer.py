@@ -25,6 +25,7 @@ import pandas as pd
 from riskwarn.atomic import write_atomic
 from riskwarn.errors import RiskwarnError
 from riskwarn.simulate.city import SimulatedCity, params_dict
+from riskwarn.simulate.delays import with_recorded_at
 from riskwarn.simulate.frames import iso_strings
 from riskwarn.simulate.shapes import ESCALATION_RULES, DataShape, label_toml, shape_tables
 from riskwarn.spreadsheet import write_csv
@@ -132,7 +133,10 @@ def write_city(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     writer = _write_parquet if fmt == "parquet" else _write_csv
-    tables = shape_tables(city.tables(), shape)
+    tables = city.tables()
+    if shape.delays:
+        tables = with_recorded_at(tables, city.seed, city.end)
+    tables = shape_tables(tables, shape)
     files: dict[str, Path] = {}
     for name, frame in tables.items():
         files[name] = write_atomic(out / f"{name}.{fmt}", partial(writer, frame))

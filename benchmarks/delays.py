@@ -1,0 +1,149 @@
+"""How much a backtest overstates AP when it ignores reporting delays.
+
+    python benchmarks/delays.py                      # 400 grids x 104 weeks, seeds 1-3
+    python benchmarks/delays.py --grids 200 --periods 80 --seeds 1
+
+A city is simulated with ``--delays`` (``recorded_at``: most records entered the same
+day, a long tail for disputes and incidents; records entered after the extraction
+moment are not in the export). The same exported rows are backtested twice with the
+same config (label horizon 4, the default test window, refits every 4 periods,
+persistence, the historical rate, LightGBM and the ensemble):
+
+- *honoured*: with ``recorded_at``: each as-of date sees only the rows recorded before
+  it, as scoring will (this is the AP a deployment can expect);
+- *ignored*: the ``recorded_at`` column dropped: every row counts as known when it
+  happened, which is what a backtest on an export without the column does.
+
+Labels are the same in both (they count by event time). Per model and horizon
+(1 and 4): AP honoured, AP ignored, and the overstatement ``ignored / honoured - 1``;
+medians over the seeds. Writes bench_output/delays.json and bench_output/delays.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "bench_output"
+MODELS = ("persistence", "hist_rate", "lightgbm", "ensemble")
+
+
+def seeds_of(text: str) -> list[int]:
+    out: list[int] = []
+    for part in text.split(","):
+        if "-" in part:
+            lo, hi = (int(x) for x in part.split("-"))
+            out.extend(range(lo, hi + 1))
+        elif part.strip():
+            out.append(int(part))
+    return out
+
+
+def cities(grids: int, periods: int, seed: int) -> tuple[Path, Path]:
+    """The delayed export and the same rows without ``recorded_at`` (cached)."""
+    import pandas as pd
+
+    from riskwarn.simulate import DataShape, simulate_city, write_city
+
+    honoured = OUT / f"delays_{grids}x{periods}_s{seed}"
+    ignored = OUT / f"delays_{grids}x{periods}_s{seed}_ignored"
+    if not (honoured / "_truth" / "simulation.json").exists():
+        city = simulate_city(n_grids=grids, n_periods=periods, seed=seed)
+        write_city(city, honoured, shape=DataShape(delays=True))
+    if not (ignored / "_truth").exists():
+        ignored.mkdir(parents=True, exist_ok=True)
+        for path in honoured.glob("*.parquet"):
+            frame = pd.read_parquet(path)
+            frame.drop(columns=["recorded_at"], errors="ignore").to_parquet(
+                ignored / path.name, index=False
+            )
+        shutil.copytree(honoured / "_truth", ignored / "_truth")
+    return honoured, ignored
+
+
+def backtest(folder: Path, reuse: bool) -> dict[str, Any]:
+    from riskwarn.config import load_config
+    from riskwarn.workflows import run_backtest_files
+
+    out = OUT / "delay_runs" / folder.name
+    toml = (folder / "_truth" / "label.toml").read_text() + (
+        f"[backtest]\nrefit_every = 4\nmodels = {json.dumps(list(MODELS))}\n"
+    )
+    done = out / "metrics.json"
+    config_path = out / "config.toml"
+    if not (reuse and done.exists() and config_path.exists() and config_path.read_text() == toml):
+        out.mkdir(parents=True, exist_ok=True)
+        done.unlink(missing_ok=True)
+        config_path.write_text(toml)
+        t0 = time.perf_counter()
+        run_backtest_files(folder, load_config(config_path), out, track=False)
+        print(f"  backtest of {folder.name} in {time.perf_counter() - t0:.0f}s", flush=True)
+    metrics = json.loads(done.read_text())
+    return {(r["model"], r["horizon"]): r["ap"] for r in metrics["overall"]}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--grids", type=int, default=400)
+    parser.add_argument("--periods", type=int, default=104)
+    parser.add_argument("--seeds", default="1-3")
+    parser.add_argument("--reuse", action="store_true", help="read earlier runs back")
+    args = parser.parse_args(argv)
+    per_seed = []
+    for seed in seeds_of(args.seeds):
+        honoured, ignored = cities(args.grids, args.periods, seed)
+        a, b = backtest(honoured, args.reuse), backtest(ignored, args.reuse)
+        per_seed.append({"seed": seed, "honoured": a, "ignored": b})
+    rows = []
+    for model in MODELS:
+        for h in (1, 4):
+            key = (model, h)
+            pairs = [
+                (s["honoured"][key], s["ignored"][key]) for s in per_seed if key in s["honoured"]
+            ]
+            if not pairs:
+                continue
+            rows.append(
+                {
+                    "model": model,
+                    "horizon": h,
+                    "ap_honoured": statistics.median(p[0] for p in pairs),
+                    "ap_ignored": statistics.median(p[1] for p in pairs),
+                    "overstatement": statistics.median(p[1] / p[0] - 1 for p in pairs),
+                    "per_seed": [{"honoured": p[0], "ignored": p[1]} for p in pairs],
+                }
+            )
+    result = {
+        "grids": args.grids,
+        "periods": args.periods,
+        "seeds": seeds_of(args.seeds),
+        "rows": rows,
+    }
+    OUT.mkdir(exist_ok=True)
+    (OUT / "delays.json").write_text(json.dumps(result, indent=2) + "\n")
+    lines = [
+        f"# AP with reporting delays honoured and ignored ({args.grids} grids x "
+        f"{args.periods} weeks, seeds {args.seeds}, medians)",
+        "",
+        "| model | horizon | AP honoured | AP ignored | overstatement |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['horizon']} | {r['ap_honoured']:.3f} | {r['ap_ignored']:.3f} "
+            f"| {r['overstatement']:+.1%} |"
+        )
+    text = "\n".join(lines) + "\n"
+    (OUT / "delays.md").write_text(text)
+    print(text)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Windows that span an extraction gap, flagged: how many of their periods a table
+did not observe.
+
+A count over the last 52 weeks that holds two weeks of an extraction gap is two
+weeks short, not a quieter grid. Such counts are not made missing (every grid would
+lose its long windows for a year after one bad week); instead each table with a gap
+gets one feature, the number of periods of the longest window that it did not
+observe (:func:`~riskwarn.panel.periods.unobserved_periods`), the same for every
+grid, so that a model can tell a short window from a quiet one. Which tables get the
+column is part of the vocabulary, like the categories: decided by the gaps before
+the first forecast, and carried by a model's manifest to the data it scores.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from riskwarn.features.manifest import FeatureInfo
+from riskwarn.features.streams import PREFIX, WORD
+
+VOCABULARY_KEY = "coverage"
+
+
+def column(table: str, window: int) -> str:
+    return f"{PREFIX[table]}_unobserved_w{window}"
+
+
+def gap_tables(unobserved: dict[str, np.ndarray], before: int | None = None) -> list[str]:
+    """Tables with an unobserved period (before period ``before``, if given)."""
+    out = []
+    for name, idx in unobserved.items():
+        idx = np.asarray(idx)
+        if (idx < before).any() if before is not None else len(idx):
+            out.append(name)
+    return sorted(out)
+
+
+def coverage_info(table: str, window: int) -> FeatureInfo:
+    en, zh = WORD[table]
+    return FeatureInfo(
+        column(table, window),
+        "coverage",
+        window,
+        f"periods with no {en} recorded city-wide (an extraction gap) in the last {window} periods",
+        f"最近{window}期内全市无{zh}记录的期数(数据缺失)",
+    )
+
+
+def coverage_frame(
+    n_complete: int, unobserved: dict[str, np.ndarray], tables: list[str], window: int
+) -> pd.DataFrame:
+    """One row per panel row ``period = q``: unobserved periods in ``q-window+1 .. q``.
+
+    Returns
+    -------
+    DataFrame, shape (n_complete, 1 + len(tables))
+    """
+    out = {"period": np.arange(n_complete, dtype=np.int32)}
+    for name in tables:
+        gap = np.zeros(n_complete, dtype=np.int32)
+        idx = np.asarray(unobserved.get(name, []), dtype=np.int64)
+        gap[idx[idx < n_complete]] = 1
+        cum = np.concatenate([[0], np.cumsum(gap)])
+        q = np.arange(n_complete)
+        out[column(name, window)] = (cum[q + 1] - cum[np.maximum(q + 1 - window, 0)]).astype(
+            np.int32
+        )
+    return pd.DataFrame(out)
