@@ -11,7 +11,7 @@ import pytest
 
 from riskwarn.cli import main
 from riskwarn.config import LabelRule, load_config
-from riskwarn.data.contract import TABLES
+from riskwarn.data.contract import RECORDED, TABLES
 from riskwarn.errors import RiskwarnError
 from riskwarn.simulate import (
     DataShape,
@@ -40,7 +40,8 @@ PROXY = {"table": "disputes", "column": "parties", "op": ">=", "value": 5}
 
 
 def _full(table: str) -> list[str]:
-    return list(TABLES[table].column_names)
+    # recorded_at only with delays (tests/test_delays.py)
+    return [c for c in TABLES[table].column_names if c != RECORDED]
 
 
 def _no_graph_grids() -> list[str]:
@@ -158,6 +159,7 @@ def test_shape_is_recorded_and_label_config_loads(city: SimulatedCity, tmp_path)
         "tables": ["disputes", "incidents"],
         "minimal_columns": True,
         "no_graph": True,
+        "delays": False,
         "break_at": None,
         "break_factor": None,
     }
@@ -393,6 +395,7 @@ def test_cli_shape_and_break_then_validate(tmp_path, capsys) -> None:
         "tables": ["disputes", "incidents"],
         "minimal_columns": True,
         "no_graph": True,
+        "delays": False,
         "break_at": 10,
         "break_factor": 1.5,
     }

@@ -153,6 +153,21 @@ def test_a_graph_with_islands_and_a_single_grid_build_on_spark(tmp_path):
     _same_features(spark, duck)
 
 
+def test_reporting_delays_on_spark_equal_duckdb(tmp_path):
+    """recorded_at: the pending corrections (a range join) run on Spark as on DuckDB."""
+    from riskwarn.simulate import DataShape
+
+    sim = simulate_city(n_grids=12, n_periods=24, seed=5)
+    write_city(sim, tmp_path, shape=DataShape(delays=True))
+    end = sim.end.tz_convert("Asia/Shanghai").tz_localize(None).isoformat()
+    config = Config(data=DataConfig(end=end))
+    dataset = load_dataset(tmp_path, config)
+    _same_features(
+        build_features(dataset, config, labels=True, engine="spark"),
+        build_features(dataset, config, labels=True),
+    )
+
+
 @pytest.fixture(scope="module")
 def trained(city):
     folder = city["folder"]

@@ -220,13 +220,9 @@ class FeatureBuilder:
             )
             fixed = {c[4:] for c in fix.columns[2:]}
             prims = joined.select(
-                **{
-                    c: (joined[c] - joined[f"_fix{c}"].fill_null(0)).cast(prims[c].type())
-                    if c in fixed
-                    else joined[c]
-                    for c in prims.columns
-                }
-            )
+                **{c: _less(joined[c], joined[f"_fix{c}"]) if c in fixed else joined[c]
+                   for c in prims.columns}
+            )  # fmt: skip
         return self._materialize("primitives", prims)
 
     def _base_full_arrays(self, labels: bool) -> ir.Table:
@@ -267,6 +263,8 @@ class FeatureBuilder:
         for column, values in array_primitives(dense, self.plan.primitives):
             if column in unseen:
                 values = values - unseen.pop(column)
+                if kinds[column] == "decay":  # rounding must not make a count negative
+                    values = np.maximum(values, 0.0)
             elif kinds[column] == "last" and latest:
                 values = known_last[streams_of[column]]
             if kinds[column] == "decay":
@@ -461,6 +459,13 @@ class FeatureBuilder:
         with writing(path) as tmp:
             write_parquet(self.data.con, expr, tmp, timezone=self.config.data.timezone)
         return Path(path)
+
+
+def _less(value: ir.NumericValue, unseen: ir.NumericValue) -> ir.NumericValue:
+    """A primitive less what its row had not yet seen (decayed sums: never below 0
+    by rounding)."""
+    out = (value - unseen.fill_null(0)).cast(value.type())
+    return ibis.greatest(out, 0.0) if value.type().is_floating() else out
 
 
 def frame_from_arrow(table: pa.Table, label_names, timezone: str) -> pd.DataFrame:
