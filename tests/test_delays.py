@@ -166,3 +166,4 @@ def test_simulate_delays_writes_a_recorded_at_that_validates_and_inspect_maps_it
     incidents.rename(columns={RECORDED: "录入时间"}).to_csv(out / "incidents.csv", index=False)
     found = inspect_folder(out)
     assert found.tables["incidents"].columns.get(RECORDED) == "录入时间"
+    assert any(n.startswith("incidents: ") and "recorded a day or more" in n for n in found.notes)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from riskwarn.data.contract import EVENT_TABLES, TABLES, identifies_person
+from riskwarn.data.contract import EVENT_TABLES, RECORDED, TABLES, identifies_person
 from riskwarn.data.gaps import extraction_gaps
 from riskwarn.data.parse import parse_timestamp, present
 from riskwarn.data.read import find_table_files, read_header, read_raw_table
@@ -232,6 +232,21 @@ def _guess_freq(times: pd.Series) -> str:
     return "W-MON"
 
 
+def _delay_note(table: str, when: pd.Series, recorded: pd.Series, timezone: str) -> list[str]:
+    """How late the rows of a table were recorded, in one line (none without values)."""
+    stamps, _ = parse_timestamp(recorded, timezone)
+    days = ((stamps - when).dt.total_seconds() / 86400).dropna()
+    days = days[days >= 0]
+    if days.empty:
+        return []
+    late = float((days >= 1).mean())
+    return [
+        f"{table}: {late:.0%} of rows were recorded a day or more after they happened "
+        f"(90 % within {days.quantile(0.9):.0f} days, the longest {days.max():.0f}); "
+        f"a forecast as of t uses only the rows recorded before t."
+    ]
+
+
 def inspect_folder(
     folder: str | Path,
     *,
@@ -319,6 +334,8 @@ def inspect_folder(
         if spec.time_column and name in EVENT_TABLES:
             event_grids |= set(frame["grid_id"].dropna().astype(str))
             times[name], _ = parse_timestamp(frame[spec.time_column], timezone)
+            if RECORDED in frame:
+                notes.extend(_delay_note(name, times[name], frame[RECORDED], timezone))
     freq = _guess_freq(pd.concat(list(times.values()))) if times else "W-MON"
     # Rows per period and city-wide gaps, on the guessed frequency.
     for name, stamps in times.items():
