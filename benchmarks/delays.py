@@ -46,17 +46,24 @@ def seeds_of(text: str) -> list[int]:
     return out
 
 
-def cities(grids: int, periods: int, seed: int) -> tuple[Path, Path]:
+def cities(grids: int, periods: int, seed: int, scale: float) -> tuple[Path, Path]:
     """The delayed export and the same rows without ``recorded_at`` (cached)."""
     import pandas as pd
 
+    from riskwarn.data.contract import EVENT_TABLES
     from riskwarn.simulate import DataShape, simulate_city, write_city
+    from riskwarn.simulate.delays import with_recorded_at
 
-    honoured = OUT / f"delays_{grids}x{periods}_s{seed}"
-    ignored = OUT / f"delays_{grids}x{periods}_s{seed}_ignored"
+    tag = "" if scale == 1 else f"_x{scale:g}"
+    honoured = OUT / f"delays_{grids}x{periods}_s{seed}{tag}"
+    ignored = OUT / f"delays_{grids}x{periods}_s{seed}{tag}_ignored"
     if not (honoured / "_truth" / "simulation.json").exists():
         city = simulate_city(n_grids=grids, n_periods=periods, seed=seed)
         write_city(city, honoured, shape=DataShape(delays=True))
+        if scale != 1:  # the same draws as simulate --delays, stretched
+            tables = with_recorded_at(city.tables(), seed, city.end, scale)
+            for name in EVENT_TABLES:
+                tables[name].to_parquet(honoured / f"{name}.parquet", index=False)
     if not (ignored / "_truth").exists():
         ignored.mkdir(parents=True, exist_ok=True)
         for path in honoured.glob("*.parquet"):
@@ -94,11 +101,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--grids", type=int, default=200)
     parser.add_argument("--periods", type=int, default=104)
     parser.add_argument("--seeds", default="1-3")
+    parser.add_argument("--scale", type=float, default=1.0, help="every delay times this")
     parser.add_argument("--reuse", action="store_true", help="read earlier runs back")
     args = parser.parse_args(argv)
     per_seed = []
     for seed in seeds_of(args.seeds):
-        honoured, ignored = cities(args.grids, args.periods, seed)
+        honoured, ignored = cities(args.grids, args.periods, seed, args.scale)
         a, b = backtest(honoured, args.reuse), backtest(ignored, args.reuse)
         per_seed.append({"seed": seed, "honoured": a, "ignored": b})
     rows = []
@@ -127,10 +135,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "rows": rows,
     }
     OUT.mkdir(exist_ok=True)
-    (OUT / "delays.json").write_text(json.dumps(result, indent=2) + "\n")
+    name = "delays" if args.scale == 1 else f"delays_x{args.scale:g}"
+    (OUT / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         f"# AP with reporting delays honoured and ignored ({args.grids} grids x "
-        f"{args.periods} weeks, seeds {args.seeds}, medians)",
+        f"{args.periods} weeks, seeds {args.seeds}, delays x{args.scale:g}, medians)",
         "",
         "| model | horizon | AP honoured | AP ignored | overstatement |",
         "|---|---|---|---|---|",
@@ -141,7 +150,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"| {r['overstatement']:+.1%} |"
         )
     text = "\n".join(lines) + "\n"
-    (OUT / "delays.md").write_text(text)
+    (OUT / f"{name}.md").write_text(text)
     print(text)
     return result
 

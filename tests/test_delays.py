@@ -167,3 +167,17 @@ def test_simulate_delays_writes_a_recorded_at_that_validates_and_inspect_maps_it
     found = inspect_folder(out)
     assert found.tables["incidents"].columns.get(RECORDED) == "录入时间"
     assert any(n.startswith("incidents: ") and "recorded a day or more" in n for n in found.notes)
+
+
+def test_a_delay_scale_stretches_the_same_draws():
+    from riskwarn.simulate.delays import with_recorded_at
+
+    sim = simulate_city(n_grids=4, n_periods=8, seed=2)
+    far = sim.end + pd.Timedelta(days=100_000)  # nothing left out
+    one, four = (with_recorded_at(sim.tables(), 2, far, s) for s in (1.0, 4.0))
+    for name, col in (("incidents", "occurred_at"), ("disputes", "reported_at")):
+        d1 = (one[name][RECORDED] - one[name][col]).dt.total_seconds()
+        d4 = (four[name][RECORDED] - four[name][col]).dt.total_seconds()
+        np.testing.assert_allclose(d4, 4 * d1, atol=2)
+    with pytest.raises(ValueError, match="scale"):
+        with_recorded_at(sim.tables(), 2, far, 0.0)

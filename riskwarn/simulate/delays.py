@@ -51,7 +51,7 @@ def recording_delays(rng: np.random.Generator, delay: RecordingDelay, n: int) ->
 
 
 def with_recorded_at(
-    tables: dict[str, pd.DataFrame], seed: int, end: pd.Timestamp
+    tables: dict[str, pd.DataFrame], seed: int, end: pd.Timestamp, scale: float = 1.0
 ) -> dict[str, pd.DataFrame]:
     """Event tables gain ``recorded_at``; rows recorded at or after ``end`` are dropped.
 
@@ -63,13 +63,17 @@ def with_recorded_at(
         The city's seed.
     end : Timestamp
         The extraction moment (tz-aware).
+    scale : float
+        Every delay times this (> 0): 4 is a platform where records come in weeks late.
     """
+    if not scale > 0:
+        raise ValueError(f"scale must be > 0, got {scale!r}")
     rng = np.random.default_rng([int(seed), _STREAM])
     out = dict(tables)
     for name in EVENT_TABLES:
         frame = tables[name]
         when = frame[TABLES[name].time_column]
-        days = recording_delays(rng, DELAYS[name], len(frame))
+        days = recording_delays(rng, DELAYS[name], len(frame)) * scale
         # whole seconds: every file format and reader keeps them exactly
         recorded = when + pd.to_timedelta(np.round(days * 86400.0), unit="s")
         f = frame.assign(**{RECORDED: recorded})
