@@ -151,6 +151,10 @@ def test_cli_writes_predictions_and_metrics(city, tmp_path, capsys):
     dates = np.sort(pred["as_of"].unique())
     assert len(dates) > 1 and (np.diff(dates) == np.timedelta64(14, "D")).all()  # step = 2
     assert pred.loc[pred["model"] == "lightgbm", "expected_events"].notna().all()
+    # one count distribution per row: never fewer expected events than P(N >= 1)
+    counted = pred[pred["expected_events"].notna()]
+    assert "lightgbm" in set(counted["model"].astype(str))
+    assert (counted["score"] <= counted["expected_events"] + 1e-12).all()
     text = (out / "metrics.json").read_text()
     assert "NaN" not in text
     metrics = json.loads(text)

@@ -23,6 +23,7 @@ from riskwarn.backtest.split import Fold, RollingOriginSplit
 from riskwarn.config import BacktestConfig
 from riskwarn.errors import RiskwarnError
 from riskwarn.models.catalogue import make_count_model, make_model, runnable_models, skip_notes
+from riskwarn.models.counts import hurdle_expected
 from riskwarn.models.frames import feature_columns, fit_model, select_rows
 
 PREDICTION_COLUMNS = (
@@ -186,6 +187,8 @@ class _FoldTask:
             elif name == "lightgbm":
                 counter = make_count_model(h, seed=settings.seed, like=model)
                 expected = counter.fit(train, y, count=count).predict_expected(test)
+            # one count distribution: the score's P(N >= 1), the count model's shape
+            expected = hurdle_expected(score, expected)
             pieces.append(
                 pd.DataFrame(
                     {

@@ -28,6 +28,7 @@ from riskwarn.errors import RiskwarnError
 from riskwarn.models.baselines import PersistenceBaseline, _IsotonicScoreBaseline
 from riskwarn.models.boosting import LightGBMEscalation
 from riskwarn.models.catalogue import make_count_model, make_model
+from riskwarn.models.counts import hurdle_expected
 from riskwarn.models.ensemble import CalibratedEnsemble
 from riskwarn.models.frames import KEY_COLUMNS, check_labels, feature_columns, fit_model
 from riskwarn.models.hawkes import GraphHawkes
@@ -168,7 +169,8 @@ class EscalationScorer(BaseEstimator):
     def predict_expected(self, X: pd.DataFrame) -> np.ndarray:
         """Expected escalation events in the window, shape (n_rows,)."""
         self._check(X)
-        return self.counter_.predict_expected(X)
+        score = self.model_.predict_proba(X)[:, 1]
+        return hurdle_expected(score, self.counter_.predict_expected(X))
 
     def contributions(self, X: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Each source's contribution to the stacked log-odds, and the value it reports.
@@ -292,12 +294,14 @@ class EscalationScorer(BaseEstimator):
             ``grid_id, as_of, score, expected_events`` and the reason columns.
         """
         self._check(X)
+        score = self.model_.predict_proba(X)[:, 1]
         head = pd.DataFrame(
             {
                 "grid_id": X["grid_id"].astype(str).to_numpy(),
                 "as_of": X["as_of"],
-                "score": self.model_.predict_proba(X)[:, 1],
-                "expected_events": self.counter_.predict_expected(X),
+                "score": score,
+                # one count distribution: never fewer expected events than P(N >= 1)
+                "expected_events": hurdle_expected(score, self.counter_.predict_expected(X)),
             },
             index=X.index,
         )
