@@ -96,6 +96,40 @@ def backtest(folder: Path, reuse: bool) -> dict[str, Any]:
     return {(r["model"], r["horizon"]): r["ap"] for r in metrics["overall"]}
 
 
+def _build_once(folder: str, queue) -> None:
+    from riskwarn.config import load_config
+    from riskwarn.data.validate import load_dataset
+    from riskwarn.features.build import prepare_features
+
+    config = load_config(Path(folder) / "_truth" / "label.toml")
+    dataset = load_dataset(folder, config)
+    t0 = time.perf_counter()
+    builder = prepare_features(dataset, config)
+    builder.to_pandas(labels=True)
+    queue.put(time.perf_counter() - t0)
+
+
+def build_times(grids: int, periods: int, runs: int) -> dict[str, float]:
+    """Median seconds of the whole-panel build (load into the engine + features and
+    labels) with recorded_at and without, each run in a fresh process."""
+    import multiprocessing as mp
+
+    honoured, ignored = cities(grids, periods, 1, 1.0)
+    ctx = mp.get_context("spawn")
+    out = {}
+    for name, folder in (("with recorded_at", honoured), ("without", ignored)):
+        times = []
+        for _ in range(runs):
+            queue = ctx.Queue()
+            proc = ctx.Process(target=_build_once, args=(str(folder), queue))
+            proc.start()
+            times.append(queue.get())
+            proc.join()
+        out[name] = statistics.median(times)
+        print(f"  build {name}: {[round(t, 1) for t in times]} s", flush=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grids", type=int, default=200)
@@ -103,6 +137,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seeds", default="1-3")
     parser.add_argument("--scale", type=float, default=1.0, help="every delay times this")
     parser.add_argument("--reuse", action="store_true", help="read earlier runs back")
+    parser.add_argument(
+        "--build-grids",
+        type=int,
+        default=0,
+        help="also time the feature build with and without recorded_at on this many grids",
+    )
     args = parser.parse_args(argv)
     per_seed = []
     for seed in seeds_of(args.seeds):
@@ -128,7 +168,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     "per_seed": [{"honoured": p[0], "ignored": p[1]} for p in pairs],
                 }
             )
+    times: dict[str, float] = {}
+    lines_build: list[str] = []
+    if args.build_grids:
+        times = build_times(args.build_grids, args.periods, 3)
+        lines_build = [
+            "",
+            f"Feature build, {args.build_grids} grids x {args.periods} weeks (median of 3): "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in times.items()),
+        ]
     result = {
+        "build_seconds": times,
+        "scale": args.scale,
         "grids": args.grids,
         "periods": args.periods,
         "seeds": seeds_of(args.seeds),
@@ -149,7 +200,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"| {r['model']} | {r['horizon']} | {r['ap_honoured']:.3f} | {r['ap_ignored']:.3f} "
             f"| {r['overstatement']:+.1%} |"
         )
-    text = "\n".join(lines) + "\n"
+    text = "\n".join(lines + lines_build) + "\n"
     (OUT / f"{name}.md").write_text(text)
     print(text)
     return result
