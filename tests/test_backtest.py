@@ -155,6 +155,11 @@ def test_cli_writes_predictions_and_metrics(city, tmp_path, capsys):
     counted = pred[pred["expected_events"].notna()]
     assert "lightgbm" in set(counted["model"].astype(str))
     assert (counted["score"] <= counted["expected_events"] + 1e-12).all()
+    # and every grid's risk never falls as the window grows (horizon 1 to 2)
+    wide = pred.pivot_table(
+        index=["model", "grid_id", "as_of"], columns="horizon", values="score", observed=True
+    ).dropna()
+    assert len(wide) and (wide[2] >= wide[1] - 1e-12).all()
     text = (out / "metrics.json").read_text()
     assert "NaN" not in text
     metrics = json.loads(text)

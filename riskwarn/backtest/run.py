@@ -25,6 +25,7 @@ from riskwarn.errors import RiskwarnError
 from riskwarn.models.catalogue import make_count_model, make_model, runnable_models, skip_notes
 from riskwarn.models.counts import hurdle_expected
 from riskwarn.models.frames import feature_columns, fit_model, select_rows
+from riskwarn.models.horizons import reconcile_horizons
 
 PREDICTION_COLUMNS = (
     "model",
@@ -207,6 +208,11 @@ class _FoldTask:
         return pieces, parts
 
 
+def _ratio(after: pd.Series, before: pd.Series, name: str, h: int) -> float:
+    a, b = after.get((name, h), np.nan), before.get((name, h), np.nan)
+    return float(a / b) if b and np.isfinite(a) and np.isfinite(b) else 1.0
+
+
 def run_backtest(
     frame: pd.DataFrame,
     *,
@@ -271,11 +277,20 @@ def run_backtest(
         progress(total, total, "done")
     predictions = pd.concat(pieces, ignore_index=True)
     predictions["model"] = pd.Categorical(predictions["model"], categories=list(models))
+    mean_expected = predictions.groupby(["model", "horizon"], observed=True)["expected_events"]
+    before = mean_expected.mean()
+    predictions = reconcile_horizons(predictions)
     predictions = predictions.sort_values(
         ["model", "horizon", "as_of", "grid_id"], kind="stable"
     ).reset_index(drop=True)
+    after = predictions.groupby(["model", "horizon"], observed=True)["expected_events"].mean()
+    # the parts of a model's expected events, scaled with it where the horizons were
+    # reconciled (their shares are the model's own)
     mean_parts = {
-        name: {h: pd.concat(frames).mean().to_dict() for h, frames in by_h.items()}
+        name: {
+            h: (pd.concat(frames).mean() * _ratio(after, before, name, h)).to_dict()
+            for h, frames in by_h.items()
+        }
         for name, by_h in parts.items()
     }
     return BacktestResult(
