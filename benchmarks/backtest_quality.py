@@ -112,17 +112,14 @@ def ensure_shaped_city(name: str, grids: int, periods: int, seed: int, freq: str
     return folder
 
 
-def shape_backtest(folder: Path, refit_every: int, reuse: bool) -> dict[str, Any]:
-    """The backtest of one shaped city with its own label (``_truth/label.toml``)."""
-    import pandas as pd
-
+def cached_backtest(folder: Path, out: Path, backtest_toml: str, reuse: bool) -> dict:
+    """Backtest ``folder`` with its own label (``_truth/label.toml``) plus the
+    ``[backtest]`` lines given, into ``out``; with ``reuse``, read an earlier run of
+    the same config back. Returns ``metrics.json`` as a dict."""
     from riskwarn.config import load_config
     from riskwarn.workflows import run_backtest_files
 
-    out = OUT / "quality_runs" / f"{folder.name}_r{refit_every}"
-    toml = (folder / "_truth" / "label.toml").read_text() + (
-        f"[backtest]\nrefit_every = {refit_every}\n"
-    )
+    toml = (folder / "_truth" / "label.toml").read_text() + backtest_toml
     config_path = out / "config.toml"
     done = out / "metrics.json"
     if not (reuse and done.exists() and config_path.exists() and config_path.read_text() == toml):
@@ -132,10 +129,16 @@ def shape_backtest(folder: Path, refit_every: int, reuse: bool) -> dict[str, Any
         t0 = time.perf_counter()
         run_backtest_files(folder, load_config(config_path), out, track=False)
         print(f"  backtest of {folder.name} in {time.perf_counter() - t0:.0f}s", flush=True)
-    return {
-        "metrics": json.loads(done.read_text()),
-        "predictions": pd.read_parquet(out / "predictions.parquet"),
-    }
+    return json.loads(done.read_text())
+
+
+def shape_backtest(folder: Path, refit_every: int, reuse: bool) -> dict[str, Any]:
+    """The backtest of one shaped city with its own label (``_truth/label.toml``)."""
+    import pandas as pd
+
+    out = OUT / "quality_runs" / f"{folder.name}_r{refit_every}"
+    metrics = cached_backtest(folder, out, f"[backtest]\nrefit_every = {refit_every}\n", reuse)
+    return {"metrics": metrics, "predictions": pd.read_parquet(out / "predictions.parquet")}
 
 
 def date_bootstrap_se(pred, model: str, other: str, h: int, reps: int = 200) -> float:

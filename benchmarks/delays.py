@@ -75,24 +75,12 @@ def cities(grids: int, periods: int, seed: int, scale: float) -> tuple[Path, Pat
     return honoured, ignored
 
 
-def backtest(folder: Path, reuse: bool) -> dict[str, Any]:
-    from riskwarn.config import load_config
-    from riskwarn.workflows import run_backtest_files
+def backtest(folder: Path, reuse: bool) -> dict[tuple[str, int], float]:
+    """AP per (model, horizon) of one city's backtest (cached under bench_output/)."""
+    from backtest_quality import cached_backtest
 
-    out = OUT / "delay_runs" / folder.name
-    toml = (folder / "_truth" / "label.toml").read_text() + (
-        f"[backtest]\nrefit_every = 13\nmodels = {json.dumps(list(MODELS))}\n"
-    )
-    done = out / "metrics.json"
-    config_path = out / "config.toml"
-    if not (reuse and done.exists() and config_path.exists() and config_path.read_text() == toml):
-        out.mkdir(parents=True, exist_ok=True)
-        done.unlink(missing_ok=True)
-        config_path.write_text(toml)
-        t0 = time.perf_counter()
-        run_backtest_files(folder, load_config(config_path), out, track=False)
-        print(f"  backtest of {folder.name} in {time.perf_counter() - t0:.0f}s", flush=True)
-    metrics = json.loads(done.read_text())
+    lines = f"[backtest]\nrefit_every = 13\nmodels = {json.dumps(list(MODELS))}\n"
+    metrics = cached_backtest(folder, OUT / "delay_runs" / folder.name, lines, reuse)
     return {(r["model"], r["horizon"]): r["ap"] for r in metrics["overall"]}
 
 
