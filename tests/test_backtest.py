@@ -153,7 +153,7 @@ def test_cli_writes_predictions_and_metrics(city, tmp_path, capsys):
     assert pred.loc[pred["model"] == "lightgbm", "expected_events"].notna().all()
     # one count distribution per row: never fewer expected events than P(N >= 1)
     counted = pred[pred["expected_events"].notna()]
-    assert "lightgbm" in set(counted["model"].astype(str))
+    assert {"lightgbm", "ensemble"} <= set(counted["model"].astype(str))
     assert (counted["score"] <= counted["expected_events"] + 1e-12).all()
     # and every grid's risk never falls as the window grows (horizon 1 to 2)
     wide = pred.pivot_table(

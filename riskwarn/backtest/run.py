@@ -171,6 +171,14 @@ class _FoldTask:
                 f"{fold.test_as_of[0]:%Y-%m-%d} at horizon {h}; start the backtest later."
             )
         pieces, parts = [], []
+        rates: list[np.ndarray] = []  # the count twin's rates, fitted once per (fold, h)
+
+        def count_rates(like=None) -> np.ndarray:
+            if not rates:
+                counter = make_count_model(h, seed=settings.seed, like=like)
+                rates.append(counter.fit(train, y, count=count).predict_expected(test))
+            return rates[0]
+
         for name in self.models:
             self._step(
                 f"fold {f + 1}/{self.n_folds} (train to {dates[last]:%Y-%m-%d}), h={h}, {name}"
@@ -186,8 +194,9 @@ class _FoldTask:
             if hasattr(model, "predict_expected"):
                 expected = model.predict_expected(test)
             elif name == "lightgbm":
-                counter = make_count_model(h, seed=settings.seed, like=model)
-                expected = counter.fit(train, y, count=count).predict_expected(test)
+                expected = count_rates(like=model)
+            elif name == "ensemble":  # as the scorer: the ensemble's score, the twin's shape
+                expected = count_rates()
             # one count distribution: the score's P(N >= 1), the count model's shape
             expected = hurdle_expected(score, expected)
             pieces.append(
