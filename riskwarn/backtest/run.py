@@ -217,6 +217,10 @@ class _FoldTask:
         return pieces, parts
 
 
+def _mean_expected(predictions: pd.DataFrame) -> pd.Series:
+    return predictions.groupby(["model", "horizon"], observed=True)["expected_events"].mean()
+
+
 def _ratio(after: pd.Series, before: pd.Series, name: str, h: int) -> float:
     a, b = after.get((name, h), np.nan), before.get((name, h), np.nan)
     return float(a / b) if b and np.isfinite(a) and np.isfinite(b) else 1.0
@@ -286,13 +290,12 @@ def run_backtest(
         progress(total, total, "done")
     predictions = pd.concat(pieces, ignore_index=True)
     predictions["model"] = pd.Categorical(predictions["model"], categories=list(models))
-    mean_expected = predictions.groupby(["model", "horizon"], observed=True)["expected_events"]
-    before = mean_expected.mean()
+    before = _mean_expected(predictions)
     predictions = reconcile_horizons(predictions)
     predictions = predictions.sort_values(
         ["model", "horizon", "as_of", "grid_id"], kind="stable"
     ).reset_index(drop=True)
-    after = predictions.groupby(["model", "horizon"], observed=True)["expected_events"].mean()
+    after = _mean_expected(predictions)
     # the parts of a model's expected events, scaled with it where the horizons were
     # reconciled (their shares are the model's own)
     mean_parts = {

@@ -25,7 +25,6 @@ from riskwarn.data.gaps import extraction_gaps
 from riskwarn.data.parse import parse_timestamp, present
 from riskwarn.data.read import find_table_files, read_header, read_raw_table
 
-# What city exports call each contract column (besides the contract's own name).
 # When a row entered the system (any event table).
 _RECORDED = (
     "录入时间",
@@ -36,6 +35,7 @@ _RECORDED = (
     "recorded",
     "entered_at",
 )
+# What city exports call each contract column (besides the contract's own name).
 SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
     "grids": {
         "grid_id": ("网格编码", "网格编号", "网格代码", "网格id", "grid code", "gridid", "grid"),

@@ -26,7 +26,12 @@ from riskwarn.data.validate import Dataset
 from riskwarn.errors import RiskwarnError
 from riskwarn.features.calendar import calendar_frame
 from riskwarn.features.coverage import VOCABULARY_KEY as COVERAGE
-from riskwarn.features.coverage import coverage_frame, coverage_info, gap_tables
+from riskwarn.features.coverage import (
+    coverage_frame,
+    coverage_info,
+    coverage_window,
+    gap_tables,
+)
 from riskwarn.features.delays import latest_known_arrays, pending_corrections
 from riskwarn.features.manifest import FeatureManifest
 from riskwarn.features.plan import FeaturePlan, plan_features
@@ -256,9 +261,8 @@ class FeatureBuilder:
             ].to_numpy().astype(np.int64)
             for name in got.column_names[2:]:
                 dtype = np.float64 if kinds[name] == "decay" else np.int64
-                arr = np.zeros(n_grids * n_periods, dtype=dtype)
-                arr[flat] = got[name].to_numpy(zero_copy_only=False).astype(dtype)
-                unseen[name] = arr
+                values = got[name].to_numpy(zero_copy_only=False)
+                unseen[name] = dense_counts(flat, values, n_grids, n_periods, dtype=dtype).ravel()
         known_last = latest_known_arrays(self.data, latest, n_grids, n_periods)
         for column, values in array_primitives(dense, self.plan.primitives):
             if column in unseen:
@@ -332,7 +336,7 @@ class FeatureBuilder:
         cal = calendar_frame(periods.boundaries[1 : periods.n_complete + 1])
         gaps = self._coverage_tables()
         if gaps:  # windows that span an extraction gap, flagged per table
-            window = max(self.config.features.windows)
+            window = coverage_window(self.config.features)
             cover = coverage_frame(periods.n_complete, self.data.unobserved, gaps, window)
             cal = cal.merge(cover, on="period", how="left", validate="one_to_one")
         cal = put_table(con, "rw_calendar", cal)
@@ -580,7 +584,7 @@ def prepare_features(
             plan.add(info, lambda t, n=info.name: t[n])
     elif not graph.available:
         warnings.append("no grid graph: spatial and graph-structure features are skipped.")
-    window = max(config.features.windows)
+    window = coverage_window(config.features)
     for name in vocabulary.get(COVERAGE, []):
         if name in data.events:
             info = coverage_info(name, window)

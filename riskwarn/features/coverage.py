@@ -16,10 +16,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from riskwarn.config import FeaturesConfig
 from riskwarn.features.manifest import FeatureInfo
+from riskwarn.features.primitives import trailing_sums
 from riskwarn.features.streams import PREFIX, WORD
 
 VOCABULARY_KEY = "coverage"
+
+
+def coverage_window(features: FeaturesConfig) -> int:
+    """The window the flag counts over: the longest of the count windows."""
+    return max(features.windows)
 
 
 def column(table: str, window: int) -> str:
@@ -58,12 +65,8 @@ def coverage_frame(
     """
     out = {"period": np.arange(n_complete, dtype=np.int32)}
     for name in tables:
-        gap = np.zeros(n_complete, dtype=np.int32)
+        gap = np.zeros((1, n_complete), dtype=np.int32)
         idx = np.asarray(unobserved.get(name, []), dtype=np.int64)
-        gap[idx[idx < n_complete]] = 1
-        cum = np.concatenate([[0], np.cumsum(gap)])
-        q = np.arange(n_complete)
-        out[column(name, window)] = (cum[q + 1] - cum[np.maximum(q + 1 - window, 0)]).astype(
-            np.int32
-        )
+        gap[0, idx[idx < n_complete]] = 1
+        out[column(name, window)] = trailing_sums(np.cumsum(gap, axis=1), window)[0]
     return pd.DataFrame(out)

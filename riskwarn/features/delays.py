@@ -18,7 +18,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from riskwarn.features.primitives import Primitive
+from riskwarn.features.primitives import Primitive, dense_counts
 from riskwarn.panel.tables import PanelData, put_table
 
 
@@ -112,8 +112,7 @@ def latest_known_arrays(
         flat = got["grid_idx"].to_numpy().astype(np.int64)[keep] * n_periods + known[keep]
         for name in got.column_names[2:]:
             values = got[name].to_numpy(zero_copy_only=False)[keep]
-            dense = np.full(n_grids * n_periods, -1, dtype=np.int32)
             have = ~pd.isna(values)
-            dense[flat[have]] = values[have].astype(np.int32)
-            out[name] = np.maximum.accumulate(dense.reshape(n_grids, n_periods), axis=1).ravel()
+            dense = dense_counts(flat[have], values[have], n_grids, n_periods, fill=-1)
+            out[name] = np.maximum.accumulate(dense, axis=1).ravel()
     return out

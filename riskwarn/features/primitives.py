@@ -106,14 +106,22 @@ def filled(kind: str) -> bool:
     return kind != "last"
 
 
-def dense_counts(flat: np.ndarray, values: np.ndarray, n_grids: int, n_periods: int) -> np.ndarray:
-    """A (n_grids, n_periods) int32 array from sparse rows.
+def dense_counts(
+    flat: np.ndarray,
+    values: np.ndarray,
+    n_grids: int,
+    n_periods: int,
+    *,
+    dtype: type = np.int32,
+    fill: float = 0,
+) -> np.ndarray:
+    """A (n_grids, n_periods) array from sparse rows (``fill`` where there is none).
 
     ``flat`` is each row's ``grid_idx * n_periods + period`` (rows of later periods
     already dropped; each grid-period at most once, as an aggregated source has it)
     and ``values`` its count.
     """
-    out = np.zeros(n_grids * n_periods, dtype=np.int32)
+    out = np.full(n_grids * n_periods, fill, dtype=dtype)
     out[flat] = values
     return out.reshape(n_grids, n_periods)
 
@@ -159,9 +167,9 @@ def array_primitives(streams: dict[str, np.ndarray], prims: list[Primitive]):
             if p.kind == "ssq" and sq is None:
                 sq = np.cumsum(c * c, axis=1, dtype=np.int32)
             if p.kind == "wsum":
-                res = c if p.param == 1 else _window(cum, p.param)
+                res = c if p.param == 1 else trailing_sums(cum, p.param)
             elif p.kind == "ssq":
-                res = _window(sq, p.param)
+                res = trailing_sums(sq, p.param)
             elif p.kind == "cum":
                 res = cum
             elif p.kind == "last":
@@ -182,7 +190,7 @@ def array_primitives(streams: dict[str, np.ndarray], prims: list[Primitive]):
             yield p.column, res.ravel()
 
 
-def _window(cum: np.ndarray, w: int) -> np.ndarray:
+def trailing_sums(cum: np.ndarray, w: int) -> np.ndarray:
     """Trailing ``w``-period sums from cumulative sums along axis 1."""
     res = np.empty_like(cum)
     res[:, :w] = cum[:, :w]
