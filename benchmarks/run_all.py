@@ -2,7 +2,8 @@
 
 Figures are medians of several runs on this machine; see each script's --help.
 backtest.py (one 20,000-grid run, ~15-20 min), backtest_quality.py (the models
-against the simulated truth, several backtests) and spark.py (a 200,000-grid
+against the simulated truth, several backtests), forecast_quality.py (the count
+intervals' coverage, a 2,000-grid backtest at horizons 1-4) and spark.py (a 200,000-grid
 province on Spark's local mode and DuckDB, about an hour) take the longest.
 """
 
@@ -20,6 +21,7 @@ BENCHMARKS = [
     "backtest.py",
     "backtest_quality.py",
     "delays.py",
+    "forecast_quality.py",
     "spark.py",
 ]
 

@@ -557,16 +557,23 @@ def _score(data, model, as_of, out, tracking_uri, allow_pickle, engine="duckdb")
         + f"; {changes_line(output.changes)}"
     )
     table = Table(title="Top of the watchlist")
-    for col in ("rank", "grid", "score", "expected", "tier", "change", "first reason"):
+    quantiles = sorted(c for c in w.columns if c.startswith("events_q"))
+    expected = "expected (range)" if len(quantiles) >= 2 else "expected"
+    for col in ("rank", "grid", "score", expected, "tier", "change", "first reason"):
         table.add_column(col)
     for row in w.head(10).itertuples():
         first = row.reasons[0]["text_en"] if len(row.reasons) else "–"
         tier = "–" if pd.isna(row.tier) else str(int(row.tier))
+        count = f"{row.expected_events:.2f}"
+        if len(quantiles) >= 2:
+            lo, hi = getattr(row, quantiles[0]), getattr(row, quantiles[-1])
+            if not (pd.isna(lo) or pd.isna(hi)):
+                count += f" ({int(lo)}–{int(hi)})"
         table.add_row(
             str(row.rank),
             escape(row.grid_id),
             f"{row.score:.3f}",
-            f"{row.expected_events:.2f}",
+            count,
             tier,
             row.change,
             escape(first),

@@ -150,6 +150,22 @@ class WatchlistConfig:
     suppress_below: int = 3
 
 
+@dataclass(frozen=True)
+class ForecastConfig:
+    """``[forecast]``: the count distribution's intervals.
+
+    ``quantiles`` are the levels of the ``events_q{NN}`` columns (each ``q < 0.5``
+    with its ``1 - q`` is a central interval, calibrated by conformal prediction);
+    ``bands`` is how many equal-count risk bands the calibration and the coverage
+    metrics split the rows into; ``calibration_periods`` is how many of the latest
+    out-of-sample as-of dates calibrate the intervals.
+    """
+
+    quantiles: tuple[float, ...] = (0.1, 0.9)
+    bands: int = 5
+    calibration_periods: int = 26
+
+
 def k_label(k: float) -> str:
     """``0.05`` → ``"5pct"``, as used in metric names (``precision_at_5pct``)."""
     return f"{k * 100:g}pct".replace(".", "_")
@@ -204,6 +220,7 @@ class Config:
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     watchlist: WatchlistConfig = field(default_factory=WatchlistConfig)
+    forecast: ForecastConfig = field(default_factory=ForecastConfig)
     extra: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
 
@@ -459,6 +476,43 @@ def _watchlist(raw: Any, source: str) -> WatchlistConfig:
     return wl
 
 
+def quantile_column(q: float) -> str:
+    """``0.1`` → ``"events_q10"``, ``0.05`` → ``"events_q05"``, ``0.025`` → ``"events_q02_5"``."""
+    whole, _, frac = f"{float(q) * 100:.6g}".partition(".")
+    return f"events_q{int(whole):02d}" + (f"_{frac}" if frac else "")
+
+
+def check_quantiles(quantiles) -> tuple[float, ...]:
+    """The levels, sorted; an error for a level outside (0, 1) or a repeated column name."""
+    try:
+        levels = tuple(sorted(float(q) for q in quantiles))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"quantiles must be numbers in (0, 1), got {quantiles!r}.") from exc
+    if any(isinstance(q, bool) for q in quantiles) or any(not 0 < q < 1 for q in levels):
+        raise ConfigError(f"quantiles must be numbers in (0, 1), got {list(quantiles)}.")
+    names = [quantile_column(q) for q in levels]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"quantiles {list(levels)} give the same column twice: {names}.")
+    return levels
+
+
+def _forecast(raw: Any, source: str) -> ForecastConfig:
+    raw = dict(raw) if isinstance(raw, dict) else raw
+    if isinstance(raw, dict) and "quantiles" in raw:
+        if not isinstance(raw["quantiles"], list) or not raw["quantiles"]:
+            raise ConfigError(f"{source}: [forecast] quantiles must be a list of levels in (0, 1).")
+        try:
+            raw["quantiles"] = check_quantiles(raw["quantiles"])
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: [forecast] {exc}") from exc
+    fc = _section(ForecastConfig, raw, "forecast", source)
+    for key in ("bands", "calibration_periods"):
+        value = getattr(fc, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{source}: [forecast] {key} must be a whole number >= 1.")
+    return fc
+
+
 def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
     """Build a checked :class:`Config` from a parsed TOML mapping."""
     raw = dict(raw)
@@ -482,6 +536,7 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
     backtest = _backtest(raw.pop("backtest", {}), source)
     train = _train(raw.pop("train", {}), source, backtest)
     watchlist = _watchlist(raw.pop("watchlist", {}), source)
+    forecast = _forecast(raw.pop("forecast", {}), source)
     cfg = Config(
         data=data,
         graph=graph,
@@ -490,6 +545,7 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
         backtest=backtest,
         train=train,
         watchlist=watchlist,
+        forecast=forecast,
         extra=raw,
         source=source,
     )
@@ -524,7 +580,16 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
         return value
 
     out: dict[str, Any] = {}
-    for section in ("data", "graph", "label", "features", "backtest", "train", "watchlist"):
+    for section in (
+        "data",
+        "graph",
+        "label",
+        "features",
+        "backtest",
+        "train",
+        "watchlist",
+        "forecast",
+    ):
         values = getattr(cfg, section)
         out[section] = {
             f.name: plain(getattr(values, f.name))

@@ -11,9 +11,9 @@ from sklearn.base import BaseEstimator
 
 from riskwarn.backtest import run as run_module
 from riskwarn.backtest.evaluate import evaluate, population_bands
-from riskwarn.backtest.run import PREDICTION_COLUMNS, run_backtest
+from riskwarn.backtest.run import PREDICTION_COLUMNS, prediction_columns, run_backtest
 from riskwarn.cli import main
-from riskwarn.config import BacktestConfig
+from riskwarn.config import BacktestConfig, ForecastConfig
 from riskwarn.errors import ConfigError, RiskwarnError
 from tests.conftest import simulated_features
 
@@ -67,7 +67,7 @@ def test_predictions_one_row_per_model_grid_date_horizon_with_the_real_labels(ci
     settings = BacktestConfig(refit_every=13, models=("persistence", "hotspot", "graph_hawkes"))
     result = run_backtest(frame, graph=graph, horizon=2, settings=settings)
     pred = result.predictions
-    assert tuple(pred.columns) == PREDICTION_COLUMNS
+    assert tuple(pred.columns) == prediction_columns(ForecastConfig())
     assert not pred.duplicated(["model", "grid_id", "as_of", "horizon"]).any()
     tests = [t for fold in result.folds for t in fold.test_as_of]
     assert len(pred) == 3 * 2 * 36 * len(tests)
@@ -160,14 +160,29 @@ def test_cli_writes_predictions_and_metrics(city, tmp_path, capsys):
         index=["model", "grid_id", "as_of"], columns="horizon", values="score", observed=True
     ).dropna()
     assert len(wide) and (wide[2] >= wide[1] - 1e-12).all()
+    # the calibrated interval of the same distribution, on every counted row
+    assert counted[["events_q10", "events_q90"]].notna().all().all()
+    assert (counted["events_q10"] <= counted["events_q90"]).all()
+    assert (pred.loc[pred["expected_events"].isna(), "events_q90"]).isna().all()
+    first = pred["as_of"] == pred["as_of"].min()
+    assert not pred.loc[first, "interval_calibrated"].any()  # nothing before the first fold
+    assert pred.loc[~first & pred["expected_events"].notna(), "interval_calibrated"].any()
     text = (out / "metrics.json").read_text()
     assert "NaN" not in text
     metrics = json.loads(text)
     assert {r["model"] for r in metrics["overall"]} == set(pred["model"].astype(str))
     assert {"precision_at_10pct", "pai_at_25pct", "ndcg_at_10pct"} <= set(metrics["overall"][0])
     assert metrics["by_grid_type"] and metrics["by_population_band"]
+    forecast = {(r["model"], r["horizon"]): r for r in metrics["forecast"]["overall"]}
+    assert set(forecast) == {(name, h) for name in ("lightgbm", "ensemble") for h in (1, 2)}
+    for r in forecast.values():
+        assert r["score_le_expected_share"] == 1.0
+        assert 0 <= r["coverage_80"] <= 1 and r["crps"] >= 0
+    assert metrics["forecast"]["monotone_share"]["ensemble"] == 1.0
+    assert {b["model"] for b in metrics["forecast"]["by_band"]} == {"lightgbm", "ensemble"}
     md = (out / "metrics.md").read_text()
     assert "## Horizon 1" in md and "## Horizon 2" in md and "| ensemble |" in md
+    assert "## Count forecasts" in md
 
 
 def test_cli_bad_backtest_config_exits_2(city, tmp_path, capsys):
@@ -193,7 +208,7 @@ def _predictions():
         for t, date in enumerate(dates):
             for g in "abcd":
                 y = label[(g, t)]
-                rows.append((name, g, date, 1, s[g], y, 2 * y, np.nan))
+                rows.append((name, g, date, 1, s[g], y, 2 * y, np.nan, np.nan, np.nan, np.nan))
     return pd.DataFrame(rows, columns=list(PREDICTION_COLUMNS))
 
 

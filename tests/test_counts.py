@@ -39,21 +39,21 @@ def test_hurdle_expected_is_never_below_the_score_and_agrees_with_a_poisson():
     assert np.isnan(hurdle_expected(np.array([0.5]), np.array([np.nan]))[0])
 
 
-def test_monotone_in_horizon_pools_crossings_and_keeps_rising_curves():
+def test_monotone_in_horizon_caps_each_horizon_by_the_next_and_keeps_the_label_horizon():
     from riskwarn.models.horizons import monotone_in_horizon
 
     p = np.array(
         [
             [0.1, 0.2, 0.3, 0.4],  # rises: unchanged
-            [0.3, 0.2, 0.4, 0.5],  # one crossing: pooled to 0.25
-            [0.6, 0.3, 0.3, 0.2],  # falls all the way: the mean everywhere
-            [0.2, 0.5, 0.1, 0.6],  # 0.5 and 0.1 pool to 0.3
+            [0.3, 0.2, 0.4, 0.5],  # one crossing: h1 capped at h2's 0.2
+            [0.6, 0.3, 0.3, 0.2],  # falls all the way: every horizon at h4's 0.2
+            [0.2, 0.5, 0.1, 0.6],  # h2 capped at h3's 0.1, then h1 at 0.1
         ]
     )
     got = monotone_in_horizon(p)
     np.testing.assert_allclose(got[0], p[0])
-    np.testing.assert_allclose(got[1], [0.25, 0.25, 0.4, 0.5])
-    np.testing.assert_allclose(got[2], [0.35] * 4)
-    np.testing.assert_allclose(got[3], [0.2, 0.3, 0.3, 0.6])
-    assert (np.diff(got, axis=1) >= -1e-12).all()
-    np.testing.assert_allclose(got.sum(axis=1), p.sum(axis=1))  # pooling keeps the sum
+    np.testing.assert_allclose(got[1], [0.2, 0.2, 0.4, 0.5])
+    np.testing.assert_allclose(got[2], [0.2] * 4)
+    np.testing.assert_allclose(got[3], [0.1, 0.1, 0.1, 0.6])
+    assert (np.diff(got, axis=1) >= 0).all()
+    np.testing.assert_array_equal(got[:, -1], p[:, -1])  # the ranking horizon is untouched

@@ -631,3 +631,32 @@ def test_both_languages_render_and_hover_in_chromium(watch, tmp_path, lang):
             driver.save_screenshot(str(shots / f"report_{kind}_{lang}.png"))
     finally:
         driver.quit()
+
+
+def test_expected_events_with_their_range_and_the_risk_curve(watch, tmp_path):
+    """One distribution per grid: the files, the card and both pages agree."""
+    w = pd.read_parquet(watch / "watchlist.parquet")
+    assert (w["score"] <= w["expected_events"] + 1e-12).all()
+    assert (w["events_q10"] <= w["events_q90"]).all()
+    np.testing.assert_array_equal(w["events_q90"] >= 1, w["score"] > 0.1)
+    np.testing.assert_allclose(w["risk_h2"], w["score"])  # the curve ends at the score
+    assert (w["risk_h1"] <= w["risk_h2"] + 1e-12).all()
+    card = json.loads((watch / "model_card.json").read_text(encoding="utf-8"))
+    forecast = card["backtest"]["forecast"]
+    assert forecast["score_le_expected_share"] == 1.0 and len(forecast["by_band"]) == 5
+    pages = {}
+    for lang in ("en", "zh"):
+        out = tmp_path / f"report_{lang}.html"
+        assert main(["report", "--watchlist", str(watch), "--out", str(out), "--lang", lang]) == 0
+        pages[lang] = out.read_text(encoding="utf-8")
+    html = pages["en"]
+    listed = w[w["tier"].notna()]
+    for row in listed.itertuples():
+        cell = f'{row.expected_events:.2f} <span class="range">({row.events_q10}–{row.events_q90})'
+        assert cell in html
+    assert len(re.findall(r'<svg class="curve"', html)) == len(listed)
+    assert "Risk within 1 to 2 weeks" in html
+    coverage = f"{100 * forecast['coverage_80']:.0f} times in 100"
+    assert "How sure is the number?" in html and coverage in html
+    assert "这个数字有多确定？" in pages["zh"] and "2周内的风险" in pages["zh"]
+    assert f"每百次{100 * forecast['coverage_80']:.0f}次" in pages["zh"]

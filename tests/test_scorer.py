@@ -135,3 +135,47 @@ def test_a_grid_scores_the_same_whatever_else_the_request_holds(city, model):
     grid = str(last["grid_id"].iloc[3])
     alone = scored(last[last["grid_id"].astype(str) == grid])
     pd.testing.assert_frame_equal(alone, full.loc[[grid]])
+
+
+def test_one_distribution_calibrated_intervals_and_a_rising_risk_curve(city):
+    """score <= expected events, the interval from the same distribution, widened by
+    out-of-sample rows; the risk curve never falls and ends at the score."""
+    train, last, graph = city
+    train2 = train[train["label_h2"].notna()].reset_index(drop=True)
+    y2 = train2["label_h2"].to_numpy()
+    count2 = train2["count_h2"].to_numpy()
+    plain = EscalationScorer(graph=graph, horizon=2, model="lightgbm").fit(train2, y2, count=count2)
+    dist = plain.predict_distribution(last)
+    assert list(dist.columns) == ["score", "expected_events", "events_q10", "events_q90"]
+    assert (dist["score"] <= dist["expected_events"] + 1e-12).all()
+    assert (dist["events_q10"] <= dist["events_q90"]).all()
+    # q90 is at least 1 exactly where P(N = 0) = 1 - score is below 0.9
+    np.testing.assert_array_equal(dist["events_q90"] >= 1, dist["score"] > 0.1)
+    assert not plain.intervals_.calibrated_
+    # out-of-sample rows whose counts exceed the model's intervals widen them
+    heavy = dist.assign(
+        count=dist["events_q90"] + 3, count_rate=plain.counter_.predict_expected(last)
+    )
+    heavy["count_dispersion"] = plain.counter_.dispersion_
+    wide = EscalationScorer(graph=graph, horizon=2, model="lightgbm").fit(
+        train2, y2, count=count2, calibration=heavy
+    )
+    assert wide.intervals_.calibrated_
+    assert (wide.predict_distribution(last)["events_q90"] >= dist["events_q90"]).all()
+    assert (wide.predict_distribution(last)["events_q90"] > dist["events_q90"]).any()
+    # the risk curve: NaN for h1 without curve labels; with them, rising, ending at the score
+    assert plain.predict_curve(last)["risk_h1"].isna().all()
+    curved = EscalationScorer(graph=graph, horizon=2, model="lightgbm").fit(
+        train2, y2, count=count2, curve_labels={1: train2["label_h1"].to_numpy()}
+    )
+    curve = curved.predict_curve(last)
+    assert list(curve.columns) == ["risk_h1", "risk_h2"]
+    np.testing.assert_allclose(curve["risk_h2"], curved.predict_proba(last)[:, 1])
+    assert curve["risk_h1"].notna().all() and (curve["risk_h1"] <= curve["risk_h2"] + 1e-12).all()
+    assert (curve["risk_h1"] < curve["risk_h2"]).mean() > 0.5  # a shape, not a copy
+    scored = curved.score(last)
+    assert {"events_q10", "events_q90", "risk_h1", "risk_h2"} <= set(scored.columns)
+    with pytest.raises(RiskwarnError, match="curve_labels"):
+        EscalationScorer(graph=graph, horizon=2, model="lightgbm").fit(
+            train2, y2, count=count2, curve_labels={2: y2}
+        )

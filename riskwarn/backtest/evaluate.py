@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from riskwarn.backtest import metrics as m
-from riskwarn.config import k_label
+from riskwarn.backtest.forecast import forecast_metrics
+from riskwarn.config import ForecastConfig, k_label
 from riskwarn.models.catalogue import BASELINE_NAMES
 
 PROBABILITY_METRICS = ("ap", "roc_auc", "brier", "log_loss", "ece")
@@ -164,12 +165,29 @@ def backtest_summary(metrics: dict, model: str, horizon: int, baseline: str | No
         for f in fairness.get("flags", [])
         if f["model"] == model and int(f["horizon"]) == int(horizon)
     ]
+    # the model's count forecast at this horizon: CRPS skill, coverage, per risk band
+    forecasts = metrics.get("forecast") or {}
+    forecast = next(
+        (
+            dict(r)
+            for r in forecasts.get("overall", [])
+            if r["model"] == model and int(r["horizon"]) == int(horizon)
+        ),
+        {},
+    )
+    if forecast:
+        forecast["by_band"] = [
+            {k: v for k, v in r.items() if k not in ("model", "horizon")}
+            for r in forecasts.get("by_band", [])
+            if r["model"] == model and int(r["horizon"]) == int(horizon)
+        ]
     return {
         "horizon": horizon,
         "k": k,
         "overall": overall,
         "by_grid_type": by_type,
         "fairness": {"ratio": fairness.get("ratio"), "flags": flags},
+        "forecast": forecast,
     }
 
 
@@ -190,6 +208,7 @@ def evaluate(
     k: tuple[float, ...] = (0.01, 0.05, 0.1),
     n_population_bands: int = 3,
     fairness_ratio: float = 1.5,
+    forecast: ForecastConfig | None = None,
 ) -> dict:
     """All backtest metrics as JSON-ready records.
 
@@ -202,13 +221,16 @@ def evaluate(
     k : tuple of float
         Shares of grids for the top-k metrics.
     n_population_bands : int
+    forecast : ForecastConfig or None
+        The intervals and risk bands of the count-forecast metrics.
 
     Returns
     -------
     dict
         ``overall``, ``by_grid_type`` and ``by_population_band``: lists of records
         with ``model`` and ``horizon``; ``best_baseline`` per horizon; ``fairness``:
-        :func:`fairness_flags` of both views at ``fairness_ratio``.
+        :func:`fairness_flags` of both views at ``fairness_ratio``; ``forecast``:
+        :func:`~riskwarn.backtest.forecast.forecast_metrics`.
     """
     labelled = predictions["label"].notna()
     # A backtest labels every row: no copy of tens of millions of rows then.
@@ -279,6 +301,10 @@ def evaluate(
         "by_population_band": [],
         "fairness": {"ratio": float(fairness_ratio), "flags": []},
     }
+    kinds = None
+    if meta is not None and "grid_type" in meta.columns:
+        kinds = meta["grid_type"].astype(object).fillna("unknown").astype(str)
+    result["forecast"] = forecast_metrics(pred, kinds, forecast)
     if meta is None:
         return result
     views = {}

@@ -225,3 +225,87 @@ def brier_skill(y: ArrayLike, p: ArrayLike, p_reference: ArrayLike) -> float:
     """1 - Brier(p) / Brier(reference): above 0 means better than the reference."""
     ref = brier(y, p_reference)
     return float(1.0 - brier(y, p) / ref) if ref > 0 else float("nan")
+
+
+# -- count forecasts -----------------------------------------------------------------
+# A count forecast is given by its CDF on 0..K, ``cdf`` of shape (n, K + 1) with
+# ``cdf[i, j] = P(N_i <= j)``; K is chosen by the caller so that every row's CDF has
+# reached 1 (to the precision wanted) and K >= every observed count.
+
+
+def crps_counts(cdf: ArrayLike, count: ArrayLike) -> np.ndarray:
+    """CRPS of each row's count forecast, shape (n,): ``sum_j (F(j) - 1{y <= j})**2``.
+
+    For a count the CRPS is the ranked probability score over 0, 1, 2, …; a point
+    forecast's CRPS is its absolute error. Lower is better.
+    """
+    F = np.asarray(cdf, dtype=float)
+    y = _arr(count)
+    if F.ndim != 2 or len(F) != len(y):
+        raise ValueError(f"cdf must have shape (n, K + 1) with n = {len(y)}, got {F.shape}")
+    if len(y) and y.max() > F.shape[1] - 1:
+        raise ValueError("the CDF must reach every observed count (K >= max(count))")
+    step = (np.arange(F.shape[1])[None, :] >= y[:, None]).astype(float)
+    return ((F - step) ** 2).sum(axis=1)
+
+
+def interval_coverage(lower: ArrayLike, upper: ArrayLike, count: ArrayLike) -> float:
+    """Share of rows with ``lower <= count <= upper`` (NaN without rows)."""
+    lo, hi, y = _arr(lower), _arr(upper), _arr(count)
+    _check(lo, hi, y)
+    return float(np.mean((lo <= y) & (y <= hi))) if len(y) else float("nan")
+
+
+def interval_score(lower: ArrayLike, upper: ArrayLike, count: ArrayLike, miss: float) -> float:
+    """Mean interval score of central ``(1 - miss)`` intervals (Gneiting and Raftery 2007).
+
+    ``(u - l) + (2 / miss) * (l - y) * [y < l] + (2 / miss) * (y - u) * [y > u]``:
+    width plus a penalty for each miss, by how far it missed. Lower is better.
+    """
+    if not 0 < miss < 1:
+        raise ValueError(f"miss is the share outside the interval, in (0, 1), got {miss}")
+    lo, hi, y = _arr(lower), _arr(upper), _arr(count)
+    _check(lo, hi, y)
+    if not len(y):
+        return float("nan")
+    score = (hi - lo) + 2 / miss * (lo - y) * (y < lo) + 2 / miss * (y - hi) * (y > hi)
+    return float(score.mean())
+
+
+def pit_mass(below: ArrayLike, at: ArrayLike, low: float, high: float) -> np.ndarray:
+    """Chance that each row's randomised PIT lies in ``[low, high]``, shape (n,).
+
+    For a count the randomised PIT is uniform on ``[F(y - 1), F(y)]`` (Czado,
+    Gneiting and Held 2009); ``below`` is ``F(y - 1)``, ``at`` is ``F(y)``. The mean
+    over rows is what a randomised PIT histogram shows in expectation, without the
+    noise of the draw.
+    """
+    b, a = _arr(below), _arr(at)
+    _check(b, a)
+    overlap = np.clip(np.minimum(a, high) - np.maximum(b, low), 0.0, None)
+    width = a - b
+    # a point mass (F(y - 1) = F(y)): the PIT is that point, counted in [low, high)
+    # (and in the last bin when it is 1)
+    point = ((b >= low) & ((b < high) | ((high >= 1) & (b <= high)))).astype(float)
+    return np.where(width > 0, overlap / np.where(width > 0, width, 1.0), point)
+
+
+def pit_histogram(below: ArrayLike, at: ArrayLike, n_bins: int = 10) -> np.ndarray:
+    """Share of the randomised PIT in each of ``n_bins`` equal bins of [0, 1], shape (n_bins,).
+
+    Flat at ``1 / n_bins`` for a calibrated forecast; a U shape means too narrow,
+    a hump too wide, a slope a biased level.
+    """
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    b, a = _arr(below), _arr(at)
+    if not len(b):
+        return np.full(n_bins, np.nan)
+    masses = [pit_mass(b, a, edges[i], edges[i + 1]) for i in range(n_bins)]
+    return np.array([m.mean() for m in masses])
+
+
+def skill(value: float, reference: float) -> float:
+    """``1 - value / reference`` for a lower-is-better score: above 0 beats the reference."""
+    if not np.isfinite(reference) or reference <= 0 or not np.isfinite(value):
+        return float("nan")
+    return float(1.0 - value / reference)

@@ -1,4 +1,4 @@
-"""Pictures of a backtest: reliability, recall and PAI by k, feature importance.
+"""Pictures of a backtest: reliability, recall and PAI by k, PIT histograms, feature importance.
 
 Each function returns a matplotlib Figure built without pyplot, so it needs no
 screen, leaves the caller's backend alone (a notebook keeps showing its plots
@@ -106,5 +106,26 @@ def feature_importance(importance: pd.Series, top: int = 20) -> Figure:
     ax = fig.subplots()
     ax.barh([str(i) for i in values.index], values.to_numpy(dtype=float))
     ax.set(xlabel=str(importance.name or "importance"), title=f"Top {len(values)} features")
+    fig.tight_layout()
+    return fig
+
+
+def pit_histograms(pit: list[dict], horizon: int) -> Figure:
+    """The randomised PIT histogram of each model's count forecast at one horizon.
+
+    ``pit`` are the ``forecast.pit`` records of the backtest metrics (``model,
+    horizon, histogram``). A calibrated forecast is flat at the dashed line; a U
+    shape means intervals too narrow, a hump too wide, a slope a biased level.
+    """
+    rows = [r for r in pit if int(r["horizon"]) == int(horizon)]
+    fig = Figure(figsize=(3.2 * max(len(rows), 1), 3))
+    axes = fig.subplots(1, max(len(rows), 1), squeeze=False)[0]
+    for ax, record in zip(axes, rows, strict=False):
+        values = np.asarray(record["histogram"], dtype=float)
+        edges = np.linspace(0, 1, len(values) + 1)
+        ax.bar(edges[:-1], values, width=np.diff(edges), align="edge", edgecolor="white")
+        ax.axhline(1 / len(values), color="grey", linestyle="--", linewidth=1)
+        ax.set(xlabel="PIT", title=f"{record['model']}, h={horizon}", xlim=(0, 1))
+    axes[0].set_ylabel("share of rows")
     fig.tight_layout()
     return fig

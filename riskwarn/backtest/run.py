@@ -4,8 +4,11 @@ For each fold of the :class:`RollingOriginSplit` and each horizon ``h``, a model
 trained on the rows whose ``h``-period label window closed before the fold's first
 test date (as-of ``<= t0 - h`` periods) and scores every grid at each test date of
 the fold. One row per ``(model, grid_id, as_of, horizon)`` comes out, with the
-score, the observed label and count, and the expected events where the model
-gives them.
+score, the observed label and count, and where the model gives a count
+distribution (:mod:`riskwarn.models.counts`) its parameters (``count_rate``,
+``count_dispersion``), the expected events and the calibrated quantiles
+(:mod:`riskwarn.backtest.intervals`). ``naive_rate`` is the naive count forecast's
+Poisson rate: the grid's mean count over the fold's training rows.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from riskwarn.backtest.intervals import rolling_intervals
 from riskwarn.backtest.split import Fold, RollingOriginSplit
-from riskwarn.config import BacktestConfig
+from riskwarn.config import BacktestConfig, ForecastConfig, quantile_column
 from riskwarn.errors import RiskwarnError
 from riskwarn.models.catalogue import make_count_model, make_model, runnable_models, skip_notes
 from riskwarn.models.counts import hurdle_expected
@@ -36,7 +40,17 @@ PREDICTION_COLUMNS = (
     "label",
     "count",
     "expected_events",
+    "count_rate",
+    "count_dispersion",
+    "naive_rate",
 )
+
+
+def prediction_columns(forecast: ForecastConfig) -> tuple[str, ...]:
+    """Every column of ``predictions.parquet`` for a ``[forecast]`` section."""
+    quantiles = tuple(quantile_column(q) for q in forecast.quantiles)
+    return (*PREDICTION_COLUMNS, *quantiles, "interval_calibrated")
+
 
 Progress = Callable[[int, int, str], None]
 
@@ -171,13 +185,16 @@ class _FoldTask:
                 f"{fold.test_as_of[0]:%Y-%m-%d} at horizon {h}; start the backtest later."
             )
         pieces, parts = [], []
-        rates: list[np.ndarray] = []  # the count twin's rates, fitted once per (fold, h)
+        twin: list[tuple[np.ndarray, float]] = []  # the count twin, fitted once per (fold, h)
 
-        def count_rates(like=None) -> np.ndarray:
-            if not rates:
+        def count_rates(like=None) -> tuple[np.ndarray, float]:
+            if not twin:
                 counter = make_count_model(h, seed=settings.seed, like=like)
-                rates.append(counter.fit(train, y, count=count).predict_expected(test))
-            return rates[0]
+                counter.fit(train, y, count=count)
+                twin.append((counter.predict_expected(test), counter.dispersion_))
+            return twin[0]
+
+        naive = naive_rates(train, test, h)
 
         for name in self.models:
             self._step(
@@ -190,15 +207,15 @@ class _FoldTask:
             score = model.predict_proba(test)[:, 1]
             if hasattr(model, "parts"):
                 parts.append(((name, h), model.parts(test)))
-            expected = np.full(len(test), np.nan)
-            if hasattr(model, "predict_expected"):
-                expected = model.predict_expected(test)
+            rate, alpha = np.full(len(test), np.nan), 0.0
+            if hasattr(model, "predict_expected"):  # a Poisson of its own
+                rate = model.predict_expected(test)
             elif name == "lightgbm":
-                expected = count_rates(like=model)
+                rate, alpha = count_rates(like=model)
             elif name == "ensemble":  # as the scorer: the ensemble's score, the twin's shape
-                expected = count_rates()
+                rate, alpha = count_rates()
             # one count distribution: the score's P(N >= 1), the count model's shape
-            expected = hurdle_expected(score, expected)
+            expected = hurdle_expected(score, rate, alpha)
             pieces.append(
                 pd.DataFrame(
                     {
@@ -210,11 +227,25 @@ class _FoldTask:
                         "label": test[f"label_h{h}"].astype("Int8").to_numpy(),
                         "count": test[f"count_h{h}"].astype("Int32").to_numpy(),
                         "expected_events": np.asarray(expected, dtype=float),
+                        "count_rate": np.asarray(rate, dtype=float),
+                        "count_dispersion": np.where(np.isnan(rate), np.nan, float(alpha)),
+                        "naive_rate": naive,
                     }
                 )
             )
             self._finished()
         return pieces, parts
+
+
+def naive_rates(train: pd.DataFrame, test: pd.DataFrame, h: int) -> np.ndarray:
+    """The naive count forecast of each test row, shape (n_test,): its grid's mean count.
+
+    Over the training rows (``count_h{h}``); a grid without any gets the mean of all.
+    """
+    column = f"count_h{h}"
+    means = train.groupby(train["grid_id"].astype(str), sort=False)[column].mean()
+    overall = float(train[column].mean()) if len(train) else float("nan")
+    return means.reindex(test["grid_id"].astype(str)).fillna(overall).to_numpy(dtype=float)
 
 
 def _mean_expected(predictions: pd.DataFrame) -> pd.Series:
@@ -232,6 +263,7 @@ def run_backtest(
     graph: nx.Graph | None,
     horizon: int,
     settings: BacktestConfig,
+    forecast: ForecastConfig | None = None,
     progress: Progress | None = None,
 ) -> BacktestResult:
     """Backtest every configured model on a feature frame with labels.
@@ -246,13 +278,16 @@ def run_backtest(
     horizon : int
         The largest horizon H; horizons 1..H are evaluated.
     settings : BacktestConfig
+    forecast : ForecastConfig or None
+        The quantiles and their calibration (default: ``[forecast]``'s defaults).
     progress : callable(done, total, message) or None
 
     Returns
     -------
     BacktestResult
-        ``predictions`` has the columns of ``PREDICTION_COLUMNS``.
+        ``predictions`` has the columns of :func:`prediction_columns`.
     """
+    forecast = ForecastConfig() if forecast is None else forecast
     dates, n_labelled = labelled_dates(frame, horizon)
     folds = backtest_folds(dates, n_labelled, horizon, settings)
     models, skipped = runnable_models(settings.models, feature_columns(frame), graph is not None)
@@ -292,6 +327,11 @@ def run_backtest(
     predictions["model"] = pd.Categorical(predictions["model"], categories=list(models))
     before = _mean_expected(predictions)
     predictions = reconcile_horizons(predictions)
+    # the reconciled score with the same count shape: still one distribution
+    predictions["expected_events"] = hurdle_expected(
+        predictions["score"], predictions["count_rate"], predictions["count_dispersion"]
+    )
+    predictions = rolling_intervals(predictions, folds, dates, forecast)
     predictions = predictions.sort_values(
         ["model", "horizon", "as_of", "grid_id"], kind="stable"
     ).reset_index(drop=True)

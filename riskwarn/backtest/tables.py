@@ -124,6 +124,7 @@ def metrics_markdown(metrics: dict, title: str = "Backtest metrics") -> str:
                 "",
             ] + _table(header, body)
     lines += fairness_markdown(metrics)
+    lines += forecast_markdown(metrics)
     for name, by_h in metrics.get("parts", {}).items():
         lines += [
             f"## Where {name}'s expected escalations come from (mean per grid and window)",
@@ -139,6 +140,52 @@ def metrics_markdown(metrics: dict, title: str = "Backtest metrics") -> str:
             )
         lines += _table(["horizon", *sources], body)
     return "\n".join(lines)
+
+
+def forecast_markdown(metrics: dict) -> list[str]:
+    """The count forecasts' table: CRPS skill, each interval's coverage overall and by band."""
+    forecast = metrics.get("forecast") or {}
+    records = forecast.get("overall") or []
+    if not records:
+        return []
+    names = list(forecast.get("intervals") or {})
+    lines = [
+        "## Count forecasts",
+        "",
+        "One count distribution per grid and horizon (the score is its P(N >= 1)). CRPS "
+        "skill is against a Poisson at the grid's historical mean count (above 0 is "
+        "better). Coverage is the share of counts inside the calibrated central interval; "
+        "counts are whole numbers, so it is often above the nominal level (a quiet grid's "
+        "interval 0-0 covers more than asked); PIT coverage is what the randomised PIT "
+        "gives, exact for a calibrated distribution. Bands are equal-count risk bands of "
+        "the score.",
+        "",
+    ]
+    header = ["model", "horizon", "CRPS", "CRPS naive", "CRPS skill"]
+    for n in names:
+        header += [f"coverage {n}%", f"worst band {n}%", f"PIT coverage {n}%", f"width {n}%"]
+    header += ["score <= E[N]", "monotone"]
+    body = []
+    for r in records:
+        bands = [
+            b
+            for b in forecast.get("by_band", [])
+            if b["model"] == r["model"] and b["horizon"] == r["horizon"]
+        ]
+        row = [r["model"], str(r["horizon"]), _fmt(r["crps"], 4), _fmt(r["crps_naive"], 4)]
+        row.append(_fmt(r["crps_skill"]))
+        for n in names:
+            worst = min((b[f"coverage_{n}"] for b in bands), default=float("nan"))
+            row += [
+                _fmt(r.get(f"coverage_{n}")),
+                _fmt(worst),
+                _fmt(r.get(f"pit_coverage_{n}")),
+                _fmt(r.get(f"width_{n}"), 2),
+            ]
+        row.append(_fmt(r["score_le_expected_share"]))
+        row.append(_fmt((forecast.get("monotone_share") or {}).get(r["model"])))
+        body.append(row)
+    return lines + _table(header, body)
 
 
 _VIEW_WORDS = {"by_grid_type": "grid type", "by_population_band": "population band"}

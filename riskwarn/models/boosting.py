@@ -23,6 +23,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from riskwarn.errors import RiskwarnError
+from riskwarn.models.counts import fit_dispersion
 from riskwarn.models.frames import (
     check_counts,
     check_labels,
@@ -350,6 +351,14 @@ class LightGBMCount(_LightGBMModel):
     Same parameters as :class:`LightGBMEscalation`; ``fit`` takes the counts. Its
     ``predict_proba`` is the Poisson probability of at least one event,
     ``1 - exp(-expected)``.
+
+    Attributes
+    ----------
+    dispersion_ : float
+        The negative-binomial dispersion ``alpha`` of the counts of the training rows
+        with at least one event, given their fitted rates
+        (:func:`riskwarn.models.counts.fit_dispersion`; 0 is the Poisson): the shape
+        of the count distribution's tail (:mod:`riskwarn.models.counts`).
     """
 
     objective = "poisson"
@@ -363,7 +372,14 @@ class LightGBMCount(_LightGBMModel):
         y = check_labels(y, len(X))
         if count is None:
             raise RiskwarnError("LightGBMCount needs the event counts: fit(X, y, count=...).")
-        return self._fit(X, check_counts(count, y), sample_weight)
+        count = check_counts(count, y)
+        self._fit(X, count, sample_weight)
+        # In-sample rates: slightly too close to the counts, so the tail is if
+        # anything too light; the conformal intervals correct their coverage.
+        rows = np.flatnonzero(count >= 1)
+        rate = self._raw(X.iloc[rows]) if len(rows) else np.zeros(0)
+        self.dispersion_ = fit_dispersion(count[rows], rate, seed=int(self.random_state))
+        return self
 
     def predict_expected(self, X: pd.DataFrame) -> np.ndarray:
         """Expected escalations in the window, shape (n_rows,)."""

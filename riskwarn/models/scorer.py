@@ -32,6 +32,8 @@ from riskwarn.models.counts import hurdle_expected
 from riskwarn.models.ensemble import CalibratedEnsemble
 from riskwarn.models.frames import KEY_COLUMNS, check_labels, feature_columns, fit_model
 from riskwarn.models.hawkes import GraphHawkes
+from riskwarn.models.horizons import curve_columns, monotone_in_horizon
+from riskwarn.models.intervals import DEFAULT_QUANTILES, BandIntervals
 from riskwarn.models.reasons import (
     CALENDAR_FEATURES,
     SEASON,
@@ -67,13 +69,24 @@ class EscalationScorer(BaseEstimator):
     seed : int
     n_reasons : int
         Reasons per grid.
+    quantiles : tuple of float
+        Levels of the ``events_q{NN}`` columns (``[forecast] quantiles``).
+    n_bands : int
+        Risk bands of the interval calibration (``[forecast] bands``).
 
     Attributes
     ----------
     model_ : fitted estimator
         The probability model.
     counter_ : LightGBMCount
-        The Poisson model for ``expected_events``.
+        The count model: the rate and dispersion of the count's shape, which with
+        the score make one count distribution (:mod:`riskwarn.models.counts`).
+    intervals_ : BandIntervals
+        The interval calibration (on out-of-sample rows given to ``fit``, else the
+        model's own quantiles).
+    curve_ : dict of str to LightGBMEscalation
+        A classifier per horizon ``h = 1..horizon`` (keyed ``str(h)``; empty without
+        ``curve_labels``), whose shape the risk curve takes (:meth:`predict_curve`).
     feature_names_in_ : list of str
         Every feature column the scorer was trained with; scoring needs them all.
     """
@@ -85,14 +98,26 @@ class EscalationScorer(BaseEstimator):
         model: str = "ensemble",
         seed: int = 0,
         n_reasons: int = 3,
+        quantiles: tuple[float, ...] = DEFAULT_QUANTILES,
+        n_bands: int = 5,
     ) -> None:
         self.graph = graph
         self.horizon = horizon
         self.model = model
         self.seed = seed
         self.n_reasons = n_reasons
+        self.quantiles = quantiles
+        self.n_bands = n_bands
 
-    def fit(self, X: pd.DataFrame, y, count=None, sample_weight=None) -> EscalationScorer:
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y,
+        count=None,
+        sample_weight=None,
+        calibration=None,
+        curve_labels=None,
+    ) -> EscalationScorer:
         """Fit the probability model and the count model on the same rows.
 
         Parameters
@@ -106,6 +131,15 @@ class EscalationScorer(BaseEstimator):
             Inverse sampling rates of a down-sampled training sample (a province's).
             Only the ``lightgbm`` model takes weights: the graph models need every
             period of every grid, which a row sample does not have.
+        calibration : DataFrame or None
+            Out-of-sample forecasts of the same model (the backtest's latest rows):
+            ``score, count, count_rate, count_dispersion``, which calibrate the
+            intervals (:class:`~riskwarn.models.intervals.BandIntervals`). None
+            keeps the distribution's own quantiles.
+        curve_labels : dict of int to array-like, optional
+            ``{h: labels of the h-period window}`` for shorter horizons
+            ``1 <= h < horizon`` (each shape (n_rows,)), for the risk curve; a
+            horizon without an escalation among them is left out of the curve.
         """
         y = check_labels(y, len(X))
         if count is None:
@@ -130,6 +164,33 @@ class EscalationScorer(BaseEstimator):
         self.counter_ = make_count_model(self.horizon, seed=self.seed, like=like).fit(
             X, y, count=count, sample_weight=sample_weight
         )
+        self.curve_ = {}
+        horizons = {int(h): labels for h, labels in (curve_labels or {}).items()}
+        for h in horizons:
+            if not 1 <= h < int(self.horizon):
+                raise RiskwarnError(
+                    f"curve_labels are for horizons 1..{int(self.horizon) - 1}, got {h!r}."
+                )
+        if horizons:
+            horizons[int(self.horizon)] = y
+        for h, labels in sorted(horizons.items()):
+            y_h = check_labels(labels, len(X))
+            if y_h.sum() > 0:
+                curve = make_model("lightgbm", horizon=h, graph=None, seed=self.seed)
+                self.curve_[str(h)] = curve.fit(X, y_h, sample_weight=sample_weight)
+        self.intervals_ = BandIntervals(quantiles=tuple(self.quantiles), n_bands=self.n_bands)
+        if calibration is None:
+            self.intervals_.fit([], [], [], [])
+        else:
+            missing = {"score", "count", "count_rate", "count_dispersion"} - set(calibration)
+            if missing:
+                raise RiskwarnError(f"the calibration rows lack {sorted(missing)}.")
+            self.intervals_.fit(
+                calibration["score"],
+                calibration["count"],
+                calibration["count_rate"],
+                calibration["count_dispersion"],
+            )
         return self
 
     # -- what the model is made of ---------------------------------------------------
@@ -168,9 +229,65 @@ class EscalationScorer(BaseEstimator):
 
     def predict_expected(self, X: pd.DataFrame) -> np.ndarray:
         """Expected escalation events in the window, shape (n_rows,)."""
+        return self.predict_distribution(X)["expected_events"].to_numpy()
+
+    def predict_distribution(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The count distribution of each row, shape (n_rows, 2 + n_quantiles).
+
+        ``score`` = P(N >= 1), ``expected_events`` = E[N] and the calibrated
+        quantiles ``events_q{NN}``, all from one distribution (so ``score <=
+        expected_events`` and ``events_q{hi} >= 1`` wherever ``score >= 1 - hi``).
+        """
         self._check(X)
         score = self.model_.predict_proba(X)[:, 1]
-        return hurdle_expected(score, self.counter_.predict_expected(X))
+        return self._distribution(X, score)
+
+    def predict_curve(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The risk within h periods for h = 1..horizon, shape (n_rows, horizon).
+
+        Columns ``risk_h1 .. risk_h{horizon}``; the last is the score. The curve's
+        level is the score's, its shape comes from a LightGBM classifier per horizon
+        (``curve_``): the share ``rho_h`` of the label horizon's cumulative hazard
+        ``-log(1 - p)`` that horizon ``h`` reaches, capped by the next horizon's
+        share (:func:`~riskwarn.models.horizons.monotone_in_horizon`), gives
+        ``risk_h = 1 - (1 - score) ** rho_h``, which never falls as ``h`` grows. A
+        horizon without a classifier is missing (NaN).
+        """
+        self._check(X)
+        return self._curve(X, self.model_.predict_proba(X)[:, 1])
+
+    def _curve(self, X: pd.DataFrame, score: np.ndarray) -> pd.DataFrame:
+        H = int(self.horizon)
+        out = np.full((len(X), H), np.nan)
+        out[:, H - 1] = score
+        if str(H) in self.curve_:
+            hazard = {
+                int(h): -np.log1p(-np.clip(m.predict_proba(X)[:, 1], 0.0, 1 - _CLIP))
+                for h, m in self.curve_.items()
+            }
+            top = np.maximum(hazard[H], 1e-12)
+            rho = np.full((len(X), H), np.inf)
+            for h, value in hazard.items():
+                rho[:, h - 1] = np.minimum(value / top, 1.0)
+            rho[:, H - 1] = 1.0
+            rho = monotone_in_horizon(rho)
+            known = np.isfinite(rho)
+            out[known] = -np.expm1(
+                np.log1p(-np.clip(np.broadcast_to(score[:, None], rho.shape)[known], 0, 1 - _CLIP))
+                * rho[known]
+            )
+            out[:, H - 1] = score
+            for h in range(1, H):
+                if str(h) not in self.curve_:
+                    out[:, h - 1] = np.nan
+        return pd.DataFrame(out, index=X.index, columns=curve_columns(H))
+
+    def _distribution(self, X: pd.DataFrame, score: np.ndarray) -> pd.DataFrame:
+        rate = self.counter_.predict_expected(X)
+        alpha = float(self.counter_.dispersion_)
+        out = {"score": score, "expected_events": hurdle_expected(score, rate, alpha)}
+        out.update(self.intervals_.predict(score, rate, alpha))
+        return pd.DataFrame(out, index=X.index)
 
     def contributions(self, X: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Each source's contribution to the stacked log-odds, and the value it reports.
@@ -290,19 +407,18 @@ class EscalationScorer(BaseEstimator):
 
         Returns
         -------
-        DataFrame, shape (n_rows, 4 + 6 * n_reasons)
-            ``grid_id, as_of, score, expected_events`` and the reason columns.
+        DataFrame, shape (n_rows, 4 + n_quantiles + horizon + 6 * n_reasons)
+            ``grid_id, as_of, score, expected_events``, the quantiles
+            ``events_q{NN}`` (:meth:`predict_distribution`), the risk curve
+            ``risk_h1 .. risk_h{horizon}`` (:meth:`predict_curve`) and the reason
+            columns.
         """
         self._check(X)
         score = self.model_.predict_proba(X)[:, 1]
         head = pd.DataFrame(
-            {
-                "grid_id": X["grid_id"].astype(str).to_numpy(),
-                "as_of": X["as_of"],
-                "score": score,
-                # one count distribution: never fewer expected events than P(N >= 1)
-                "expected_events": hurdle_expected(score, self.counter_.predict_expected(X)),
-            },
-            index=X.index,
+            {"grid_id": X["grid_id"].astype(str).to_numpy(), "as_of": X["as_of"]}, index=X.index
         )
-        return pd.concat([head, self.reasons(X)], axis=1).reset_index(drop=True)
+        # one count distribution: never fewer expected events than P(N >= 1)
+        dist = self._distribution(X, score)
+        curve = self._curve(X, score)
+        return pd.concat([head, dist, curve, self.reasons(X)], axis=1).reset_index(drop=True)

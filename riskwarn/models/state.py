@@ -29,6 +29,7 @@ from riskwarn.models.boosting import LightGBMCount, LightGBMEscalation
 from riskwarn.models.diffusion import GraphDiffusion
 from riskwarn.models.ensemble import CalibratedEnsemble
 from riskwarn.models.hawkes import GraphHawkes
+from riskwarn.models.intervals import BandIntervals
 from riskwarn.models.rates import ShrunkRateBaseline
 from riskwarn.models.scorer import EscalationScorer
 
@@ -36,7 +37,8 @@ from riskwarn.models.scorer import EscalationScorer
 # 3: the ensemble's weights mix by evidence and its probabilities carry a level shift.
 # 4: LightGBM's time-decay weights (``half_life``, fitted ``half_life_``).
 # 5: the graph models read neighbour aggregates from the row (no graph, no hops).
-STATE_FORMAT = 5
+# 6: one count distribution: the count model's dispersion, the scorer's intervals.
+STATE_FORMAT = 6
 KNOWN_CLASSES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
@@ -48,6 +50,7 @@ KNOWN_CLASSES: dict[str, type] = {
         GraphDiffusion,
         CalibratedEnsemble,
         EscalationScorer,
+        BandIntervals,
         IsotonicRegression,
         StandardScaler,
         LogisticRegression,

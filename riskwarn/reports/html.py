@@ -18,7 +18,14 @@ from riskwarn.backtest.evaluate import FAIRNESS_MIN_ESCALATIONS
 from riskwarn.config import WatchlistConfig, k_label
 from riskwarn.errors import RiskwarnError
 from riskwarn.reports.folder import WatchlistFolder, read_watchlist_folder
-from riskwarn.reports.svg import TIER_COLOURS, MapGrid, grid_map, sparkline, tier_colour
+from riskwarn.reports.svg import (
+    TIER_COLOURS,
+    MapGrid,
+    grid_map,
+    risk_curve,
+    sparkline,
+    tier_colour,
+)
 from riskwarn.reports.text import LANGUAGES, TEXT, unit_key
 from riskwarn.scoring.watchlist import tier_changes
 
@@ -173,6 +180,24 @@ def _reason_texts(reasons, lang: str) -> list[str]:
     return [str(r.get(f"text_{lang}") or r.get("text_en") or r.get("feature")) for r in reasons]
 
 
+def _level(column: str) -> float:
+    """``"events_q10"`` → 0.1, ``"events_q02_5"`` → 0.025 (the inverse of quantile_column)."""
+    return float(column.removeprefix("events_q").replace("_", ".")) / 100
+
+
+def _range_columns(frame: pd.DataFrame) -> tuple[str, str] | None:
+    """The widest central interval's columns of a watchlist, or None."""
+    names = sorted((c for c in frame.columns if str(c).startswith("events_q")), key=_level)
+    if len(names) < 2 or not _level(names[0]) < 0.5 < _level(names[-1]):
+        return None
+    return names[0], names[-1]
+
+
+def _curve_columns(frame: pd.DataFrame) -> list[str]:
+    names = [c for c in frame.columns if str(c).startswith("risk_h")]
+    return sorted(names, key=lambda c: int(str(c)[6:]))
+
+
 def _tiers(value) -> tuple[float, ...]:
     """The card's tier shares, or the default ones when the card has none that make sense."""
     if (
@@ -197,6 +222,10 @@ class _Report:
         horizon = first["horizon"] if first is not None else self.card.get("horizon")
         self.horizon = int(horizon) if isinstance(horizon, int | float | np.integer) else "–"
         self.has_previous = "prev_rank" in self.w and bool(self.w["prev_rank"].notna().any())
+        self.range = _range_columns(self.w)
+        self.curve = _curve_columns(self.w)
+        if len(self.curve) < 2 or self.w[self.curve[:-1]].isna().all().all():
+            self.curve = []  # one horizon, or no classifier for the shorter ones
 
     # -- sections --------------------------------------------------------------------
     def header(self) -> str:
@@ -358,24 +387,27 @@ class _Report:
                 f"<td>{escape(str(row.grid_id))}</td>"
                 f"<td>{_tier_badge(tier)}</td>"
                 f'<td class="num">{_pct(row.score)}</td>'
-                f'<td class="num">{_num(row.expected_events, 2)}</td>'
+                f'<td class="num">{self._expected(row)}</td>'
+                f"{self._curve_cell(row)}"
                 f'<td class="change">{self._change(row)}</td>'
                 f'<td class="reasons"><ol>{reasons}</ol></td>'
                 f"<td>{self._spark(trend.get(row.grid_id, []), days.get(row.grid_id, []), ceiling)}"
                 "</td></tr>"
             )
+        columns = [
+            ("col_rank", "num"),
+            ("col_grid", ""),
+            ("col_tier", ""),
+            ("col_score", "num"),
+            ("col_expected", "num"),
+            *([("col_curve", "")] if self.curve else []),
+            ("col_change", ""),
+            ("col_reasons", ""),
+            ("col_trend", ""),
+        ]
         head = "".join(
-            f'<th class="{cls}">{t[key]}</th>'
-            for key, cls in (
-                ("col_rank", "num"),
-                ("col_grid", ""),
-                ("col_tier", ""),
-                ("col_score", "num"),
-                ("col_expected", "num"),
-                ("col_change", ""),
-                ("col_reasons", ""),
-                ("col_trend", ""),
-            )
+            f'<th class="{cls}">{t[key].format(n=len(self.curve), unit=self.unit)}</th>'
+            for key, cls in columns
         )
         note = t["ranked_note"].format(n=f"{len(top):,}", total=f"{len(w):,}")
         if len(history):
@@ -392,6 +424,27 @@ class _Report:
             f'<table id="ranked"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody>'
             "</table></section>"
         )
+
+    def _expected(self, row) -> str:
+        """``0.74 (0–2)``: the expected events and the calibrated range, where there is one."""
+        text = _num(row.expected_events, 2)
+        if self.range is None:
+            return text
+        lo, hi = (getattr(row, c, None) for c in self.range)
+        if _missing(lo) or _missing(hi):
+            return text
+        return f'{text} <span class="range">({int(lo)}–{int(hi)})</span>'
+
+    def _curve_cell(self, row) -> str:
+        """The risk within 1..H periods as small bars on a 0..100 % scale, values on hover."""
+        if not self.curve:
+            return ""
+        values = [getattr(row, c, None) for c in self.curve]
+        tips = [
+            self.t["curve_tip"].format(h=h, unit=self.unit, p=_pct(v, 0))
+            for h, v in enumerate(values, start=1)
+        ]
+        return f'<td class="curve">{risk_curve(values, label="; ".join(tips))}</td>'
 
     @staticmethod
     def _spark(scores: list, dates: list, ceiling: float) -> str:
@@ -446,6 +499,8 @@ class _Report:
             f"<h3>{t['card_not']}</h3><p>{t['card_not_text']}</p>",
             f"<h3>{t['card_use']}</h3><p>{t['card_use_text']}</p>",
             self._plain_figures(),
+            self._range_text(),
+            self._curve_text(),
             self._fairness(),
             f"<h3>{t['card_performance']}</h3>{self._performance()}",
             f"<h3>{t['card_data']}</h3>{self._provenance()}",
@@ -503,6 +558,38 @@ class _Report:
                 baseline=escape(str(baseline)), recall_b=_pct(b_recall, 0), k=k_text
             )
         return f"<h3>{t['plain_title']}</h3><p id='plain-figures'>{text}</p>"
+
+    def _range_text(self) -> str:
+        """What the range beside the expected events means, and how often it held."""
+        if self.range is None:
+            return ""
+        t = self.t
+        lo, hi = (_level(c) for c in self.range)
+        share = f"{(hi - lo) * 10:.2g}"
+        text = t["range_text"].format(share=share)
+        forecast = (self.card.get("backtest") or {}).get("forecast") or {}
+        name = f"{(hi - lo) * 100:.6g}".replace(".", "_")
+        coverage = forecast.get(f"coverage_{name}")
+        if not _missing(coverage):
+            bands = [
+                b.get(f"coverage_{name}")
+                for b in forecast.get("by_band") or []
+                if not _missing(b.get(f"coverage_{name}"))
+            ]
+            worst = t["range_worst"].format(cov=f"{100 * min(bands):.0f}") if bands else ""
+            text += t["range_checked"].format(
+                cov=f"{100 * float(coverage):.0f}", worst=worst, share=share
+            )
+        return f"<h3>{t['range_title']}</h3><p id='range-text'>{text}</p>"
+
+    def _curve_text(self) -> str:
+        if not self.curve:
+            return ""
+        t = self.t
+        return (
+            f"<h3>{t['curve_title'].format(unit=self.unit)}</h3>"
+            f"<p>{t['curve_text'].format(n=len(self.curve), unit=self.unit)}</p>"
+        )
 
     def _fairness(self) -> str:
         """The flagged gaps between grid groups, in plain words (from the card's backtest)."""

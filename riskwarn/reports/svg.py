@@ -264,3 +264,35 @@ def sparkline(
         f'xmlns="http://www.w3.org/2000/svg">{title}{frame}{line}'
         f'<circle cx="{xs[-1]:.1f}" cy="{ys[-1]:.1f}" r="2" fill="#b2182b"/></svg>'
     )
+
+
+def risk_curve(values: Iterable[float], width: int = 60, height: int = 22, label: str = "") -> str:
+    """Bars of the risk within 1, 2, … periods on a fixed 0..100 % scale (hover: ``label``).
+
+    A missing value is a gap. The scale is the same in every row, so two grids'
+    curves can be compared by eye.
+    """
+    v = np.asarray([np.nan if x is None else float(x) for x in values], dtype=float)
+    if len(v) == 0 or not np.isfinite(v).any():
+        return ""
+    pad, gap = 1, 2
+    bar = max((width - 2 * pad - gap * (len(v) - 1)) / len(v), 1.0)
+    rects = []
+    for i, p in enumerate(v):
+        if not np.isfinite(p):
+            continue
+        h = float(np.clip(p, 0, 1)) * (height - 2 * pad)
+        x = pad + i * (bar + gap)
+        rects.append(
+            f'<rect x="{x:.1f}" y="{height - pad - h:.1f}" width="{bar:.1f}" height="{h:.1f}" '
+            'fill="#b2182b"/>'
+        )
+    title = f"<title>{escape(label)}</title>" if label else ""
+    frame = (
+        f'<path d="M{pad},{pad} H{width - pad} M{pad},{height - pad} H{width - pad}" '
+        'stroke="#ddd" stroke-width="0.8"/>'
+    )
+    return (
+        f'<svg class="curve" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'xmlns="http://www.w3.org/2000/svg">{title}{frame}{"".join(rects)}</svg>'
+    )

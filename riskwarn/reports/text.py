@@ -98,7 +98,29 @@ TEXT = {
         "col_grid": "Grid",
         "col_tier": "Tier",
         "col_score": "Score",
-        "col_expected": "Expected escalations",
+        "col_expected": "Expected escalations (likely range)",
+        "col_curve": "Risk within 1 to {n} {unit}",
+        "curve_tip": "chance of an escalation within {h} {unit}: {p}",
+        "range_title": "How sure is the number?",
+        "range_text": (
+            "Expected escalations is the average number of escalations the model foresees "
+            "in the window, for grids like this one. In brackets is the range the number "
+            "should fall in {share} times in 10 (for example “0.8 (0–3)”: most likely none "
+            "or one, rarely more than three)."
+        ),
+        "range_checked": (
+            " In the backtest, on periods the model had not seen, the count fell in its "
+            "range {cov} times in 100{worst}. Counts are whole numbers, so the range is "
+            "often a little wider than asked: a quiet grid's range is “0–0”, right far more "
+            "often than {share} times in 10."
+        ),
+        "range_worst": " (in the least well covered fifth of grids by risk, {cov} times in 100)",
+        "curve_title": "Risk over the coming {unit}",
+        "curve_text": (
+            "The risk curve gives, for each grid, the chance of at least one escalation "
+            "within 1, 2, … {n} {unit}. It never falls as the window grows; the last value "
+            "is the score."
+        ),
         "col_change": "Change",
         "col_reasons": "Main reasons",
         "col_trend": "Score over past watchlists",
@@ -222,7 +244,26 @@ TEXT = {
         "col_grid": "网格",
         "col_tier": "等级",
         "col_score": "风险分",
-        "col_expected": "预计升级事件数",
+        "col_expected": "预计升级事件数（可能范围）",
+        "col_curve": "1至{n}{unit}内的风险",
+        "curve_tip": "{h}{unit}内发生升级的概率：{p}",
+        "range_title": "这个数字有多确定？",
+        "range_text": (
+            "预计升级事件数是模型对此类网格在该时段内升级事件的平均预计数。括号内是该数字"
+            "十次中约有{share}次会落入的范围（例如“0.8（0–3）”：多半没有或只有一起，"
+            "很少超过三起）。"
+        ),
+        "range_checked": (
+            "在回测中（模型未见过的时期），实际数量落入该范围的比例为每百次{cov}次{worst}。"
+            "事件数是整数，因此范围往往比要求的略宽：平静网格的范围是“0–0”，"
+            "其命中率远高于十次{share}次。"
+        ),
+        "range_worst": "（在按风险分成五档中覆盖最差的一档，为每百次{cov}次）",
+        "curve_title": "未来各{unit}的风险",
+        "curve_text": (
+            "风险曲线给出每个网格在1、2……{n}{unit}内至少发生一次升级的概率。"
+            "时段越长，概率不会下降；最后一个值即风险分。"
+        ),
         "col_change": "变化",
         "col_reasons": "主要原因",
         "col_trend": "历期风险分走势",

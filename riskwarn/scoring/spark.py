@@ -26,12 +26,19 @@ _REASON = (
     "struct<feature: string, text_en: string, text_zh: string, value: double, "
     "contribution: double, suppressed: boolean>"
 )
-WATCHLIST_DDL = (
-    "grid_id string, as_of timestamp_ntz, horizon smallint, rank int, score double, "
-    f"expected_events double, tier tinyint, reasons array<{_REASON}>, reasons_en string, "
-    "reasons_zh string, prev_rank int, prev_tier tinyint, change string, model_name string, "
-    "model_version string, run_id string, data_hash string, generated_at string"
-)
+
+
+def watchlist_ddl(quantiles: tuple[str, ...], curve: tuple[str, ...]) -> str:
+    """The watchlist rows as a Spark DDL schema, for these quantile and curve columns."""
+    return (
+        "grid_id string, as_of timestamp_ntz, horizon smallint, rank int, score double, "
+        "expected_events double, "
+        + "".join(f"{q} int, " for q in quantiles)
+        + f"tier tinyint, reasons array<{_REASON}>, reasons_en string, "
+        "reasons_zh string, prev_rank int, prev_tier tinyint, change string, model_name string, "
+        "model_version string, run_id string, data_hash string, generated_at string"
+        + "".join(f", {c} double" for c in curve)
+    )
 
 
 def rank_on_spark(scored, previous=None):
@@ -59,17 +66,20 @@ def explain_on_spark(ranked, n: int, **settings):
     ``settings`` are :func:`~riskwarn.scoring.watchlist.watchlist_rows`' keywords
     (horizon, manifest, tiers, suppress_below, provenance).
     """
+    quantiles = tuple(c for c in ranked.columns if c.startswith("events_q"))
+    curve = tuple(c for c in ranked.columns if c.startswith("risk_h"))
+    nullable = ("tier", "prev_rank", "prev_tier", *quantiles)
 
     def explain(batches):
         for batch in batches:
             rows = watchlist_rows(batch, n, **settings)
             # Arrow wants plain values: nullable integers as floats with NaN would
             # fail the tinyint/int fields, so hand them over as objects with None.
-            for col in ("tier", "prev_rank", "prev_tier"):
+            for col in nullable:
                 rows[col] = rows[col].astype(object).where(rows[col].notna(), None)
             yield rows
 
-    return ranked.mapInPandas(explain, WATCHLIST_DDL)
+    return ranked.mapInPandas(explain, watchlist_ddl(quantiles, curve))
 
 
 def tiered_count(n: int, tiers: tuple[float, ...]) -> int:

@@ -1,10 +1,13 @@
 """The ranked watchlist: one row per grid, with tier, reasons, change and provenance.
 
 Columns (DESIGN.md, "Watchlist"): ``grid_id, as_of, horizon, rank, score,
-expected_events, tier, reasons, prev_rank, change, model_name, model_version,
-run_id, data_hash, generated_at``, plus ``prev_tier`` and the reasons as plain
-text in English and Chinese (``reasons_en``, ``reasons_zh``) for tables that cannot
-show nested values.
+expected_events, events_q{NN}`` (one per ``[forecast] quantiles``, ``events_q10``
+and ``events_q90`` by default: the calibrated interval of the count), ``tier,
+reasons, prev_rank, change, model_name, model_version, run_id, data_hash,
+generated_at``, plus ``prev_tier``, the reasons as plain text in English and
+Chinese (``reasons_en``, ``reasons_zh``) for tables that cannot show nested
+values, and the risk curve ``risk_h1 .. risk_h{horizon}`` (the chance of an
+escalation within 1, 2, … periods; the last is the score).
 
 Small-cell suppression: a raw event count from 1 to ``suppress_below - 1`` is never
 shown, only "fewer than N"; zero and larger counts are shown. Only grids are named.
@@ -22,13 +25,8 @@ from riskwarn.errors import RiskwarnError
 from riskwarn.features.manifest import FeatureManifest
 from riskwarn.models.reasons import joined, reason_lists
 
-WATCHLIST_COLUMNS = (
-    "grid_id",
-    "as_of",
-    "horizon",
-    "rank",
-    "score",
-    "expected_events",
+_HEAD = ("grid_id", "as_of", "horizon", "rank", "score", "expected_events")
+_TAIL = (
     "tier",
     "reasons",
     "reasons_en",
@@ -42,6 +40,26 @@ WATCHLIST_COLUMNS = (
     "data_hash",
     "generated_at",
 )
+
+
+def watchlist_columns(quantiles: tuple[str, ...], curve: tuple[str, ...]) -> tuple[str, ...]:
+    """The watchlist's columns, given its quantile and risk-curve column names."""
+    return (*_HEAD, *quantiles, *_TAIL, *curve)
+
+
+WATCHLIST_COLUMNS = watchlist_columns(("events_q10", "events_q90"), ("risk_h1",))
+"""The columns of a watchlist with the default quantiles and horizon 1 (an example)."""
+
+
+def _extra_columns(frame: pd.DataFrame) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    quantiles = tuple(c for c in frame.columns if str(c).startswith("events_q"))
+    curve = tuple(
+        sorted(
+            (c for c in frame.columns if str(c).startswith("risk_h")),
+            key=lambda c: int(str(c)[6:]),
+        )
+    )
+    return quantiles, curve
 
 
 @dataclass(frozen=True)
@@ -93,8 +111,9 @@ def build_watchlist(
 
     Returns
     -------
-    DataFrame, shape (n_grids, len(WATCHLIST_COLUMNS))
-        Sorted by rank (1 = highest score; ties by grid id).
+    DataFrame, shape (n_grids, n_columns)
+        The columns of :func:`watchlist_columns`, sorted by rank (1 = highest
+        score; ties by grid id).
     """
     if scored.empty:
         raise RiskwarnError("there are no grids to score at this as-of date.")
@@ -153,7 +172,9 @@ def watchlist_rows(
 
     Returns
     -------
-    DataFrame, shape (n_rows, len(WATCHLIST_COLUMNS)), in the order of ``ranked``.
+    DataFrame, shape (n_rows, n_columns), in the order of ``ranked``: the columns of
+    :func:`watchlist_columns` for the quantile (``events_q*``) and risk-curve
+    (``risk_h*``) columns ``ranked`` has.
     """
     rank = ranked["rank"].to_numpy(dtype=np.int64)
     reasons = reason_lists(ranked, manifest, suppress_below)
@@ -180,7 +201,12 @@ def watchlist_rows(
     )
     for key, value in vars(provenance).items():
         out[key] = str(value)
-    return out[list(WATCHLIST_COLUMNS)]
+    quantiles, curve = _extra_columns(ranked)
+    for name in quantiles:  # whole numbers of events
+        out[name] = pd.array(np.round(ranked[name].to_numpy(dtype=float)), dtype="Int32")
+    for name in curve:
+        out[name] = ranked[name].to_numpy(dtype=float)
+    return out[list(watchlist_columns(quantiles, curve))]
 
 
 def tier_changes(current: pd.DataFrame, previous: pd.DataFrame | None) -> dict:

@@ -86,7 +86,8 @@ def metric_key(model: str, horizon: int, metric: str) -> str:
 def backtest_metrics(metrics: dict) -> dict[str, float]:
     """Every finite overall backtest metric as an MLflow metric."""
     out = {}
-    for record in metrics.get("overall", []):
+    records = [*metrics.get("overall", []), *(metrics.get("forecast") or {}).get("overall", [])]
+    for record in records:
         for name, value in record.items():
             if name in ("model", "horizon") or isinstance(value, bool):
                 continue
@@ -122,12 +123,18 @@ def _log_common(
         mlflow.log_dict(metrics, "metrics.json")
 
 
-def _log_plots(predictions: pd.DataFrame, models: list[str], horizons, area) -> None:
+def _log_plots(
+    predictions: pd.DataFrame, models: list[str], horizons, area, metrics: dict | None = None
+) -> None:
+    pit = ((metrics or {}).get("forecast") or {}).get("pit") or []
     for h in horizons:
-        for name, fig in (
+        figures = [
             (f"plots/reliability_h{h}.png", plots.reliability_diagram(predictions, models, h)),
             (f"plots/recall_pai_by_k_h{h}.png", plots.ranking_by_k(predictions, models, h, area)),
-        ):
+        ]
+        if any(int(r["horizon"]) == int(h) for r in pit):
+            figures.append((f"plots/pit_h{h}.png", plots.pit_histograms(pit, h)))
+        for name, fig in figures:
             mlflow.log_figure(fig, name)
 
 
@@ -146,7 +153,7 @@ def log_backtest_run(
     models = [str(m) for m in predictions["model"].unique()]
     with mlflow.start_run(experiment_id=experiment, run_name="backtest") as run:
         _log_common(config, hashes, data_hash, manifest, metrics, "backtest")
-        _log_plots(predictions, models, sorted(predictions["horizon"].unique()), area)
+        _log_plots(predictions, models, sorted(predictions["horizon"].unique()), area, metrics)
     return LoggedRun(run.info.run_id, experiment)
 
 
@@ -173,7 +180,7 @@ def log_train_run(
     with mlflow.start_run(experiment_id=experiment, run_name="train") as run:
         _log_common(config, hashes, data_hash, bundle.manifest, metrics, "train")
         mlflow.log_metrics({k: v for k, v in headline.items() if math.isfinite(v)})
-        _log_plots(predictions, models, [bundle.horizon], area)
+        _log_plots(predictions, models, [bundle.horizon], area, metrics)
         lightgbm = bundle.scorer.lightgbm_component()
         if lightgbm is not None:
             fig = plots.feature_importance(lightgbm[0].feature_importance())

@@ -9,16 +9,24 @@ The UDF loads the very files :func:`load_registered` downloaded and checked (its
 
 from __future__ import annotations
 
+from riskwarn.config import quantile_column
 from riskwarn.errors import RiskwarnError
+from riskwarn.models.horizons import curve_columns
 from riskwarn.tracking.registry import RegisteredModel
 
 #: The score columns the UDF returns, besides the reason columns.
 SCORE_FIELDS = (("grid_id", "string"), ("score", "double"), ("expected_events", "double"))
 
 
-def scorer_result_type(n_reasons: int) -> str:
-    """The UDF's result as a Spark DDL struct: scores, the reason columns and their texts."""
+def scorer_result_type(n_reasons: int, quantiles=(), horizon: int = 1) -> str:
+    """The UDF's result as a Spark DDL struct: scores, quantiles, curve, reasons and texts.
+
+    ``quantiles`` are the scorer's levels (``events_q{NN}`` columns), ``horizon`` its
+    label horizon (``risk_h1 .. risk_h{horizon}``).
+    """
     fields = [f"{name} {kind}" for name, kind in SCORE_FIELDS]
+    fields += [f"{quantile_column(q)} double" for q in quantiles]
+    fields += [f"{c} double" for c in curve_columns(horizon)]
     for i in range(1, n_reasons + 1):
         fields += [
             f"reason_{i}_feature string",
@@ -49,7 +57,11 @@ def spark_scorer_udf(spark, model: RegisteredModel):
     return mlflow.pyfunc.spark_udf(
         spark,
         str(model.folder),
-        result_type=scorer_result_type(int(model.bundle.scorer.n_reasons)),
+        result_type=scorer_result_type(
+            int(model.bundle.scorer.n_reasons),
+            tuple(model.bundle.scorer.quantiles),
+            int(model.bundle.scorer.horizon),
+        ),
         env_manager="local",
     )
 

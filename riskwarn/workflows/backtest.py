@@ -51,6 +51,7 @@ def run_backtest_files(
         graph=graph,
         horizon=config.label.horizon,
         settings=config.backtest,
+        forecast=config.forecast,
         progress=steps,
     )
     del frame
@@ -63,6 +64,7 @@ def run_backtest_files(
         k=config.backtest.k,
         n_population_bands=config.backtest.population_bands,
         fairness_ratio=config.backtest.fairness_ratio,
+        forecast=config.forecast,
     )
     tests = [t for fold in result.folds for t in fold.test_as_of]
     metrics["settings"] = {

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from riskwarn.backtest.evaluate import backtest_summary, evaluate, grid_areas
+from riskwarn.backtest.intervals import calibration_rows
 from riskwarn.backtest.run import Progress, run_backtest
 from riskwarn.config import Config
 from riskwarn.errors import RiskwarnError
@@ -163,7 +164,14 @@ def train_model_files(
     settings = dataclasses.replace(config.backtest, models=models)
     if status:
         status("backtesting")
-    result = run_backtest(frame, graph=graph, horizon=horizon, settings=settings, progress=steps)
+    result = run_backtest(
+        frame,
+        graph=graph,
+        horizon=horizon,
+        settings=settings,
+        forecast=config.forecast,
+        progress=steps,
+    )
     if name not in result.models:
         raise RiskwarnError(f"[train] model {name} cannot run on this data: {result.notes}")
     metrics = evaluate(
@@ -172,6 +180,7 @@ def train_model_files(
         k=config.backtest.k,
         n_population_bands=config.backtest.population_bands,
         fairness_ratio=config.backtest.fairness_ratio,
+        forecast=config.forecast,
     )
     by = {(r["model"], r["horizon"]): r for r in metrics["overall"]}
     value = float(by[(name, horizon)][metric])
@@ -201,11 +210,17 @@ def train_model_files(
         model=name,
         seed=config.backtest.seed,
         n_reasons=config.watchlist.reasons,
+        quantiles=config.forecast.quantiles,
+        n_bands=config.forecast.bands,
     ).fit(
         labelled,
         labelled[f"label_h{horizon}"].to_numpy(dtype=float),
         count=labelled[f"count_h{horizon}"].to_numpy(dtype=float),
         sample_weight=weight,
+        calibration=calibration_rows(
+            result.predictions, name, horizon, config.forecast.calibration_periods
+        ),
+        curve_labels={h: labelled[f"label_h{h}"].to_numpy(dtype=float) for h in range(1, horizon)},
     )
     # NaN (no escalation in the test span, or a grid type without one) is null in JSON
     trained = json_ready(
