@@ -139,6 +139,13 @@ def test_families_equal_plain_pandas(city):
         weights = pd.Series(0.5 ** ((p - 1 - q) / 4), index=past["grid_id"].to_numpy())
         decay = weights.groupby(level=0).sum().reindex(grids, fill_value=0.0)
         np.testing.assert_allclose(rows["inc_n_decay_h4"], decay, rtol=1e-5)
+        # per 1,000 residents: the recent counts, the decayed ones and every table's together
+        pop = ds.grids.set_index(ds.grids["grid_id"].astype(str))["population"]
+        pop = pop.reindex(grids.astype(str)).to_numpy(dtype=float)
+        np.testing.assert_allclose(rows["inc_n_decay_h4_per_1k"], decay / pop * 1000, rtol=1e-5)
+        np.testing.assert_allclose(rows["pet_n_w4_per_1k"], w4 / pop * 1000, rtol=1e-5)
+        total = rows["pet_n_decay_h13"] + rows["dis_n_decay_h13"] + rows["inc_n_decay_h13"]
+        np.testing.assert_allclose(rows["all_n_decay_h13_per_1k"], total / pop * 1000, rtol=1e-5)
         # neighbours' mean petitions in the last 4 periods
         nbr = pd.Series(
             [np.mean([w4[n] for n in graph[g]]) if len(graph[g]) else np.nan for g in grids],

@@ -8,6 +8,8 @@ builds, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -210,6 +212,42 @@ def plan_features(
                             f"{_win_zh(w)}每千人{by_name[s].zh}"),
                 lambda t, g=get: _per_1k(g(t), t["population"]).cast("float32"),
             )  # fmt: skip
+        # Recent activity per resident: event volumes grow with the residents, so a
+        # grid's recent rate per head is what says it is tenser than usual for its
+        # size, which a tree reads poorly from a count and a population apart.
+        events = [s for s in totals if s != "esc_n"]
+        for s in events:
+            if short_w != share_w:
+                get = col("wsum", s, short_w)
+                plan.add(
+                    FeatureInfo(f"{s}_w{short_w}_per_1k", "per_capita", short_w,
+                                f"{by_name[s].en} {_win_en(short_w)} per 1,000 residents",
+                                f"{_win_zh(short_w)}每千人{by_name[s].zh}"),
+                    lambda t, g=get: _per_1k(g(t), t["population"]).cast("float32"),
+                )  # fmt: skip
+            for h in cfg.half_lives:
+                get = col("decay", s, h)
+                plan.add(
+                    FeatureInfo(f"{s}_decay_h{h}_per_1k", "per_capita", None,
+                                f"{by_name[s].en} per 1,000 residents, older periods counting "
+                                f"less (half-life {h} periods)",
+                                f"每千人{by_name[s].zh}(按{h}期半衰期加权)"),
+                    lambda t, g=get: _per_1k(g(t), t["population"]).cast("float32"),
+                )  # fmt: skip
+        if len(events) > 1:
+            words_en = " and ".join(by_name[s].en for s in events)
+            words_zh = "、".join(by_name[s].zh for s in events)
+            for h in cfg.half_lives:
+                gets = [col("decay", s, h) for s in events]
+                plan.add(
+                    FeatureInfo(f"all_n_decay_h{h}_per_1k", "per_capita", None,
+                                f"{words_en} together per 1,000 residents, older periods "
+                                f"counting less (half-life {h} periods)",
+                                f"每千人{words_zh}合计(按{h}期半衰期加权)"),
+                    lambda t, gs=gets: _per_1k(
+                        functools.reduce(operator.add, [g(t) for g in gs]), t["population"]
+                    ).cast("float32"),
+                )  # fmt: skip
     # static attributes of the grid (never its identity)
     if has_pop:
         plan.add(FeatureInfo("population", "static", None, "residents", "常住人口"),
