@@ -129,16 +129,10 @@ def city_part(grids: int, periods: int, seed: int, refit_every: int, reuse: bool
     import pandas as pd
 
     folder = ensure_city(grids, periods, seed, "W-MON")
-    meta = json.loads((folder / "_truth" / "simulation.json").read_text())
-    end = pd.Timestamp(meta["end"]).tz_convert(meta["timezone"]).tz_localize(None)
-    toml = (
-        f'[data]\nfreq = "W-MON"\ntimezone = "{meta["timezone"]}"\nend = "{end.isoformat()}"\n'
-        "[label]\nhorizon = 4\n"
-        f"[backtest]\nrefit_every = {refit_every}\nmodels = {json.dumps(list(MODELS))}\n"
-    )
+    # the city's own label and time line (label horizon 4, the default)
+    extra = f"[backtest]\nrefit_every = {refit_every}\nmodels = {json.dumps(list(MODELS))}\n"
     out = OUT / "quality_runs" / f"{folder.name}_forecast_h4_r{refit_every}"
-    config_path = out / "config.toml"
-    metrics = cached_backtest_full(folder, out, config_path, toml, reuse)
+    metrics = cached_backtest(folder, out, extra, reuse)
     pred = pd.read_parquet(out / "predictions.parquet")
     return {
         "city": folder.name,
@@ -146,28 +140,6 @@ def city_part(grids: int, periods: int, seed: int, refit_every: int, reuse: bool
         "figures": forecast_figures(metrics, pred, (1, 4)),
         "ap": {name: truth_ap(folder, pred, name) for name in ("lightgbm", "ensemble")},
     }
-
-
-def cached_backtest_full(folder: Path, out: Path, config_path: Path, toml: str, reuse: bool):
-    """Like ``cached_backtest`` but with a whole config (the city has no label.toml of its own)."""
-    import time
-
-    from riskwarn.config import load_config
-    from riskwarn.workflows import run_backtest_files
-
-    done = out / "metrics.json"
-    if not (reuse and done.exists() and config_path.exists() and config_path.read_text() == toml):
-        out.mkdir(parents=True, exist_ok=True)
-        done.unlink(missing_ok=True)
-        config_path.write_text(toml)
-        t0 = time.perf_counter()
-
-        def step(i: int, total: int, message: str) -> None:
-            print(f"  [{i}/{total}] {message} ({time.perf_counter() - t0:.0f}s)", flush=True)
-
-        run_backtest_files(folder, load_config(config_path), out, steps=step, track=False)
-        print(f"  backtest of {folder.name} in {time.perf_counter() - t0:.0f}s", flush=True)
-    return json.loads(done.read_text())
 
 
 def small_part(seeds: list[int], refit_every: int, reuse: bool) -> dict:

@@ -7,10 +7,12 @@ import shutil
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 
 from riskwarn.cli import main
+from riskwarn.models.horizons import curve_columns
 from riskwarn.simulate import simulate_city, write_city
 
 CONFIG = """
@@ -111,6 +113,11 @@ def test_train_register_score_on_the_embedded_store(city, tmp_path, monkeypatch,
     features = _features(folder, config, as_of[-1])
     pyfunc = model.predict(features).set_index("grid_id")
     assert (pyfunc["score"] - nxt["score"].reindex(pyfunc.index)).abs().max() < 1e-12
+    # ... with the same count distribution: its mean, its range and the risk curve
+    for column in ("expected_events", "events_q10", "events_q90", *curve_columns(1)):
+        np.testing.assert_allclose(
+            pyfunc[column].to_numpy(float), nxt[column].reindex(pyfunc.index).to_numpy(float)
+        )
     # ... and gives the same reasons in the same plain words (one module for both).
     for lang in ("en", "zh"):
         assert pyfunc[f"reasons_{lang}"].equals(nxt[f"reasons_{lang}"].reindex(pyfunc.index))

@@ -203,51 +203,44 @@ def plan_features(
             )  # fmt: skip
     # per capita
     if has_pop:
+
+        def per_1k(name: str, window: int | None, en: str, zh: str, gets) -> None:
+            """``name``: the sum of the ``gets`` columns per 1,000 residents."""
+            plan.add(
+                FeatureInfo(name, "per_capita", window, en, zh),
+                lambda t, gs=tuple(gets): _per_1k(
+                    functools.reduce(operator.add, [g(t) for g in gs]), t["population"]
+                ).cast("float32"),
+            )
+
         for s in totals:
             w = long_w if s == "esc_n" else share_w
-            get = col("wsum", s, w)
-            plan.add(
-                FeatureInfo(f"{s}_w{w}_per_1k", "per_capita", w,
-                            f"{by_name[s].en} {_win_en(w)} per 1,000 residents",
-                            f"{_win_zh(w)}每千人{by_name[s].zh}"),
-                lambda t, g=get: _per_1k(g(t), t["population"]).cast("float32"),
-            )  # fmt: skip
+            per_1k(f"{s}_w{w}_per_1k", w, f"{by_name[s].en} {_win_en(w)} per 1,000 residents",
+                   f"{_win_zh(w)}每千人{by_name[s].zh}", [col("wsum", s, w)])  # fmt: skip
         # Recent activity per resident: event volumes grow with the residents, so a
         # grid's recent rate per head is what says it is tenser than usual for its
         # size, which a tree reads poorly from a count and a population apart.
         events = [s for s in totals if s != "esc_n"]
         for s in events:
             if short_w != share_w:
-                get = col("wsum", s, short_w)
-                plan.add(
-                    FeatureInfo(f"{s}_w{short_w}_per_1k", "per_capita", short_w,
-                                f"{by_name[s].en} {_win_en(short_w)} per 1,000 residents",
-                                f"{_win_zh(short_w)}每千人{by_name[s].zh}"),
-                    lambda t, g=get: _per_1k(g(t), t["population"]).cast("float32"),
-                )  # fmt: skip
+                per_1k(f"{s}_w{short_w}_per_1k", short_w,
+                       f"{by_name[s].en} {_win_en(short_w)} per 1,000 residents",
+                       f"{_win_zh(short_w)}每千人{by_name[s].zh}",
+                       [col("wsum", s, short_w)])  # fmt: skip
             for h in cfg.half_lives:
-                get = col("decay", s, h)
-                plan.add(
-                    FeatureInfo(f"{s}_decay_h{h}_per_1k", "per_capita", None,
-                                f"{by_name[s].en} per 1,000 residents, older periods counting "
-                                f"less (half-life {h} periods)",
-                                f"每千人{by_name[s].zh}(按{h}期半衰期加权)"),
-                    lambda t, g=get: _per_1k(g(t), t["population"]).cast("float32"),
-                )  # fmt: skip
+                per_1k(f"{s}_decay_h{h}_per_1k", None,
+                       f"{by_name[s].en} per 1,000 residents, older periods counting less "
+                       f"(half-life {h} periods)",
+                       f"每千人{by_name[s].zh}(按{h}期半衰期加权)", [col("decay", s, h)])  # fmt: skip
         if len(events) > 1:
             words_en = " and ".join(by_name[s].en for s in events)
             words_zh = "、".join(by_name[s].zh for s in events)
             for h in cfg.half_lives:
-                gets = [col("decay", s, h) for s in events]
-                plan.add(
-                    FeatureInfo(f"all_n_decay_h{h}_per_1k", "per_capita", None,
-                                f"{words_en} together per 1,000 residents, older periods "
-                                f"counting less (half-life {h} periods)",
-                                f"每千人{words_zh}合计(按{h}期半衰期加权)"),
-                    lambda t, gs=gets: _per_1k(
-                        functools.reduce(operator.add, [g(t) for g in gs]), t["population"]
-                    ).cast("float32"),
-                )  # fmt: skip
+                per_1k(f"all_n_decay_h{h}_per_1k", None,
+                       f"{words_en} together per 1,000 residents, older periods counting less "
+                       f"(half-life {h} periods)",
+                       f"每千人{words_zh}合计(按{h}期半衰期加权)",
+                       [col("decay", s, h) for s in events])  # fmt: skip
     # static attributes of the grid (never its identity)
     if has_pop:
         plan.add(FeatureInfo("population", "static", None, "residents", "常住人口"),
