@@ -79,6 +79,8 @@ def test_train_register_score_on_the_embedded_store(city, tmp_path, monkeypatch,
     assert {"config.json", "features.manifest.json", "metrics.json", "plots"} <= artifacts
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert "plots/reliability_h1.png" in plots and "plots/feature_importance.png" in plots
+    assert "plots/pit_h1.png" in plots  # the count forecast's PIT histogram
+    assert "ensemble.h1.crps_skill" in run.data.metrics
 
     as_of = _as_of_dates(folder, config)
     out_dir = tmp_path / "watch"
