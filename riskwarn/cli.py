@@ -533,6 +533,7 @@ def changes_line(changes: dict | None) -> str:
 def _score(data, model, as_of, out, tracking_uri, allow_pickle, engine="duckdb"):
     import pandas as pd
 
+    from riskwarn.scoring.watchlist import extra_columns
     from riskwarn.workflows import score_files
 
     _check_engine(engine)
@@ -557,7 +558,7 @@ def _score(data, model, as_of, out, tracking_uri, allow_pickle, engine="duckdb")
         + f"; {changes_line(output.changes)}"
     )
     table = Table(title="Top of the watchlist")
-    quantiles = sorted(c for c in w.columns if c.startswith("events_q"))
+    quantiles, _ = extra_columns(w)
     expected = "expected (range)" if len(quantiles) >= 2 else "expected"
     for col in ("rank", "grid", "score", expected, "tier", "change", "first reason"):
         table.add_column(col)

@@ -482,6 +482,11 @@ def quantile_column(q: float) -> str:
     return f"events_q{int(whole):02d}" + (f"_{frac}" if frac else "")
 
 
+def quantile_level(column: str) -> float:
+    """``"events_q10"`` → 0.1, ``"events_q02_5"`` → 0.025: the inverse of :func:`quantile_column`."""
+    return float(column.removeprefix("events_q").replace("_", ".")) / 100
+
+
 def check_quantiles(quantiles) -> tuple[float, ...]:
     """The levels, sorted; an error for a level outside (0, 1) or a repeated column name."""
     try:

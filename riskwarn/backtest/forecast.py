@@ -26,6 +26,7 @@ import pandas as pd
 from riskwarn.backtest import metrics as m
 from riskwarn.config import ForecastConfig, quantile_column
 from riskwarn.models.counts import hurdle_cdf_table, hurdle_quantile
+from riskwarn.models.horizons import horizon_curves
 from riskwarn.models.intervals import interval_pairs
 
 _CHUNK = 20_000  # rows per CDF table: a few tens of MB at most
@@ -72,13 +73,7 @@ def monotone_share(predictions: pd.DataFrame) -> dict[str, float]:
     out: dict[str, float] = {}
     if predictions["horizon"].nunique() < 2:
         return out
-    wide = predictions.pivot_table(
-        index=["model", "grid_id", "as_of"],
-        columns="horizon",
-        values="score",
-        observed=True,
-        aggfunc="first",
-    ).dropna()
+    wide = horizon_curves(predictions)
     if wide.empty:
         return out
     rises = (np.diff(wide.to_numpy(), axis=1) >= -1e-12).all(axis=1)

@@ -29,6 +29,21 @@ def monotone_in_horizon(p: np.ndarray) -> np.ndarray:
     return np.minimum.accumulate(p[:, ::-1], axis=1)[:, ::-1]
 
 
+def horizon_curves(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Each ``model, grid_id, as_of``'s scores by horizon, shape (n_curves, n_horizons).
+
+    Only the curves that have every horizon (a row whose later windows are not
+    labelled yet has no curve).
+    """
+    return predictions.pivot_table(
+        index=["model", "grid_id", "as_of"],
+        columns="horizon",
+        values="score",
+        observed=True,
+        aggfunc="first",
+    ).dropna()
+
+
 def reconcile_horizons(predictions: pd.DataFrame) -> pd.DataFrame:
     """Backtest predictions with every grid's scores non-decreasing over horizons.
 
@@ -41,9 +56,7 @@ def reconcile_horizons(predictions: pd.DataFrame) -> pd.DataFrame:
     if len(horizons) < 2:
         return predictions
     keys = ["model", "grid_id", "as_of"]
-    wide = predictions.pivot_table(
-        index=keys, columns="horizon", values="score", observed=True, aggfunc="first"
-    ).dropna()
+    wide = horizon_curves(predictions)
     if wide.empty:
         return predictions
     fixed = pd.DataFrame(

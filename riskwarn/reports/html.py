@@ -15,7 +15,8 @@ import pandas as pd
 
 from riskwarn.atomic import write_text_atomic
 from riskwarn.backtest.evaluate import FAIRNESS_MIN_ESCALATIONS
-from riskwarn.config import WatchlistConfig, k_label
+from riskwarn.backtest.forecast import interval_name
+from riskwarn.config import WatchlistConfig, k_label, quantile_level
 from riskwarn.errors import RiskwarnError
 from riskwarn.reports.folder import WatchlistFolder, read_watchlist_folder
 from riskwarn.reports.svg import (
@@ -27,7 +28,7 @@ from riskwarn.reports.svg import (
     tier_colour,
 )
 from riskwarn.reports.text import LANGUAGES, TEXT, unit_key
-from riskwarn.scoring.watchlist import tier_changes
+from riskwarn.scoring.watchlist import extra_columns, tier_changes
 
 DEFAULT_ROWS = (10, 200)
 """Without ``rows``, the ranked table lists the grids in a tier, at least 10 and at most 200."""
@@ -180,22 +181,11 @@ def _reason_texts(reasons, lang: str) -> list[str]:
     return [str(r.get(f"text_{lang}") or r.get("text_en") or r.get("feature")) for r in reasons]
 
 
-def _level(column: str) -> float:
-    """``"events_q10"`` → 0.1, ``"events_q02_5"`` → 0.025 (the inverse of quantile_column)."""
-    return float(column.removeprefix("events_q").replace("_", ".")) / 100
-
-
-def _range_columns(frame: pd.DataFrame) -> tuple[str, str] | None:
-    """The widest central interval's columns of a watchlist, or None."""
-    names = sorted((c for c in frame.columns if str(c).startswith("events_q")), key=_level)
-    if len(names) < 2 or not _level(names[0]) < 0.5 < _level(names[-1]):
+def _range_columns(quantiles: tuple[str, ...]) -> tuple[str, str] | None:
+    """The widest central interval's columns among a watchlist's quantiles, or None."""
+    if len(quantiles) < 2 or not quantile_level(quantiles[0]) < 0.5 < quantile_level(quantiles[-1]):
         return None
-    return names[0], names[-1]
-
-
-def _curve_columns(frame: pd.DataFrame) -> list[str]:
-    names = [c for c in frame.columns if str(c).startswith("risk_h")]
-    return sorted(names, key=lambda c: int(str(c)[6:]))
+    return quantiles[0], quantiles[-1]
 
 
 def _tiers(value) -> tuple[float, ...]:
@@ -222,8 +212,9 @@ class _Report:
         horizon = first["horizon"] if first is not None else self.card.get("horizon")
         self.horizon = int(horizon) if isinstance(horizon, int | float | np.integer) else "–"
         self.has_previous = "prev_rank" in self.w and bool(self.w["prev_rank"].notna().any())
-        self.range = _range_columns(self.w)
-        self.curve = _curve_columns(self.w)
+        quantiles, curve = extra_columns(self.w)
+        self.range = _range_columns(quantiles)
+        self.curve = list(curve)
         if len(self.curve) < 2 or self.w[self.curve[:-1]].isna().all().all():
             self.curve = []  # one horizon, or no classifier for the shorter ones
 
@@ -564,11 +555,11 @@ class _Report:
         if self.range is None:
             return ""
         t = self.t
-        lo, hi = (_level(c) for c in self.range)
+        lo, hi = (quantile_level(c) for c in self.range)
         share = f"{(hi - lo) * 10:.2g}"
         text = t["range_text"].format(share=share)
         forecast = (self.card.get("backtest") or {}).get("forecast") or {}
-        name = f"{(hi - lo) * 100:.6g}".replace(".", "_")
+        name = interval_name(lo, hi)
         coverage = forecast.get(f"coverage_{name}")
         if not _missing(coverage):
             bands = [

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from riskwarn.backtest.metrics import top_k_size
-from riskwarn.scoring.watchlist import watchlist_rows
+from riskwarn.scoring.watchlist import extra_columns, watchlist_rows
 
 #: The folder (under the watchlist folder) of the partitioned full watchlist.
 PARTITIONED = "watchlist_all"
@@ -66,8 +66,7 @@ def explain_on_spark(ranked, n: int, **settings):
     ``settings`` are :func:`~riskwarn.scoring.watchlist.watchlist_rows`' keywords
     (horizon, manifest, tiers, suppress_below, provenance).
     """
-    quantiles = tuple(c for c in ranked.columns if c.startswith("events_q"))
-    curve = tuple(c for c in ranked.columns if c.startswith("risk_h"))
+    quantiles, curve = extra_columns(ranked)
     nullable = ("tier", "prev_rank", "prev_tier", *quantiles)
 
     def explain(batches):

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from riskwarn.backtest.metrics import top_k_size
+from riskwarn.config import quantile_level
 from riskwarn.errors import RiskwarnError
 from riskwarn.features.manifest import FeatureManifest
 from riskwarn.models.reasons import joined, reason_lists
@@ -51,15 +52,13 @@ WATCHLIST_COLUMNS = watchlist_columns(("events_q10", "events_q90"), ("risk_h1",)
 """The columns of a watchlist with the default quantiles and horizon 1 (an example)."""
 
 
-def _extra_columns(frame: pd.DataFrame) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    quantiles = tuple(c for c in frame.columns if str(c).startswith("events_q"))
-    curve = tuple(
-        sorted(
-            (c for c in frame.columns if str(c).startswith("risk_h")),
-            key=lambda c: int(str(c)[6:]),
-        )
-    )
-    return quantiles, curve
+def extra_columns(frame) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The quantile columns (``events_q*``, by level) and the risk curve (``risk_h*``, by
+    horizon) of a scored frame or a watchlist (pandas or Spark: anything with ``columns``)."""
+    names = [str(c) for c in frame.columns]
+    quantiles = sorted((c for c in names if c.startswith("events_q")), key=quantile_level)
+    curve = sorted((c for c in names if c.startswith("risk_h")), key=lambda c: int(c[6:]))
+    return tuple(quantiles), tuple(curve)
 
 
 @dataclass(frozen=True)
@@ -201,7 +200,7 @@ def watchlist_rows(
     )
     for key, value in vars(provenance).items():
         out[key] = str(value)
-    quantiles, curve = _extra_columns(ranked)
+    quantiles, curve = extra_columns(ranked)
     for name in quantiles:  # whole numbers of events
         out[name] = pd.array(np.round(ranked[name].to_numpy(dtype=float)), dtype="Int32")
     for name in curve:

@@ -8,8 +8,8 @@ Input: the feature frame of one as-of date (``riskwarn features``, or
 (``riskwarn features`` writes UTC; text with an offset, as REST clients send it,
 works too); output: ``grid_id, as_of, score, expected_events``, the
 calibrated quantiles of the count ``events_q{NN}`` (``events_q10``, ``events_q90``
-by default), the risk curve ``risk_h1 .. risk_h{horizon}``, the reason columns ``reason_{i}_feature / _value / _contribution / _usual / _about /
-_about_value``, and the reasons in plain words, ``reasons_en`` and ``reasons_zh``
+by default), the risk curve ``risk_h1 .. risk_h{horizon}``, the reason columns
+``reason_{i}_feature / _value / _contribution / _usual / _about / _about_value``, and the reasons in plain words, ``reasons_en`` and ``reasons_zh``
 (:mod:`riskwarn.models.reasons`, as in the watchlist files).
 """
 
