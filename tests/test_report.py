@@ -341,6 +341,29 @@ def test_the_trend_stops_at_the_watchlist_date(tmp_path):
     assert data.history["as_of"].nunique() == 1
 
 
+def test_the_trend_lines_share_one_labelled_scale(watch, tmp_path):
+    """Every sparkline maps a score to the same height, and the page says the scale."""
+    out = tmp_path / "report.html"
+    assert main(["report", "--watchlist", str(watch), "--out", str(out), "--lang", "en"]) == 0
+    html = out.read_text(encoding="utf-8")
+    history = read_watchlist_folder(watch).history
+    rows = re.findall(r'<tr data-grid="([^"]+)">(.*?)</tr>', html, flags=re.S)
+    listed = history[history["grid_id"].isin([g for g, _ in rows])]
+    ceiling = float(listed["score"].max())
+    assert f"shared scale 0–{100 * ceiling:.1f}% over 3 watchlists" in html
+    height, pad = 22, 2
+    for grid, cells in rows:
+        points = re.search(r'<polyline points="([^"]+)"', cells).group(1)
+        ys = np.array([float(p.split(",")[1]) for p in points.split()])
+        scores = listed.loc[listed["grid_id"] == grid].sort_values("as_of")["score"].to_numpy()
+        expected = height - pad - scores / ceiling * (height - 2 * pad)
+        assert np.allclose(ys, expected, atol=0.06), grid  # one scale, not each its own
+    # the highest score of any listed grid touches the top of the shared scale
+    lines = re.findall(r'<polyline points="([^"]+)"', html)
+    tops = [float(p.split(",")[1]) for line in lines for p in line.split()]
+    assert min(tops) == pytest.approx(pad)
+
+
 def test_period_words():
     from riskwarn.reports.text import unit_key
 
