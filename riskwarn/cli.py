@@ -514,9 +514,17 @@ def score(
         typer.Option("--allow-pickle", help="Load a model even if its artifact holds a pickle."),
     ] = False,
     engine: Annotated[str, typer.Option("--engine", help="duckdb (default) or spark.")] = "duckdb",
+    sink: Annotated[
+        str | None,
+        typer.Option(
+            "--sink",
+            help="Also write into this database, postgresql://USER@HOST:PORT/DB (password "
+            "from PGPASSWORD or .pgpass; RISKWARN_SINK or [sink] url when not given).",
+        ),
+    ] = None,
 ) -> None:
     """Score every grid at one as-of date with a registered model; write the watchlist."""
-    _score(data, model, as_of, out, tracking_uri, allow_pickle, engine)
+    _score(data, model, as_of, out, tracking_uri, allow_pickle, engine, sink)
 
 
 def changes_line(changes: dict | None) -> str:
@@ -530,7 +538,7 @@ def changes_line(changes: dict | None) -> str:
     )
 
 
-def _score(data, model, as_of, out, tracking_uri, allow_pickle, engine="duckdb"):
+def _score(data, model, as_of, out, tracking_uri, allow_pickle, engine="duckdb", sink=None):
     import pandas as pd
 
     from riskwarn.scoring.watchlist import extra_columns
@@ -548,6 +556,7 @@ def _score(data, model, as_of, out, tracking_uri, allow_pickle, engine="duckdb")
             allow_pickle=allow_pickle,
             status=lambda msg: status.update(f"{escape(msg)}…"),
             engine=engine,
+            sink=sink,
         )
     w = output.watchlist
     tiers = w["tier"].value_counts().sort_index()
@@ -585,6 +594,8 @@ def _score(data, model, as_of, out, tracking_uri, allow_pickle, engine="duckdb")
         f"to {out} "
         f"in {time.perf_counter() - t0:.1f}s"
     )
+    if output.sink_rows is not None:
+        console.print(f"wrote {output.sink_rows:,} rows into the database (one transaction)")
     return output
 
 

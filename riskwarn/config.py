@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import sqlalchemy as sa
 
 from riskwarn.errors import ConfigError
 
@@ -166,6 +167,17 @@ class ForecastConfig:
     calibration_periods: int = 26
 
 
+@dataclass(frozen=True)
+class SinkConfig:
+    """``[sink]``: a database that ``riskwarn score`` also writes the watchlist into.
+
+    ``url`` is ``postgresql://USER@HOST:PORT/DB`` without a password (it comes from
+    ``PGPASSWORD`` or a ``.pgpass`` file); ``RISKWARN_SINK`` and ``--sink`` override it.
+    """
+
+    url: str | None = None
+
+
 def k_label(k: float) -> str:
     """``0.05`` → ``"5pct"``, as used in metric names (``precision_at_5pct``)."""
     return f"{k * 100:g}pct".replace(".", "_")
@@ -221,6 +233,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     watchlist: WatchlistConfig = field(default_factory=WatchlistConfig)
     forecast: ForecastConfig = field(default_factory=ForecastConfig)
+    sink: SinkConfig = field(default_factory=SinkConfig)
     extra: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
 
@@ -518,6 +531,55 @@ def _forecast(raw: Any, source: str) -> ForecastConfig:
     return fc
 
 
+_SINK_DRIVERS = ("postgresql", "postgres", "postgresql+psycopg")
+
+
+def check_sink_url(url: str, *, allow_password: bool = True) -> sa.URL:
+    """The URL parsed for psycopg; an error naming the fix for anything else.
+
+    ``allow_password=False`` (a config file, which MLflow logs with the model) refuses
+    a password in the URL.
+    """
+    try:
+        parsed = sa.make_url(url)
+    except (sa.exc.ArgumentError, ValueError):
+        raise ConfigError(
+            "the sink must be a URL like postgresql://USER@HOST:PORT/DB; the password comes "
+            "from PGPASSWORD or a .pgpass file."
+        ) from None
+    if parsed.drivername not in _SINK_DRIVERS:
+        raise ConfigError(
+            f"the sink {masked_url(parsed)} is not PostgreSQL: use postgresql://USER@HOST:PORT/DB."
+        )
+    if not parsed.database:
+        raise ConfigError(
+            f"the sink {masked_url(parsed)} names no database: postgresql://USER@HOST:PORT/DB."
+        )
+    if parsed.password is not None and not allow_password:
+        raise ConfigError(
+            "[sink] url holds a password, and the config is logged with every model: remove it "
+            "and put the password in PGPASSWORD or a .pgpass file (host:port:db:user:password)."
+        )
+    return parsed.set(drivername="postgresql+psycopg")
+
+
+def masked_url(url: sa.URL) -> str:
+    """A URL as it may be printed: its password masked."""
+    return url.render_as_string(hide_password=True)
+
+
+def _sink(raw: Any, source: str) -> SinkConfig:
+    sink = _section(SinkConfig, raw, "sink", source)
+    if sink.url is not None:
+        if not isinstance(sink.url, str) or not sink.url.strip():
+            raise ConfigError(f"{source}: [sink] url must be a postgresql://USER@HOST:PORT/DB URL.")
+        try:
+            check_sink_url(sink.url, allow_password=False)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+    return sink
+
+
 def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
     """Build a checked :class:`Config` from a parsed TOML mapping."""
     raw = dict(raw)
@@ -542,6 +604,7 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
     train = _train(raw.pop("train", {}), source, backtest)
     watchlist = _watchlist(raw.pop("watchlist", {}), source)
     forecast = _forecast(raw.pop("forecast", {}), source)
+    sink = _sink(raw.pop("sink", {}), source)
     cfg = Config(
         data=data,
         graph=graph,
@@ -551,6 +614,7 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
         train=train,
         watchlist=watchlist,
         forecast=forecast,
+        sink=sink,
         extra=raw,
         source=source,
     )
@@ -594,6 +658,7 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
         "train",
         "watchlist",
         "forecast",
+        "sink",
     ):
         values = getattr(cfg, section)
         out[section] = {

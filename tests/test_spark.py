@@ -270,3 +270,38 @@ def test_one_history_whichever_engine_scored(trained, tmp_path):
             assert (full["change"] != "new").all()
     last = pd.read_parquet(out / "watchlist.parquet")
     assert len(last) == 48 and last["prev_rank"].notna().all() and (last["change"] != "new").all()
+
+
+def test_spark_writes_every_grid_into_the_database_with_the_same_keys(
+    trained, tmp_path, monkeypatch
+):
+    from tests.postgres import SUPERUSER_PASSWORD, PostgresServer, server_binaries
+
+    if server_binaries() is None:
+        pytest.skip(
+            "PostgreSQL is not installed (Debian package 'postgresql'; .ci/run installs it)"
+        )
+    monkeypatch.setenv("PGPASSWORD", SUPERUSER_PASSWORD)
+    server = PostgresServer().start()
+    try:
+        day = trained["dates"][-1]
+        model = ["--model", "models:/rw-spark@challenger", "--as-of", day]
+        query = "SELECT grid_id, rank, score, tier FROM riskwarn_watchlist ORDER BY rank"
+        rows = {}
+        for engine in ("spark", "duckdb"):
+            out = tmp_path / engine
+            call = [*trained["args"], *model, "--out", str(out), "--engine", engine]
+            assert main(["score", *call, "--sink", server.url()]) == 0
+            rows[engine] = server.execute(query)
+        # every grid, not only the tiered ones of Spark's small files
+        full = pd.read_parquet(tmp_path / "spark" / "watchlist_all").sort_values("rank")
+        assert [r[0] for r in rows["spark"]] == full["grid_id"].tolist() and len(full) == 48
+        # the embedded scoring of the same date replaced Spark's rows (same keys)
+        assert len(rows["duckdb"]) == 48
+        assert [r[:2] for r in rows["duckdb"]] == [r[:2] for r in rows["spark"]]
+        np.testing.assert_allclose(
+            [r[2] for r in rows["duckdb"]], [r[2] for r in rows["spark"]], rtol=1e-9
+        )
+        assert server.execute("SELECT count(*) FROM riskwarn_model_card") == [(1,)]
+    finally:
+        server.stop()

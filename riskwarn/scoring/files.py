@@ -55,27 +55,29 @@ def _arrow(watchlist: pd.DataFrame) -> pa.Table:
     return table.add_column(position, pa.field("reasons", reasons.type), reasons)
 
 
-def _plain(value):
+def plain_value(value):
     """JSON-ready value: NaN and <NA> become null, timestamps ISO 8601 with offset."""
     if value is None or value is pd.NA:
         return None
     if isinstance(value, pd.Timestamp):
         return value.isoformat()
+    if isinstance(value, np.bool_):
+        return bool(value)
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, float | np.floating):
         return None if math.isnan(value) else float(value)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
+    if isinstance(value, list | tuple | np.ndarray):
+        return [plain_value(v) for v in value]
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain_value(v) for k, v in value.items()}
     return value
 
 
 def _records(watchlist: pd.DataFrame) -> list[dict]:
     columns = list(watchlist.columns)
     return [
-        {c: _plain(v) for c, v in zip(columns, row, strict=True)}
+        {c: plain_value(v) for c, v in zip(columns, row, strict=True)}
         for row in watchlist.itertuples(index=False, name=None)
     ]
 
@@ -124,6 +126,11 @@ def _geometries(watchlist: pd.DataFrame, grids: pd.DataFrame | None) -> list | N
     return None
 
 
+def json_text(value) -> str:
+    """``value`` as strict JSON (no NaN), non-ASCII kept."""
+    return json.dumps(plain_value(value), ensure_ascii=False, allow_nan=False)
+
+
 def _json_text(value) -> str:
     return json.dumps(value, ensure_ascii=False, allow_nan=False, indent=1) + "\n"
 
@@ -150,8 +157,8 @@ def write_watchlist(
     table = _arrow(watchlist)
     records = _records(watchlist)
     csv = watchlist.copy()
-    csv["reasons"] = [json.dumps(_plain(r), ensure_ascii=False) for r in watchlist["reasons"]]
-    csv["as_of"] = [_plain(t) for t in watchlist["as_of"]]
+    csv["reasons"] = [json.dumps(plain_value(r), ensure_ascii=False) for r in watchlist["reasons"]]
+    csv["as_of"] = [plain_value(t) for t in watchlist["as_of"]]
     writers = {
         "watchlist.parquet": lambda p: pq.write_table(table, p),
         "watchlist.csv": lambda p: write_csv(csv, p),

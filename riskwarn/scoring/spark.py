@@ -103,6 +103,17 @@ def write_partition(watchlist, folder: str | Path, day: str, timezone: str) -> P
     return root
 
 
+def partition_frames(root: str | Path, day: str, batch_rows: int = 50_000):
+    """Yield the ``day`` partition of the full watchlist as pandas frames of at most
+    ``batch_rows`` rows (``as_of`` a UTC instant), without holding it all in memory."""
+    import pyarrow.dataset as ds
+
+    folder = Path(root) / f"{PARTITION_COLUMN}={day}"
+    for batch in ds.dataset(folder, format="parquet").to_batches(batch_size=batch_rows):
+        if batch.num_rows:
+            yield batch.to_pandas()
+
+
 def to_local_rows(top: pd.DataFrame, timezone: str) -> pd.DataFrame:
     """Spark's top rows as the embedded watchlist frame (tz-aware ``as_of``, plain reasons)."""
     out = top.sort_values("rank", kind="stable").reset_index(drop=True)

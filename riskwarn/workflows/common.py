@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from riskwarn.backtest.run import BacktestResult
 from riskwarn.config import Config
@@ -19,6 +20,9 @@ from riskwarn.features.build import (
     read_feature_file,
 )
 from riskwarn.panel.graph import GridGraph, build_grid_graph
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -120,6 +124,14 @@ class ScoreOutput:
     n_grids: int
     #: :func:`riskwarn.scoring.watchlist.tier_changes` (also in ``model_card.json``).
     changes: dict | None = None
+    #: The model card written beside the files.
+    card: dict | None = None
+    #: Every grid's watchlist row, in frames (Spark's are read back from its partition).
+    every_grid: Callable[[], Iterable[pd.DataFrame]] | None = None
+    #: The grids table (ids, names, towns) of the scored data.
+    grids: pd.DataFrame | None = None
+    #: Rows written into the database sink, if one was given.
+    sink_rows: int | None = None
 
 
 def check_models(

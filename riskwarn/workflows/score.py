@@ -33,37 +33,19 @@ def score_files(
     allow_pickle: bool = False,
     status: Callable[[str], None] | None = None,
     engine: str = "duckdb",
+    sink: str | None = None,
 ) -> ScoreOutput:
     """Score every grid at ``as_of`` with a registered model; write the watchlist files.
 
     ``engine="spark"`` builds the features on Spark, scores them with the model as a
     Spark UDF, writes every grid to ``out/watchlist_all/`` (Parquet partitioned by
     as-of date) and the tiered grids to the usual files.
+
+    ``sink`` (else ``RISKWARN_SINK``, else the model config's ``[sink] url``) is a
+    PostgreSQL database that also receives every grid's row and the card, in one
+    transaction (:mod:`riskwarn.scoring.sink`); it is checked before anything is scored.
     """
     from riskwarn.atomic import FolderBusy, folder_lock
-
-    try:
-        with folder_lock(out):
-            return _score_locked(
-                data_dir,
-                model_uri,
-                as_of,
-                out,
-                tracking_uri=tracking_uri,
-                allow_pickle=allow_pickle,
-                status=status,
-                engine=engine,
-            )
-    except FolderBusy:
-        raise RiskwarnError(
-            f"another riskwarn score is writing into {out}; let it finish (its watchlist "
-            "will be complete), then score again, or score into another --out."
-        ) from None
-
-
-def _score_locked(
-    data_dir, model_uri, as_of, out, *, tracking_uri, allow_pickle, status, engine
-) -> ScoreOutput:
     from riskwarn.tracking.registry import load_registered
     from riskwarn.tracking.store import connect
 
@@ -76,7 +58,38 @@ def _score_locked(
     # model from its files (the Spark UDF) loads the copy that was checked.
     with tempfile.TemporaryDirectory(prefix="riskwarn-model-") as keep:
         model = load_registered(model_uri, allow_pickle=allow_pickle, keep_in=keep)
-        return SCORING_ENGINES[engine](data_dir, model, as_of, out, status=status)
+        target = _open_sink(sink, model.bundle.config, status)
+        try:
+            with folder_lock(out):
+                output = SCORING_ENGINES[engine](data_dir, model, as_of, out, status=status)
+                if target is not None:
+                    if status:
+                        status(f"writing {output.n_grids:,} rows into {target.shown}")
+                    output.sink_rows = target.write(
+                        output.every_grid(), output.card, grids=output.grids
+                    )
+                return output
+        except FolderBusy:
+            raise RiskwarnError(
+                f"another riskwarn score is writing into {out}; let it finish (its watchlist "
+                "will be complete), then score again, or score into another --out."
+            ) from None
+        finally:
+            if target is not None:
+                target.close()
+
+
+def _open_sink(flag: str | None, config, status):
+    """The database sink, connected and checked, or None without one."""
+    from riskwarn.scoring.sink import WatchlistSink, sink_url
+
+    url = sink_url(flag, config.sink.url)
+    if url is None:
+        return None
+    target = WatchlistSink(url)
+    if status:
+        status(f"checking the database {target.shown}")
+    return target.open()
 
 
 def _score_embedded(data_dir, model, as_of: str, out, *, status=None) -> ScoreOutput:
@@ -109,6 +122,9 @@ def _score_embedded(data_dir, model, as_of: str, out, *, status=None) -> ScoreOu
         model.run_id,
         len(watchlist),
         card["changes"],
+        card=card,
+        every_grid=lambda: iter([watchlist]),
+        grids=grids,
     )
 
 
@@ -160,6 +176,7 @@ def _score_on_spark(data_dir, model, as_of: str, out, *, status=None) -> ScoreOu
     from riskwarn.scoring.files import HISTORY_COLUMNS, previous_watchlist, write_watchlist
     from riskwarn.scoring.spark import (
         explain_on_spark,
+        partition_frames,
         rank_on_spark,
         tiered_count,
         to_local_rows,
@@ -223,7 +240,16 @@ def _score_on_spark(data_dir, model, as_of: str, out, *, status=None) -> ScoreOu
     card["changes"] = tier_changes(every, before)
     paths = write_watchlist(top, out, validated.dataset.grids, card=card, history=every)
     return ScoreOutput(
-        [*paths, root], top, model.name, model.version, model.run_id, n, card["changes"]
+        [*paths, root],
+        top,
+        model.name,
+        model.version,
+        model.run_id,
+        n,
+        card["changes"],
+        card=card,
+        every_grid=lambda: partition_frames(root, day),
+        grids=validated.dataset.grids,
     )
 
 
