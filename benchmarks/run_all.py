@@ -22,6 +22,7 @@ BENCHMARKS = [
     "backtest_quality.py",
     "delays.py",
     "forecast_quality.py",
+    "sink.py",
     "spark.py",
 ]
 

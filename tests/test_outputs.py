@@ -237,28 +237,6 @@ def test_neutralise_formulas_leaves_numbers_and_missing_values():
     assert frame["s"].iloc[0] == "-x"  # the input is unchanged
 
 
-def test_score_into_a_folder_another_score_is_writing_exits_2(tmp_path, capsys):
-    from riskwarn.cli import main
-
-    out = tmp_path / "watch"
-    with folder_lock(out):
-        code = main(
-            [
-                "score",
-                "--data",
-                str(tmp_path),
-                "--model",
-                "models:/nothing/1",
-                "--as-of",
-                "2025-01-06",
-                "--out",
-                str(out),
-            ]
-        )
-    assert code == 2
-    assert "another riskwarn score is writing into" in capsys.readouterr().err
-
-
 @pytest.fixture(scope="module")
 def registered(tmp_path_factory):
     """A small simulated city and a model of it in the session's registry."""
@@ -281,6 +259,19 @@ def registered(tmp_path_factory):
     last = sim.end.tz_convert("Asia/Shanghai").tz_localize(None).normalize()
     days = [f"{d:%Y-%m-%d}" for d in pd.date_range(end=last, periods=6, freq="W-MON")[:-2]]
     return folder / "data", days
+
+
+def test_score_into_a_folder_another_score_is_writing_exits_2(registered, tmp_path, capsys):
+    from riskwarn.cli import main
+
+    data, days = registered
+    out = tmp_path / "watch"
+    with folder_lock(out):
+        model = ["--model", "models:/rw-outputs/1", "--as-of", days[-1], "--out", str(out)]
+        code = main(["score", "--data", str(data), *model])
+    assert code == 2
+    assert "another riskwarn score is writing into" in capsys.readouterr().err
+    assert not (out / "watchlist.parquet").exists()
 
 
 _SCORE = "import sys\nfrom riskwarn.cli import main\nsys.exit(main(sys.argv[1:]))"
