@@ -522,9 +522,17 @@ def score(
             "from PGPASSWORD or .pgpass; RISKWARN_SINK or [sink] url when not given).",
         ),
     ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="A config whose [watchlist] (tiers, capacity, hold_periods …) and [sink] "
+            "replace the model's own.",
+        ),
+    ] = None,
 ) -> None:
     """Score every grid at one as-of date with a registered model; write the watchlist."""
-    _score(data, model, as_of, out, tracking_uri, allow_pickle, engine, sink)
+    _score(data, model, as_of, out, tracking_uri, allow_pickle, engine, sink, config)
 
 
 def changes_line(changes: dict | None) -> str:
@@ -538,7 +546,9 @@ def changes_line(changes: dict | None) -> str:
     )
 
 
-def _score(data, model, as_of, out, tracking_uri, allow_pickle, engine="duckdb", sink=None):
+def _score(
+    data, model, as_of, out, tracking_uri, allow_pickle, engine="duckdb", sink=None, config=None
+):
     import pandas as pd
 
     from riskwarn.scoring.watchlist import extra_columns
@@ -557,14 +567,18 @@ def _score(data, model, as_of, out, tracking_uri, allow_pickle, engine="duckdb",
             status=lambda msg: status.update(f"{escape(msg)}…"),
             engine=engine,
             sink=sink,
+            config=config,
         )
     w = output.watchlist
     tiers = w["tier"].value_counts().sort_index()
+    planned = ""
+    if "in_plan" in w and w["in_plan"].notna().any():
+        planned = f"; in the plan: {int(w['in_plan'].fillna(False).sum())} grids"
     console.print(
         f"scored {output.n_grids:,} grids at {as_of} with {output.model_name} version "
         f"{output.model_version}: "
         + ", ".join(f"tier {int(t)}: {n}" for t, n in tiers.items())
-        + f"; {changes_line(output.changes)}"
+        + f"; {changes_line(output.changes)}{planned}"
     )
     table = Table(title="Top of the watchlist")
     quantiles, _ = extra_columns(w)

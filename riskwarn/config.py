@@ -149,6 +149,19 @@ class WatchlistConfig:
     tiers: tuple[float, ...] = (0.01, 0.05, 0.1)
     reasons: int = 3
     suppress_below: int = 3
+    #: Grids the teams can take per period (the plan, ``in_plan``): one number, for the
+    #: city or for each ``capacity_by`` group, or a table of numbers by group; None: no plan.
+    capacity: int | dict[str, int] | None = None
+    #: ``"town"`` or ``"district"``: the capacity applies per group of the grids table.
+    capacity_by: str | None = None
+    #: Periods a grid stays in the plan once it entered (unless its risk falls far).
+    hold_periods: int = 0
+    #: The exit rule: a held grid leaves when its score is below this share of the
+    #: group's cut-off score.
+    exit_ratio: float = 0.5
+    #: Hysteresis: a grid in the plan is replaced only by a score above this multiple of
+    #: its own.
+    enter_margin: float = 1.2
 
 
 @dataclass(frozen=True)
@@ -481,12 +494,43 @@ def _watchlist(raw: Any, source: str) -> WatchlistConfig:
                 f"{source}: [watchlist] tiers must list distinct shares of grids in (0, 1]."
             )
         raw["tiers"] = tuple(sorted(float(t) for t in tiers))
+    if isinstance(raw, dict) and isinstance(raw.get("capacity"), dict):
+        raw["capacity"] = {str(k): v for k, v in raw["capacity"].items()}
     wl = _section(WatchlistConfig, raw, "watchlist", source)
-    for key, low in (("reasons", 0), ("suppress_below", 0)):
+    for key, low in (("reasons", 0), ("suppress_below", 0), ("hold_periods", 0)):
         value = getattr(wl, key)
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(f"{source}: [watchlist] {key} must be a whole number >= {low}.")
-    return wl
+    capacity = wl.capacity
+    counts = capacity.values() if isinstance(capacity, dict) else [capacity]
+    if capacity is not None and (
+        (isinstance(capacity, dict) and not capacity)
+        or any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in counts)
+    ):
+        raise ConfigError(
+            f"{source}: [watchlist] capacity must be a whole number of grids >= 0 (e.g. 20), "
+            'or a table of them by town or district (capacity = {"Town A" = 5, "Town B" = 3}).'
+        )
+    if wl.capacity_by is not None and wl.capacity_by not in ("town", "district"):
+        raise ConfigError(f'{source}: [watchlist] capacity_by must be "town" or "district".')
+    if isinstance(capacity, dict) and wl.capacity_by is None:
+        raise ConfigError(
+            f'{source}: [watchlist] capacity is a table by group: set capacity_by = "town" '
+            'or "district".'
+        )
+    for key, low, high in (("exit_ratio", 0.0, 1.0), ("enter_margin", 1.0, None)):
+        value = getattr(wl, key)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or value < low
+            or (high is not None and value > high)
+        ):
+            span = f"in [{low:g}, {high:g}]" if high is not None else f">= {low:g}"
+            raise ConfigError(f"{source}: [watchlist] {key} must be a number {span}.")
+    return dataclasses.replace(
+        wl, exit_ratio=float(wl.exit_ratio), enter_margin=float(wl.enter_margin)
+    )
 
 
 def quantile_column(q: float) -> str:

@@ -24,6 +24,7 @@ ROOMS = [
     "backtest",
     "tracking",
     "scoring",
+    "plan",
     "reports",
 ]
 SIDE_ROOMS = {"simulate"}  # upstream of nothing: only wiring modules may import it

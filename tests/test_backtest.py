@@ -183,6 +183,27 @@ def test_cli_writes_predictions_and_metrics(city, tmp_path, capsys):
     md = (out / "metrics.md").read_text()
     assert "## Horizon 1" in md and "## Horizon 2" in md and "| ensemble |" in md
     assert "## Count forecasts" in md
+    # the plan at capacity (none configured: 5 % of the grids) for a sweep of holds
+    plan = metrics["plan"]
+    assert plan["model"] == "ensemble" and plan["horizon"] == 2 and plan["step"] == 2
+    assert plan["capacity"] == -(-pred["grid_id"].nunique() * 5 // 100)
+    holds = {(r["hold_periods"], r["exit_ratio"]) for r in plan["sweep"]}
+    assert {(0, 0.0), (4, 0.5), (8, 0.0)} <= holds
+    assert sum(r["configured"] for r in plan["sweep"]) == 1
+    assert all(0 <= r["recall"] <= 1 and 0 <= r["replaced"] <= 1 for r in plan["sweep"])
+    assert "## The plan at capacity: recall against churn" in md
+    # and its plot in the MLflow run
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    runs = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()],
+        filter_string="tags.`riskwarn.command` = 'backtest'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    plots = {a.path for a in client.list_artifacts(runs[0].info.run_id, "plots")}
+    assert "plots/plan_recall_churn.png" in plots
 
 
 def test_cli_bad_backtest_config_exits_2(city, tmp_path, capsys):

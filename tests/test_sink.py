@@ -299,3 +299,28 @@ def test_the_sink_comes_from_the_flag_then_the_environment_then_the_config(monke
     for bad in ("mysql://u@h/db", "postgresql://u@h", "not a url"):
         with pytest.raises(ConfigError):
             config_from_dict({"sink": {"url": bad}})
+
+
+def test_tables_of_an_older_riskwarn_are_migrated_forward(server, city, tmp_path):
+    import sqlalchemy as sa
+
+    from riskwarn.config import check_sink_url
+    from riskwarn.scoring.sink import MIGRATIONS, SCHEMA
+
+    _clear(server)
+    engine = sa.create_engine(check_sink_url(server.url()), poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:  # the tables as the first schema made them
+        MIGRATIONS[1](conn)
+        conn.execute(SCHEMA.insert().values(version=1))
+    engine.dispose()
+    columns = "SELECT column_name FROM information_schema.columns WHERE table_name = %s"
+    assert ("in_plan",) not in server.execute(columns, ("riskwarn_watchlist",))
+    assert _score(city, city["dates"][-1], tmp_path / "watch", server.url()) == 0
+    assert server.execute("SELECT version FROM riskwarn_schema") == [(SCHEMA_VERSION,)]
+    for table in ("riskwarn_watchlist", "riskwarn_watchlist_latest"):
+        have = {r[0] for r in server.execute(columns, (table,))}
+        assert {"in_plan", "plan_periods"} <= have, table
+    # no capacity in this model's config: the plan is missing, not false
+    assert server.execute("SELECT count(*) FROM riskwarn_watchlist WHERE in_plan IS NULL") == [
+        (40,)
+    ]

@@ -125,6 +125,7 @@ def metrics_markdown(metrics: dict, title: str = "Backtest metrics") -> str:
             ] + _table(header, body)
     lines += fairness_markdown(metrics)
     lines += forecast_markdown(metrics)
+    lines += plan_markdown(metrics)
     for name, by_h in metrics.get("parts", {}).items():
         lines += [
             f"## Where {name}'s expected escalations come from (mean per grid and window)",
@@ -231,3 +232,35 @@ def fairness_markdown(metrics: dict) -> list[str]:
     for f in flags:
         lines.append(f"- {f['model']}, horizon {f['horizon']}: {fairness_sentence(f)}")
     return lines + [""]
+
+
+def plan_markdown(metrics: dict) -> list[str]:
+    """The plan's recall against churn for each stability setting, as Markdown lines."""
+    plan = metrics.get("plan")
+    if not plan:
+        return []
+    lines = [
+        "## The plan at capacity: recall against churn",
+        "",
+        f"{plan['model']}, horizon {plan['horizon']}; capacity: {plan['note']}"
+        + (f" (per {plan['capacity_by']})" if plan.get("capacity_by") else "")
+        + ". Each test date's plan is chosen from that date's scores and the plan before it. "
+        "Recall: escalations in planned grids / all escalations; reached: escalations in "
+        "planned grids per date; Jaccard and replaced: between consecutive plans; "
+        "displacement: mean change of rank of the planned grids. * the configured setting.",
+        "",
+    ]
+    rows = [
+        [
+            f"{r['hold_periods']}" + (" *" if r["configured"] else ""),
+            "off" if r["exit_ratio"] == 0 else f"{r['exit_ratio']:g}",
+            _fmt(r["recall"]),
+            _fmt(r["reached"], 2),
+            _fmt(r["jaccard"]),
+            _fmt(r["replaced"]),
+            _fmt(r["displacement"], 1),
+        ]
+        for r in plan["sweep"]
+    ]
+    header = ["hold", "exit rule", "recall", "reached", "Jaccard", "replaced", "displacement"]
+    return lines + _table(header, rows) + [""]

@@ -32,6 +32,8 @@ HISTORY = "history"
 #: What a dated copy holds of every grid, whichever engine scored: what "what
 #: changed" and the report's trend lines read.
 HISTORY_COLUMNS = ("grid_id", "as_of", "rank", "tier", "score")
+#: Kept in the dated copy too where the watchlist has them: the next plan starts from it.
+HISTORY_PLAN_COLUMNS = ("in_plan", "plan_periods")
 
 _REASON = pa.struct(
     [
@@ -182,7 +184,8 @@ def write_watchlist(
         missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
         if missing:
             raise RiskwarnError(f"the history rows lack {missing}.")
-        dated = _arrow_history(history[list(HISTORY_COLUMNS)])
+        plan = [c for c in HISTORY_PLAN_COLUMNS if c in history.columns]
+        dated = _arrow_history(history[[*HISTORY_COLUMNS, *plan]])
     copy = write_atomic(
         folder / HISTORY / f"watchlist_{as_of:%Y-%m-%d}.parquet",
         lambda p: pq.write_table(dated, p),
@@ -219,7 +222,11 @@ def previous_watchlist(out: str | Path, as_of: pd.Timestamp) -> pd.DataFrame | N
     if not earlier:
         return None
     try:
-        return pd.read_parquet(earlier[-1], columns=["grid_id", "rank", "tier", "as_of"])
+        have = set(pq.read_schema(earlier[-1]).names)
+        plan = [
+            c for c in HISTORY_PLAN_COLUMNS if c in have
+        ]  # copies older than the plan lack them
+        return pd.read_parquet(earlier[-1], columns=["grid_id", "rank", "tier", "as_of", *plan])
     except (OSError, pa.ArrowInvalid, KeyError) as exc:
         raise RiskwarnError(
             f"the previous watchlist {earlier[-1]} cannot be read ({exc}); move it away to "

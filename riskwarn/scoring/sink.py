@@ -40,7 +40,7 @@ from riskwarn.config import check_sink_url, masked_url
 from riskwarn.errors import RiskwarnError
 from riskwarn.scoring.files import json_text, plain_value
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 WATCHLIST_TABLE = "riskwarn_watchlist"
 CARD_TABLE = "riskwarn_model_card"
 LATEST_VIEW = "riskwarn_watchlist_latest"
@@ -255,8 +255,17 @@ def _create_v1(conn: sa.Connection) -> None:
     _create_view(conn)
 
 
+def _add_plan_v2(conn: sa.Connection) -> None:
+    # the plan (issue: capacity and stability): which grids the teams take, for how long
+    for name, kind in (("in_plan", "BOOLEAN"), ("plan_periods", "SMALLINT")):
+        conn.execute(
+            sa.text(f"ALTER TABLE {WATCHLIST_TABLE} ADD COLUMN IF NOT EXISTS {name} {kind}")
+        )
+    _create_view(conn)
+
+
 #: Forward migrations: ``MIGRATIONS[v]`` takes the tables from version ``v - 1`` to ``v``.
-MIGRATIONS = {1: _create_v1}
+MIGRATIONS = {1: _create_v1, 2: _add_plan_v2}
 
 
 def _migrate(conn: sa.Connection, version: int) -> None:

@@ -103,6 +103,23 @@ def write_partition(watchlist, folder: str | Path, day: str, timezone: str) -> P
     return root
 
 
+def with_plan_on_spark(watchlist, plan: pd.DataFrame):
+    """The Spark watchlist with the plan's ``in_plan`` and ``plan_periods`` after ``tier``."""
+    spark = watchlist.sparkSession
+    rows = [
+        (str(g), None if pd.isna(i) else bool(i), None if pd.isna(p) else int(p))
+        for g, i, p in zip(plan["grid_id"], plan["in_plan"], plan["plan_periods"], strict=True)
+    ]
+    joined = watchlist.join(
+        spark.createDataFrame(rows, "grid_id string, in_plan boolean, plan_periods smallint"),
+        on="grid_id",
+        how="left",
+    )
+    names = [c for c in watchlist.columns]
+    position = names.index("tier") + 1
+    return joined.select(*names[:position], "in_plan", "plan_periods", *names[position:])
+
+
 def partition_frames(root: str | Path, day: str, batch_rows: int = 50_000):
     """Yield the ``day`` partition of the full watchlist as pandas frames of at most
     ``batch_rows`` rows (``as_of`` a UTC instant), without holding it all in memory."""
@@ -124,6 +141,14 @@ def to_local_rows(top: pd.DataFrame, timezone: str) -> pd.DataFrame:
     ]
     out["horizon"] = out["horizon"].astype(np.int16)
     out["rank"] = out["rank"].astype(np.int32)
-    for col, dtype in (("tier", "Int8"), ("prev_rank", "Int32"), ("prev_tier", "Int8")):
+    for col, dtype in (
+        ("tier", "Int8"),
+        ("in_plan", "boolean"),
+        ("plan_periods", "Int16"),
+        ("prev_rank", "Int32"),
+        ("prev_tier", "Int8"),
+    ):
+        if col not in out:
+            continue
         out[col] = pd.array(out[col], dtype=dtype)
     return out

@@ -147,13 +147,19 @@ def log_backtest_run(
     metrics: dict,
     predictions: pd.DataFrame,
     area: pd.Series | None = None,
+    figures: list | None = None,
 ) -> LoggedRun:
-    """Log a backtest: config, data hashes, version, manifest, metrics, plots."""
+    """Log a backtest: config, data hashes, version, manifest, metrics, plots.
+
+    ``figures``: more ``(artifact path, Figure)`` pairs made downstream (the plan's
+    recall-against-churn plot)."""
     experiment = use_experiment()
     models = [str(m) for m in predictions["model"].unique()]
     with mlflow.start_run(experiment_id=experiment, run_name="backtest") as run:
         _log_common(config, hashes, data_hash, manifest, metrics, "backtest")
         _log_plots(predictions, models, sorted(predictions["horizon"].unique()), area, metrics)
+        for name, fig in figures or []:
+            mlflow.log_figure(fig, name)
     return LoggedRun(run.info.run_id, experiment)
 
 

@@ -11,6 +11,7 @@ from riskwarn.backtest.evaluate import evaluate, grid_areas
 from riskwarn.backtest.run import Progress, run_backtest
 from riskwarn.backtest.tables import metrics_markdown
 from riskwarn.config import Config
+from riskwarn.plan.backtest import backtest_plan, recall_churn_plot
 from riskwarn.workflows.common import (
     BacktestOutput,
     backtest_cut,
@@ -81,6 +82,11 @@ def run_backtest_files(
         "config": config.source or "built-in defaults",
     }
     metrics["notes"] = list(result.notes)
+    if status:
+        status("planning at capacity (stability sweep)")
+    plan = backtest_plan(result.predictions, grids, config)
+    if plan is not None:
+        metrics["plan"] = plan
     metrics["parts"] = {
         name: {str(h): values for h, values in by_h.items()} for name, by_h in result.parts.items()
     }
@@ -107,5 +113,6 @@ def run_backtest_files(
             metrics=json_ready(metrics),
             predictions=result.predictions,
             area=grid_areas(grids),
+            figures=[("plots/plan_recall_churn.png", recall_churn_plot(plan))] if plan else [],
         ).run_id
     return BacktestOutput(folder, predictions_path, metrics_path, markdown_path, metrics, result)

@@ -34,6 +34,7 @@ def score_files(
     status: Callable[[str], None] | None = None,
     engine: str = "duckdb",
     sink: str | None = None,
+    config: str | Path | None = None,
 ) -> ScoreOutput:
     """Score every grid at ``as_of`` with a registered model; write the watchlist files.
 
@@ -44,6 +45,9 @@ def score_files(
     ``sink`` (else ``RISKWARN_SINK``, else the model config's ``[sink] url``) is a
     PostgreSQL database that also receives every grid's row and the card, in one
     transaction (:mod:`riskwarn.scoring.sink`); it is checked before anything is scored.
+
+    ``config``: a TOML file whose ``[watchlist]`` (tiers, capacity, hold …) and ``[sink]``
+    replace the model's own, for settings that change without retraining.
     """
     from riskwarn.atomic import FolderBusy, folder_lock
     from riskwarn.tracking.registry import load_registered
@@ -58,10 +62,13 @@ def score_files(
     # model from its files (the Spark UDF) loads the copy that was checked.
     with tempfile.TemporaryDirectory(prefix="riskwarn-model-") as keep:
         model = load_registered(model_uri, allow_pickle=allow_pickle, keep_in=keep)
-        target = _open_sink(sink, model.bundle.config, status)
+        settings = _settings(model.bundle.config, config)
+        target = _open_sink(sink, settings, status)
         try:
             with folder_lock(out):
-                output = SCORING_ENGINES[engine](data_dir, model, as_of, out, status=status)
+                output = SCORING_ENGINES[engine](
+                    data_dir, model, as_of, out, status=status, watch=settings.watchlist
+                )
                 if target is not None:
                     if status:
                         status(f"writing {output.n_grids:,} rows into {target.shown}")
@@ -79,6 +86,18 @@ def score_files(
                 target.close()
 
 
+def _settings(model_config, path):
+    """The model's config, its ``[watchlist]`` and ``[sink]`` replaced by ``path``'s."""
+    import dataclasses
+
+    from riskwarn.config import load_config
+
+    if path is None:
+        return model_config
+    given = load_config(path)
+    return dataclasses.replace(model_config, watchlist=given.watchlist, sink=given.sink)
+
+
 def _open_sink(flag: str | None, config, status):
     """The database sink, connected and checked, or None without one."""
     from riskwarn.scoring.sink import WatchlistSink, sink_url
@@ -92,8 +111,9 @@ def _open_sink(flag: str | None, config, status):
     return target.open()
 
 
-def _score_embedded(data_dir, model, as_of: str, out, *, status=None) -> ScoreOutput:
+def _score_embedded(data_dir, model, as_of: str, out, *, status=None, watch) -> ScoreOutput:
     """Features in embedded DuckDB, the scorer in this process, every grid written."""
+    from riskwarn.plan.watchlist import check_plan_groups, plan_columns, with_plan
     from riskwarn.scoring.files import previous_watchlist, write_watchlist
     from riskwarn.scoring.watchlist import build_watchlist, tier_changes
 
@@ -102,6 +122,7 @@ def _score_embedded(data_dir, model, as_of: str, out, *, status=None) -> ScoreOu
     frame, _, grids, _, _, dhash = features_for(
         data_dir, config, status=status, as_of=as_of, vocabulary=bundle.manifest.vocabulary
     )
+    check_plan_groups(watch, grids)
     if status:
         status("scoring")
     scored = bundle.scorer.score(frame)
@@ -109,8 +130,10 @@ def _score_embedded(data_dir, model, as_of: str, out, *, status=None) -> ScoreOu
     provenance = _provenance(model, dhash)
     previous = previous_watchlist(out, stamp)
     watchlist = build_watchlist(
-        scored, **_watchlist_settings(bundle, provenance), previous=previous
+        scored, **_watchlist_settings(bundle, provenance, watch), previous=previous
     )
+    plan = plan_columns(watchlist, grids, watch, previous, config.data.freq)
+    watchlist = with_plan(watchlist, plan)
     card = _card(bundle, provenance, stamp, model.champion)
     card["changes"] = tier_changes(watchlist, previous)
     paths = write_watchlist(watchlist, out, grids, card=card)
@@ -128,14 +151,13 @@ def _score_embedded(data_dir, model, as_of: str, out, *, status=None) -> ScoreOu
     )
 
 
-def _watchlist_settings(bundle, provenance) -> dict:
-    """The model's watchlist settings: horizon, manifest, tiers, suppression, provenance."""
-    config = bundle.config
+def _watchlist_settings(bundle, provenance, watch) -> dict:
+    """The watchlist settings: horizon, manifest, tiers, suppression, provenance."""
     return {
         "horizon": bundle.horizon,
         "manifest": bundle.manifest,
-        "tiers": config.watchlist.tiers,
-        "suppress_below": config.watchlist.suppress_below,
+        "tiers": watch.tiers,
+        "suppress_below": watch.suppress_below,
         "provenance": provenance,
     }
 
@@ -168,11 +190,12 @@ def _provenance(model, dhash: str):
     )
 
 
-def _score_on_spark(data_dir, model, as_of: str, out, *, status=None) -> ScoreOutput:
+def _score_on_spark(data_dir, model, as_of: str, out, *, status=None, watch) -> ScoreOutput:
     """``score_files`` on Spark: features, the model as a UDF, a partitioned watchlist."""
     from pyspark.sql import functions as F
 
     from riskwarn.data.read import data_hash, table_hashes
+    from riskwarn.plan.watchlist import check_plan_groups, plan_columns
     from riskwarn.scoring.files import HISTORY_COLUMNS, previous_watchlist, write_watchlist
     from riskwarn.scoring.spark import (
         explain_on_spark,
@@ -180,6 +203,7 @@ def _score_on_spark(data_dir, model, as_of: str, out, *, status=None) -> ScoreOu
         rank_on_spark,
         tiered_count,
         to_local_rows,
+        with_plan_on_spark,
         write_partition,
     )
     from riskwarn.scoring.watchlist import tier_changes
@@ -189,6 +213,7 @@ def _score_on_spark(data_dir, model, as_of: str, out, *, status=None) -> ScoreOu
     config = bundle.config
     zone = config.data.timezone
     validated = validate_data(data_dir, config, progress=status)
+    check_plan_groups(watch, validated.dataset.grids)
     dhash = data_hash(table_hashes(data_dir))
     if status:
         status("building features on Spark")
@@ -225,15 +250,21 @@ def _score_on_spark(data_dir, model, as_of: str, out, *, status=None) -> ScoreOu
                 rows, "grid_id string, prev_rank int, prev_tier tinyint"
             )
         ranked = rank_on_spark(scored, previous)
-        settings = _watchlist_settings(bundle, provenance)
-        watchlist = explain_on_spark(ranked, n, **settings).localCheckpoint(eager=True)
+        settings = _watchlist_settings(bundle, provenance, watch)
+        explained = explain_on_spark(ranked, n, **settings).localCheckpoint(eager=True)
+        every = explained.select(*HISTORY_COLUMNS).toPandas()
+        every["as_of"] = pd.to_datetime(every["as_of"]).dt.tz_localize(zone)
+        # The plan is chosen on the driver from every grid's score (capacity per town
+        # needs the whole list), then joined back.
+        plan = plan_columns(every, validated.dataset.grids, watch, before, config.data.freq)
+        every = every.merge(plan, on="grid_id", how="left", validate="1:1")
+        watchlist = with_plan_on_spark(explained, plan)
         if status:
             status("writing the partitioned watchlist")
         root = write_partition(watchlist, out, day, zone)
-        top_n = max(1, tiered_count(n, config.watchlist.tiers))
-        top = to_local_rows(watchlist.filter(F.col("rank") <= top_n).toPandas(), zone)
-        every = watchlist.select(*HISTORY_COLUMNS).toPandas()
-        every["as_of"] = pd.to_datetime(every["as_of"]).dt.tz_localize(zone)
+        top_n = max(1, tiered_count(n, watch.tiers))
+        chosen = (F.col("rank") <= top_n) | F.coalesce(F.col("in_plan"), F.lit(False))
+        top = to_local_rows(watchlist.filter(chosen).toPandas(), zone)
     finally:
         builder.close()
     card = _card(bundle, provenance, stamp, model.champion)
