@@ -688,6 +688,14 @@ def simulate(
         float | None,
         typer.Option("--break-factor", help="The level break's rate multiplier (> 0)."),
     ] = None,
+    interventions: Annotated[
+        str | None,
+        typer.Option(
+            "--interventions",
+            help="The city acts on its own risk: 'top' or 'top:capacity=20,effect=0.3,"
+            "periods=8,noise=0.5' (an interventions table; the true effect in _truth/).",
+        ),
+    ] = None,
 ) -> None:
     """Write a synthetic city in the contract format (with the true risk in _truth/)."""
     from riskwarn.data.contract import EVENT_TABLES
@@ -698,6 +706,7 @@ def simulate(
         simulate_city,
         write_city,
     )
+    from riskwarn.simulate.params import parse_policy
     from riskwarn.simulate.shapes import parse_tables
 
     if fmt not in ("parquet", "csv"):
@@ -718,6 +727,7 @@ def simulate(
             "e.g. --break-at 52 --break-factor 1.5."
         )
     level_break = None if break_at is None else LevelBreak(at=break_at, factor=break_factor)
+    policy = None if interventions is None else parse_policy(interventions)
     t0 = time.perf_counter()
     with console.status(f"simulating {grids:,} grids × {periods:,} periods…"):
         city = simulate_city(
@@ -725,7 +735,7 @@ def simulate(
             n_periods=periods,
             seed=seed,
             freq=freq,
-            params=SimulationParams(level_break=level_break),
+            params=SimulationParams(level_break=level_break, interventions=policy),
         )
         files = write_city(city, out, fmt=fmt, shape=shape)
     n_events = sum(len(getattr(city, t)) for t in shape.tables)
@@ -737,6 +747,12 @@ def simulate(
         console.print(
             f"tables: {', '.join(n for n in files if n in city.tables())}; "
             f"label ({shape.label_kind}) and time line for --config: {files['label']}"
+        )
+    if policy is not None:
+        console.print(
+            f"interventions: {len(city.interventions):,} "
+            f"({policy.capacity_for(grids)} grids a period, hazard × {1 - policy.effect:g} "
+            f"for {policy.periods} periods); the true effect in {files['effect']}"
         )
 
 

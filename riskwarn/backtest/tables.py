@@ -126,6 +126,7 @@ def metrics_markdown(metrics: dict, title: str = "Backtest metrics") -> str:
     lines += fairness_markdown(metrics)
     lines += forecast_markdown(metrics)
     lines += plan_markdown(metrics)
+    lines += treatment_markdown(metrics)
     for name, by_h in metrics.get("parts", {}).items():
         lines += [
             f"## Where {name}'s expected escalations come from (mean per grid and window)",
@@ -263,4 +264,37 @@ def plan_markdown(metrics: dict) -> list[str]:
         for r in plan["sweep"]
     ]
     header = ["hold", "exit rule", "recall", "reached", "Jaccard", "replaced", "displacement"]
+    return lines + _table(header, rows) + [""]
+
+
+def treatment_markdown(metrics: dict) -> list[str]:
+    """Every model's AP and rates on untreated and treated grid-periods, as Markdown."""
+    split = metrics.get("by_treatment")
+    if not split:
+        return []
+    lines = [
+        "## Untreated and treated grid-periods",
+        "",
+        f"A row is treated when an intervention for its grid started within its label "
+        f"window ({100 * split['treated_share']:.1f}% of the rows): an escalation that did "
+        "not happen there may have been prevented, so a treated row's miss may be a success. "
+        "Each part is scored as if the list held only its rows.",
+        "",
+    ]
+    rows = []
+    for name in ("untreated", "treated"):
+        for r in split[name]:
+            rows.append(
+                [
+                    name,
+                    r["model"],
+                    str(r["horizon"]),
+                    f"{r['n_rows']:,}",
+                    f"{r['n_positive']:,}",
+                    _fmt(r["base_rate"], 4),
+                    _fmt(r["mean_score"], 4),
+                    _fmt(r.get("ap")),
+                ]
+            )
+    header = ["rows", "model", "h", "n", "escalations", "rate", "mean score", "AP"]
     return lines + _table(header, rows) + [""]

@@ -146,12 +146,34 @@ INCIDENTS = TableSpec(
     not_before=(("recorded_at", "occurred_at"),),
 )
 
+INTERVENTION_KINDS = ("mediation", "legal_aid", "services", "inspection", "other")
+
+#: Actions taken for an area (a mediation team's visit, a legal-aid day): not events to
+#: predict, but why a predicted escalation may not have happened. ``kind`` is free text
+#: (the city's own words, or mapped onto :data:`INTERVENTION_KINDS`); ``note_code`` is a
+#: code, never free text about anyone.
+INTERVENTIONS = TableSpec(
+    name="interventions",
+    id_column="intervention_id",
+    time_column="started_at",
+    not_before=(("ended_at", "started_at"),),
+    columns=(
+        ColumnSpec("intervention_id", "str", required=True, unique=True),
+        ColumnSpec("grid_id", "str", required=True),
+        ColumnSpec("started_at", "timestamp", required=True),
+        ColumnSpec("kind", "str", required=True),
+        ColumnSpec("ended_at", "timestamp"),
+        ColumnSpec("team", "str"),
+        ColumnSpec("note_code", "str"),
+    ),
+)
+
 EVENT_TABLES = ("petitions", "disputes", "incidents")
 #: When a record entered the system (optional in every event table): a row is known
 #: as of ``t`` only if it was recorded before ``t``.
 RECORDED = "recorded_at"
 TABLES: dict[str, TableSpec] = {
-    t.name: t for t in (GRIDS, ADJACENCY, PETITIONS, DISPUTES, INCIDENTS)
+    t.name: t for t in (GRIDS, ADJACENCY, PETITIONS, DISPUTES, INCIDENTS, INTERVENTIONS)
 }
 FILE_SUFFIXES = (".csv", ".parquet", ".xlsx")
 
@@ -235,7 +257,11 @@ def contract_markdown() -> str:
     for spec in TABLES.values():
         lines = [
             f"**`{spec.name}`**"
-            + (f" (event time `{spec.time_column}`)" if spec.time_column else ""),
+            + (
+                f" ({'event time' if spec.is_event else 'when'} `{spec.time_column}`)"
+                if spec.time_column
+                else ""
+            ),
             "",
             "| column | type | required | values |",
             "|---|---|---|---|",

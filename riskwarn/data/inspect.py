@@ -88,6 +88,15 @@ SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
         "participants": ("参与人数", "涉及人数", "人数"),
         "recorded_at": _RECORDED,
     },
+    "interventions": {
+        "intervention_id": ("措施编号", "干预编号", "工作编号", "编号", "id"),
+        "grid_id": ("所属网格", "网格编码", "网格编号", "网格"),
+        "started_at": ("开始时间", "开展时间", "走访时间", "实施时间", "开始日期"),
+        "kind": ("措施类型", "工作类型", "干预类型", "类型"),
+        "ended_at": ("结束时间", "结束日期", "完成时间"),
+        "team": ("工作组", "团队", "调解组", "责任单位"),
+        "note_code": ("备注代码", "代码"),
+    },
 }
 # The city's words for contract values, where the contract names the values.
 WORDS: dict[tuple[str, str], dict[str, str]] = {
@@ -96,6 +105,12 @@ WORDS: dict[tuple[str, str], dict[str, str]] = {
         "未化解": "unresolved", "调解失败": "unresolved", "调解中": "in_progress",
         "办理中": "in_progress", "处理中": "in_progress", "已移交": "referred",
         "移交": "referred", "转办": "referred", "不详": "unknown", "未知": "unknown",
+    },
+    ("interventions", "kind"): {
+        "调解": "mediation", "矛盾调解": "mediation", "走访调解": "mediation",
+        "法律援助": "legal_aid", "法律服务": "legal_aid", "服务": "services",
+        "便民服务": "services", "民生服务": "services", "检查": "inspection",
+        "排查": "inspection", "隐患排查": "inspection", "其他": "other",
     },
     ("grids", "grid_type"): {
         "城镇": "urban", "城市": "urban", "社区": "urban", "农村": "rural", "乡村": "rural",
@@ -278,7 +293,7 @@ def inspect_folder(
     notes: list[str] = []
     grid_ids: set[str] = set()
     event_grids: set[str] = set()
-    for name in ["grids", "adjacency", *EVENT_TABLES]:
+    for name in ["grids", "adjacency", *EVENT_TABLES, "interventions"]:
         if name not in files:
             continue
         if progress:

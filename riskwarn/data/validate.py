@@ -44,6 +44,8 @@ class Dataset:
     petitions: pd.DataFrame | None = None
     disputes: pd.DataFrame | None = None
     incidents: pd.DataFrame | None = None
+    #: What was done for which grid, when (optional; never an event to predict).
+    interventions: pd.DataFrame | None = None
     quarantine: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
@@ -320,7 +322,7 @@ def load_dataset(
     tables: dict[str, pd.DataFrame] = {}
     quarantine: dict[str, pd.DataFrame] = {}
     known = quarantined = pd.Index([])
-    for name in ["grids", "adjacency", *EVENT_TABLES]:
+    for name in ["grids", "adjacency", *EVENT_TABLES, "interventions"]:
         if name not in files:
             continue
         if progress:
@@ -364,6 +366,7 @@ def load_dataset(
         petitions=tables.get("petitions"),
         disputes=tables.get("disputes"),
         incidents=tables.get("incidents"),
+        interventions=tables.get("interventions"),
         quarantine=quarantine,
     )
 

@@ -24,6 +24,7 @@ FAMILIES = (
     "spatial",
     "graph",
     "coverage",
+    "intervention",
 )
 
 

@@ -19,10 +19,12 @@ import ibis.expr.types as ir
 from riskwarn.config import FeaturesConfig
 from riskwarn.features.manifest import FeatureInfo, FeatureManifest
 from riskwarn.features.primitives import Primitive
-from riskwarn.features.streams import TOTALS, Stream
+from riskwarn.features.streams import INTERVENTIONS, TOTALS, Stream
 
 Expr = Callable[[ir.Table], ir.Value]
 SMOOTH = 0.1  # events per period added to both sides of a trend ratio, so 0/0 is 0
+#: The family of the intervention features (the scorer sets them to "none").
+INTERVENTION_FAMILY = "intervention"
 
 
 @dataclass
@@ -90,6 +92,8 @@ def plan_features(
     for s in streams:
         if s.kind == "hours" or s.name in ("pet_closed", "pet_unsatisfied", "dis_resolved"):
             continue
+        if s.name == INTERVENTIONS:
+            continue  # a family of its own, below
         ws = windows if s.name in TOTALS else cfg.category_windows
         for w in ws:
             get = col("wsum", s.name, w)
@@ -115,6 +119,24 @@ def plan_features(
             FeatureInfo(f"{s}_periods_since_last", "recency", None,
                         f"periods since the last period with {by_name[s].en} (missing: none yet)",
                         f"距上一次出现{by_name[s].zh}的期数(缺失表示尚未出现)"),
+            lambda t, g=get: ((t["period"] + 1) - g(t)).cast("float32"),
+        )  # fmt: skip
+    # interventions: what was done for the grid, so that a model does not learn that
+    # treated risky grids are safe (the scorer sets them to "none" for the plan)
+    if INTERVENTIONS in by_name:
+        itv = by_name[INTERVENTIONS]
+        for w in sorted({short_w, *cfg.category_windows}):
+            get = col("wsum", INTERVENTIONS, w)
+            plan.add(
+                FeatureInfo(f"{INTERVENTIONS}_w{w}", INTERVENTION_FAMILY, w,
+                            f"{itv.en} {_win_en(w)}", f"{_win_zh(w)}{itv.zh}", "int32"),
+                lambda t, g=get: g(t).cast("int32"),
+            )  # fmt: skip
+        get = col("last", INTERVENTIONS)
+        plan.add(
+            FeatureInfo(f"{INTERVENTIONS}_periods_since_last", INTERVENTION_FAMILY, None,
+                        f"periods since the last period with {itv.en} (missing: none yet)",
+                        f"距上一次{itv.zh}的期数(缺失表示尚无)"),
             lambda t, g=get: ((t["period"] + 1) - g(t)).cast("float32"),
         )  # fmt: skip
     # trends and surprise against the grid's own history

@@ -22,6 +22,8 @@ from riskwarn.labels.build import escalation_rows
 from riskwarn.panel.tables import PanelData, known_period
 
 TOTALS = ("pet_n", "dis_n", "inc_n", "esc_n")
+#: The stream of interventions started for a grid (the optional ``interventions`` table).
+INTERVENTIONS = "itv_n"
 _CATEGORY_COLUMN = {"petitions": "category", "disputes": "category", "incidents": "type"}
 PREFIX = {"petitions": "pet", "disputes": "dis", "incidents": "inc"}
 WORD = {
@@ -187,6 +189,10 @@ def define_streams(
             s.append(Stream("inc_sev2plus", "incidents", "period",
                             _flag(lambda t: t["severity"] >= 2),
                             "incidents of severity 2 or more", "二级及以上事件数"))  # fmt: skip
+    if "interventions" in columns:
+        s.append(Stream(INTERVENTIONS, "interventions", "period", _count,
+                        "interventions for the area (visits, legal aid, services)",
+                        "针对本网格的工作措施(走访调解、法律援助、服务)"))  # fmt: skip
     s.append(
         Stream(
             "esc_n", "*", "period", _count,

@@ -25,6 +25,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from riskwarn.errors import RiskwarnError
+from riskwarn.features.streams import INTERVENTIONS
 from riskwarn.models.baselines import PersistenceBaseline, _IsotonicScoreBaseline
 from riskwarn.models.boosting import LightGBMEscalation
 from riskwarn.models.catalogue import make_count_model, make_model
@@ -53,6 +54,33 @@ HAWKES_PARTS = {
 
 def _logit(p: np.ndarray) -> np.ndarray:
     return logit(np.clip(np.asarray(p, dtype=float), _CLIP, 1 - _CLIP))
+
+
+#: The intervention feature that the watchlist reports as ``periods_since_intervention``.
+SINCE_INTERVENTION = f"{INTERVENTIONS}_periods_since_last"
+TREATED_COLUMN = "periods_since_intervention"
+
+
+def untreated(X: pd.DataFrame) -> pd.DataFrame:
+    """``X`` as if nothing had been done: interventions counted 0, none yet since.
+
+    Parameters
+    ----------
+    X : DataFrame, shape (n_rows, n_columns)
+
+    Returns
+    -------
+    DataFrame, shape (n_rows, n_columns)
+        A copy where the ``itv_n_w*`` counts are 0 and the periods since the last
+        intervention missing ("none yet"); ``X`` itself when it has none of them.
+    """
+    columns = [c for c in X.columns if str(c).startswith(f"{INTERVENTIONS}_")]
+    if not columns:
+        return X
+    out = X.copy()
+    for c in columns:
+        out[c] = np.nan if c == SINCE_INTERVENTION else 0
+    return out
 
 
 class EscalationScorer(BaseEstimator):
@@ -358,6 +386,9 @@ class EscalationScorer(BaseEstimator):
             ``reason_{i}_usual``, ``reason_{i}_about``, ``reason_{i}_about_value``.
         """
         contribution, value = self.contributions(X)
+        # what was done is not a reason for the risk if nothing is done
+        done = [c for c in contribution.columns if c.startswith(f"{INTERVENTIONS}_")]
+        contribution, value = contribution.drop(columns=done), value.drop(columns=done)
         calendar = [c for c in contribution.columns if c in CALENDAR_FEATURES]
         if calendar:
             season = contribution[calendar].sum(axis=1)
@@ -405,6 +436,11 @@ class EscalationScorer(BaseEstimator):
     def score(self, X: pd.DataFrame) -> pd.DataFrame:
         """Everything a watchlist needs, one row per row of X.
 
+        The score is the risk if nothing is done: the intervention features (where the
+        data has an ``interventions`` table) are set to "none" first
+        (:func:`untreated`), so that a visit alone does not push a grid off next week's
+        list; ``periods_since_intervention`` says what was done (missing: nothing yet).
+
         Returns
         -------
         DataFrame, shape (n_rows, 4 + n_quantiles + horizon + 6 * n_reasons)
@@ -414,6 +450,12 @@ class EscalationScorer(BaseEstimator):
             columns.
         """
         self._check(X)
+        since = (
+            X[SINCE_INTERVENTION].to_numpy(dtype=float)
+            if SINCE_INTERVENTION in X.columns
+            else np.full(len(X), np.nan)
+        )
+        X = untreated(X)
         score = self.model_.predict_proba(X)[:, 1]
         head = pd.DataFrame(
             {"grid_id": X["grid_id"].astype(str).to_numpy(), "as_of": X["as_of"]}, index=X.index
@@ -421,4 +463,7 @@ class EscalationScorer(BaseEstimator):
         # one count distribution: never fewer expected events than P(N >= 1)
         dist = self._distribution(X, score)
         curve = self._curve(X, score)
-        return pd.concat([head, dist, curve, self.reasons(X)], axis=1).reset_index(drop=True)
+        treated = pd.DataFrame({TREATED_COLUMN: since}, index=X.index)
+        return pd.concat([head, dist, treated, curve, self.reasons(X)], axis=1).reset_index(
+            drop=True
+        )

@@ -29,7 +29,18 @@ from riskwarn.panel.periods import PeriodIndex, period_index_for, unobserved_per
 from riskwarn.panel.spark import is_spark, spark_frame, stage_frame
 
 ENGINES = ("duckdb", "spark")
-_UNUSED = ("case_id", "event_id", "channel", "outcome", "status", "amount", "parties")
+_UNUSED = (
+    "case_id",
+    "event_id",
+    "intervention_id",
+    "channel",
+    "outcome",
+    "status",
+    "amount",
+    "parties",
+    "team",
+    "note_code",
+)
 # Columns that also get a period index: the date a case was closed or resolved.
 _SECOND_TIMES = {"petitions": ("closed_at",), "disputes": ("resolved_at",)}
 
@@ -47,9 +58,10 @@ class PanelData:
     grids : ibis Table
         ``grid_idx`` plus the grids' attribute columns.
     events : dict of ibis Table
-        Per event table: ``grid_idx``, ``period`` (of its main timestamp), contract
-        columns, and ``closed_period``/``resolved_period``/``recorded_period`` where
-        those dates exist (``recorded_at`` itself is not kept).
+        Per event table (and ``interventions`` where given): ``grid_idx``, ``period``
+        (of its main timestamp), contract columns, and
+        ``closed_period``/``resolved_period``/``recorded_period`` where those dates
+        exist (``recorded_at`` itself is not kept).
     edges : ibis Table or None
         ``grid_idx, nbr_idx, weight``, both directions of every edge.
     ring2 : ibis Table or None
@@ -185,7 +197,12 @@ def load_panel_data(
     )
     needed = {(r.table, r.column) for r in config.label.any_of}
     id_values = pa.array(grid_ids)
-    for name, frame in dataset.events.items():
+    # Interventions are loaded beside the event tables (their streams give the
+    # intervention features) but never define the periods or a label.
+    sources = dict(dataset.events)
+    if dataset.interventions is not None:
+        sources["interventions"] = dataset.interventions
+    for name, frame in sources.items():
         spec = TABLES[name]
         # Ids and free text are never features; leaving them out halves the strings
         # the engine has to ingest. A column a label rule names is always kept.
@@ -201,6 +218,8 @@ def load_panel_data(
         f.insert(0, "grid_idx", codes.to_numpy(zero_copy_only=False).astype(np.int32))
         f = f.drop(columns=["grid_id"])
         f["period"] = periods.period_of(f[spec.time_column]).astype(np.int32)
+        if name == "interventions":  # one before the first period is outside the panel
+            f = f[f["period"] >= 0]
         for col in (*_SECOND_TIMES.get(name, ()), RECORDED):
             if col in f:
                 idx = periods.period_of(f[col]).astype(np.float64)

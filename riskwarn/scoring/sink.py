@@ -256,8 +256,12 @@ def _create_v1(conn: sa.Connection) -> None:
 
 
 def _add_plan_v2(conn: sa.Connection) -> None:
-    # the plan (issue: capacity and stability): which grids the teams take, for how long
-    for name, kind in (("in_plan", "BOOLEAN"), ("plan_periods", "SMALLINT")):
+    # the plan: which grids the teams take, for how long; and what was done for a grid
+    for name, kind in (
+        ("in_plan", "BOOLEAN"),
+        ("plan_periods", "SMALLINT"),
+        ("periods_since_intervention", "SMALLINT"),
+    ):
         conn.execute(
             sa.text(f"ALTER TABLE {WATCHLIST_TABLE} ADD COLUMN IF NOT EXISTS {name} {kind}")
         )

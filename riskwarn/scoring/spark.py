@@ -36,8 +36,8 @@ def watchlist_ddl(quantiles: tuple[str, ...], curve: tuple[str, ...]) -> str:
         + "".join(f"{q} int, " for q in quantiles)
         + f"tier tinyint, reasons array<{_REASON}>, reasons_en string, "
         "reasons_zh string, prev_rank int, prev_tier tinyint, change string, model_name string, "
-        "model_version string, run_id string, data_hash string, generated_at string"
-        + "".join(f", {c} double" for c in curve)
+        "model_version string, run_id string, data_hash string, generated_at string, "
+        "periods_since_intervention smallint" + "".join(f", {c} double" for c in curve)
     )
 
 

@@ -4,7 +4,8 @@ Columns (DESIGN.md, "Watchlist"): ``grid_id, as_of, horizon, rank, score,
 expected_events, events_q{NN}`` (one per ``[forecast] quantiles``, ``events_q10``
 and ``events_q90`` by default: the calibrated interval of the count), ``tier,
 reasons, prev_rank, change, model_name, model_version, run_id, data_hash,
-generated_at``, plus ``prev_tier``, the reasons as plain text in English and
+generated_at``, ``periods_since_intervention`` (periods since the last intervention
+for the grid, missing when none is recorded), plus ``prev_tier``, the reasons as plain text in English and
 Chinese (``reasons_en``, ``reasons_zh``) for tables that cannot show nested
 values, and the risk curve ``risk_h1 .. risk_h{horizon}`` (the chance of an
 escalation within 1, 2, … periods; the last is the score).
@@ -40,6 +41,7 @@ _TAIL = (
     "run_id",
     "data_hash",
     "generated_at",
+    "periods_since_intervention",
 )
 
 
@@ -200,6 +202,15 @@ def watchlist_rows(
     )
     for key, value in vars(provenance).items():
         out[key] = str(value)
+    # what was done for the grid (missing: nothing recorded, or no interventions table)
+    since = (
+        ranked["periods_since_intervention"].to_numpy(dtype=float)
+        if "periods_since_intervention" in ranked
+        else np.full(len(out), np.nan)
+    )
+    out["periods_since_intervention"] = pd.array(
+        np.where(np.isnan(since), np.nan, np.round(since)), dtype="Int16"
+    )
     quantiles, curve = extra_columns(ranked)
     for name in quantiles:  # whole numbers of events
         out[name] = pd.array(np.round(ranked[name].to_numpy(dtype=float)), dtype="Int32")

@@ -14,12 +14,13 @@ seasons, local shocks), ``process`` (tension and escalation dynamics), ``events`
 """
 
 from riskwarn.simulate.city import SimulatedCity, simulate_city
-from riskwarn.simulate.params import LevelBreak, SimulationParams
+from riskwarn.simulate.params import InterventionPolicy, LevelBreak, SimulationParams
 from riskwarn.simulate.shapes import DataShape
 from riskwarn.simulate.writer import write_city
 
 __all__ = [
     "DataShape",
+    "InterventionPolicy",
     "LevelBreak",
     "SimulatedCity",
     "SimulationParams",

@@ -58,6 +58,8 @@ class SimulatedCity:
     timezone: str = "Asia/Shanghai"
     params: SimulationParams = field(default_factory=SimulationParams)
     summary: dict[str, Any] = field(default_factory=dict)
+    #: The city's own interventions (``params.interventions``), or None.
+    interventions: pd.DataFrame | None = None
 
     @property
     def n_grids(self) -> int:
@@ -68,14 +70,18 @@ class SimulatedCity:
         return len(self.truth) // max(len(self.grids), 1)
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        """The five input tables by contract name (``truth`` is not one of them)."""
-        return {
+        """The input tables by contract name (``truth`` is not one of them); the
+        ``interventions`` table only where the city acted."""
+        tables = {
             "grids": self.grids,
             "adjacency": self.adjacency,
             "petitions": self.petitions,
             "disputes": self.disputes,
             "incidents": self.incidents,
         }
+        if self.interventions is not None:
+            tables["interventions"] = self.interventions
+        return tables
 
 
 def _count(value: object, name: str) -> int:
@@ -214,6 +220,9 @@ def simulate_city(
         params.dynamics,
         params.events,
         _rate_factor(params.level_break, n_periods),
+        policy=params.interventions,
+        # its own stream: the city's draws are those of a city that does nothing
+        policy_rng=np.random.default_rng([seed, 20]),
     )
     events = build_events(
         timeline, layout.grid_ids, layout.grid_type, dyn, shocks, rng, params.events
@@ -229,6 +238,13 @@ def simulate_city(
             "escalations": dyn.escalations.ravel(),
         }
     )
+    interventions = None
+    if params.interventions is not None:
+        truth["treated"] = dyn.treated.ravel()
+        truth["untreated_probability"] = -np.expm1(-dyn.untreated_mu.ravel())
+        interventions = _intervention_rows(
+            dyn.interventions, layout, timeline, params.interventions, timezone
+        )
     summary = _summary(
         events.petitions, events.disputes, events.incidents, truth, dyn.backlog, shocks
     )
@@ -246,6 +262,30 @@ def simulate_city(
         timezone=timezone,
         params=params,
         summary=summary,
+        interventions=interventions,
+    )
+
+
+def _intervention_rows(chosen, layout, timeline, policy, timezone: str) -> pd.DataFrame:
+    """One row per grid chosen per period: started at 09:00 on the period's first day."""
+    grids = np.concatenate([g for g, _ in chosen]) if chosen else np.array([], dtype=int)
+    periods = np.concatenate([np.full(len(g), t) for g, t in chosen]) if chosen else grids
+    order = np.lexsort((grids, periods))
+    grids, periods = grids[order], periods[order]
+    hour_us = 3_600_000_000
+    start = timeline.edges_us[periods] + 9 * hour_us
+    last = np.minimum(periods + policy.periods, timeline.n_periods)
+    end = timeline.edges_us[last] - hour_us
+    towns = layout.grids["town"].astype(str).to_numpy()
+    return pd.DataFrame(
+        {
+            "intervention_id": [f"V{i + 1:07d}" for i in range(len(grids))],
+            "grid_id": take_strings(layout.grid_ids, grids),
+            "started_at": timestamps(start, timezone),
+            "kind": policy.kind,
+            "ended_at": timestamps(end, timezone),
+            "team": [f"{town} team" for town in towns[grids]],
+        }
     )
 
 

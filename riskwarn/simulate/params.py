@@ -128,6 +128,29 @@ class EventParams:
 
 
 @dataclass(frozen=True)
+class InterventionPolicy:
+    """A city that acts on its own risk each period, with a known effect.
+
+    Each period the ``capacity`` grids (default: 2 % of the grids, at least one) with the
+    highest noisy risk signal (the log of the true escalation hazard plus a normal
+    error of sd ``noise``), among those not already being treated, get an intervention
+    at the period's start; from then on their escalation hazard is multiplied by
+    ``1 - effect`` for ``periods`` periods. The draws of the city's own process are
+    those of a city without the policy; the policy has a random stream of its own.
+    """
+
+    capacity: int | None = None
+    effect: float = 0.3
+    periods: int = 8
+    noise: float = 0.5
+    kind: str = "mediation"
+
+    def capacity_for(self, n_grids: int) -> int:
+        """Grids treated per period: ``capacity``, or 2 % of the grids (at least one)."""
+        return self.capacity if self.capacity is not None else max(1, round(0.02 * n_grids))
+
+
+@dataclass(frozen=True)
 class LevelBreak:
     """A level shift in every event rate, like a policy change or a new reporting system.
 
@@ -161,3 +184,43 @@ class SimulationParams:
     dynamics: DynamicsParams = field(default_factory=DynamicsParams)
     events: EventParams = field(default_factory=EventParams)
     level_break: LevelBreak | None = None
+    interventions: InterventionPolicy | None = None
+
+
+def parse_policy(text: str) -> InterventionPolicy:
+    """``--interventions`` as a policy: ``top`` (the defaults) or ``top:KEY=VALUE,...``
+    with ``capacity`` (grids per period), ``effect`` (the share the hazard falls by, in
+    [0, 1)), ``periods`` (how long it lasts) and ``noise`` (the signal's error sd)."""
+    from riskwarn.errors import RiskwarnError
+
+    name, _, rest = str(text).strip().partition(":")
+    usage = (
+        "--interventions takes 'top' or e.g. 'top:capacity=20,effect=0.3,periods=8,noise=0.5' "
+        "(each period the top grids by a noisy risk signal are treated; the hazard falls "
+        "by 'effect' for 'periods' periods)."
+    )
+    if name != "top":
+        raise RiskwarnError(f"unknown policy {name!r}: {usage}")
+    values: dict = {}
+    kinds = {"capacity": int, "effect": float, "periods": int, "noise": float}
+    for part in filter(None, (p.strip() for p in rest.split(","))):
+        key, _, value = part.partition("=")
+        if key not in kinds:
+            raise RiskwarnError(f"unknown policy setting {key!r}: {usage}")
+        try:
+            values[key] = kinds[key](value)
+        except ValueError:
+            raise RiskwarnError(
+                f"policy setting {key}={value!r} is not a number: {usage}"
+            ) from None
+    policy = InterventionPolicy(**values)
+    if (
+        (policy.capacity is not None and policy.capacity < 1)
+        or not 0 <= policy.effect < 1
+        or policy.periods < 1
+        or policy.noise < 0
+    ):
+        raise RiskwarnError(
+            "the policy needs capacity >= 1, 0 <= effect < 1, periods >= 1 and noise >= 0."
+        )
+    return policy

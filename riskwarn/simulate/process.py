@@ -75,6 +75,12 @@ class Dynamics:
     backlog : np.ndarray of int64
         Unresolved disputes at the start of each period.
     petitions, disputes : CaseRows
+    untreated_mu : np.ndarray of float64
+        ``mu`` had nothing been done this period (equal to ``mu`` without a policy).
+    treated : np.ndarray of bool
+        Whether the grid was being treated in the period.
+    interventions : list of (np.ndarray, int)
+        The grids chosen at each period.
     """
 
     tension: np.ndarray
@@ -84,6 +90,9 @@ class Dynamics:
     backlog: np.ndarray
     petitions: CaseRows
     disputes: CaseRows
+    untreated_mu: np.ndarray | None = None
+    treated: np.ndarray | None = None
+    interventions: list | None = None
 
 
 def _neighbour_mean(adj: sp.csr_matrix) -> sp.csr_matrix:
@@ -179,6 +188,8 @@ def run_dynamics(
     dyn: DynamicsParams,
     ev: EventParams,
     rate_factor: np.ndarray | None = None,
+    policy=None,
+    policy_rng: np.random.Generator | None = None,
 ) -> Dynamics:
     """Run the grid x period process.
 
@@ -198,11 +209,22 @@ def run_dynamics(
         incidents) per period; ``None`` means 1 throughout. It scales rates only, so
         the draws before the first period with a factor other than 1 are unchanged.
 
+    policy : InterventionPolicy, optional
+        Interventions chosen each period by a noisy risk signal, lowering the hazard of
+        the treated grids (``policy_rng`` draws the signal's noise).
+
     Returns
     -------
     Dynamics
     """
     n, n_t = len(grid_type), timeline.n_periods
+    treated = np.zeros((n, n_t), dtype=bool)
+    untreated_mu = np.empty((n, n_t))
+    chosen_at: list[tuple[np.ndarray, int]] = []
+    until = np.zeros(n, dtype=np.int64)  # a grid is being treated while t < until
+    capacity = 0
+    if policy is not None:
+        capacity = policy.capacity_for(n)
     # A factor of exactly 1.0 leaves every product bit for bit as it was, so the random
     # draws of a city without a break are those of the simulator before breaks existed.
     factor = np.ones(n_t) if rate_factor is None else np.asarray(rate_factor, dtype=np.float64)
@@ -274,6 +296,15 @@ def run_dynamics(
         )
         # The break scales the weekly rate before the numerical guard caps it.
         mu[:, t] = np.minimum(np.exp(eta) * f, dyn.max_weekly_rate) * k
+        untreated_mu[:, t] = mu[:, t]
+        if policy is not None:
+            free = np.flatnonzero(until <= t)
+            signal = np.log(mu[free, t]) + policy.noise * policy_rng.standard_normal(len(free))
+            pick = free[np.argsort(-signal, kind="stable")[:capacity]]
+            until[pick] = t + policy.periods
+            chosen_at.append((pick, t))
+            treated[:, t] = until > t
+            mu[treated[:, t], t] *= 1.0 - policy.effect
         escalations[:, t] = rng.poisson(mu[:, t])
         incidents[:, t] = rng.poisson(inc_rate * np.exp(ev.incident_tension * x) * k * f)
 
@@ -324,6 +355,9 @@ def run_dynamics(
     return Dynamics(
         tension=tension,
         mu=mu,
+        untreated_mu=untreated_mu,
+        treated=treated,
+        interventions=chosen_at,
         escalations=escalations,
         incidents=incidents,
         backlog=backlog_out,

@@ -155,6 +155,24 @@ def write_city(
     files["label"] = write_atomic(
         truth_dir / "label.toml", lambda tmp: tmp.write_text(toml, encoding="utf-8")
     )
+    policy = city.params.interventions
+    if policy is not None:
+        effect = {
+            "policy": "each period the top grids by a noisy risk signal (log of the true "
+            "escalation hazard plus normal noise), among those not being treated",
+            "capacity": policy.capacity_for(city.n_grids),
+            "effect": policy.effect,
+            "hazard_multiplier": 1.0 - policy.effect,
+            "periods": policy.periods,
+            "noise_sd": policy.noise,
+            "kind": policy.kind,
+            "interventions": len(city.interventions),
+            "treated_share": float(city.truth["treated"].mean()),
+        }
+        text = json.dumps(effect, indent=2) + "\n"
+        files["effect"] = write_atomic(
+            truth_dir / "interventions.json", lambda tmp: tmp.write_text(text, encoding="utf-8")
+        )
     meta_path = truth_dir / "simulation.json"
     text = json.dumps(_metadata(city, shape, files, out), indent=2) + "\n"
     files["simulation"] = write_atomic(

@@ -15,7 +15,12 @@ from riskwarn.models.horizons import curve_columns
 from riskwarn.tracking.registry import RegisteredModel
 
 #: The score columns the UDF returns, besides the reason columns.
-SCORE_FIELDS = (("grid_id", "string"), ("score", "double"), ("expected_events", "double"))
+SCORE_FIELDS = (
+    ("grid_id", "string"),
+    ("score", "double"),
+    ("expected_events", "double"),
+    ("periods_since_intervention", "double"),
+)
 
 
 def scorer_result_type(n_reasons: int, quantiles=(), horizon: int = 1) -> str:

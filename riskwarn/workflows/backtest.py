@@ -10,6 +10,7 @@ from riskwarn.atomic import write_atomic, write_text_atomic
 from riskwarn.backtest.evaluate import evaluate, grid_areas
 from riskwarn.backtest.run import Progress, run_backtest
 from riskwarn.backtest.tables import metrics_markdown
+from riskwarn.backtest.treatment import treated_rows, treatment_metrics
 from riskwarn.config import Config
 from riskwarn.plan.backtest import backtest_plan, recall_churn_plot
 from riskwarn.workflows.common import (
@@ -38,6 +39,7 @@ def run_backtest_files(
     hears at once of each configured model the data cannot support (also in
     ``metrics.json`` and ``metrics.md``).
     """
+    kept: dict = {}
     frame, manifest, grids, grid_graph, hashes, dhash = features_for(
         data_dir,
         config,
@@ -45,6 +47,7 @@ def run_backtest_files(
         models=config.backtest.models,
         note=note,
         vocabulary_before=backtest_cut(config),
+        keep=kept,
     )
     graph = grid_graph.graph
     result = run_backtest(
@@ -82,6 +85,11 @@ def run_backtest_files(
         "config": config.source or "built-in defaults",
     }
     metrics["notes"] = list(result.notes)
+    if kept.get("interventions") is not None:
+        treated = treated_rows(result.predictions, kept["interventions"], config.data.freq)
+        metrics["by_treatment"] = treatment_metrics(
+            result.predictions, treated, k=config.backtest.k, forecast=config.forecast
+        )
     if status:
         status("planning at capacity (stability sweep)")
     plan = backtest_plan(result.predictions, grids, config)

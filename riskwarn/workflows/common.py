@@ -177,17 +177,21 @@ def features_for(
     required=None,
     note=None,
     collect=None,
+    keep=None,
 ):
     """Validate, hash and build features; free the engine and event tables afterwards.
 
     ``models`` (catalogue names) are checked against the planned features before
     the features are built (:func:`check_models`). ``vocabulary_before`` is
     :func:`prepare_features`' (a backtest passes :func:`backtest_cut`); a
-    ``collect`` dict receives, under ``"vocabulary"``, the one all the data gives.
+    ``collect`` dict receives, under ``"vocabulary"``, the one all the data gives; a
+    ``keep`` dict receives the validated ``"interventions"`` (None without the table).
     """
     from riskwarn.data.read import data_hash, table_hashes
 
     validated = validate_data(data_dir, config, progress=status)
+    if keep is not None:
+        keep["interventions"] = validated.dataset.interventions
     hashes = table_hashes(data_dir)
     builder = prepare_features(
         validated.dataset,
