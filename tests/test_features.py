@@ -223,7 +223,8 @@ def test_manifest_describes_every_feature_in_two_languages(city):
     round_trip = type(b.manifest).from_json(b.manifest.to_json())
     assert round_trip.names == names and round_trip.vocabulary == b.manifest.vocabulary
     families = {f.family for f in b.manifest.features}
-    assert families == set(FAMILIES) - {"coverage"}  # coverage: only a city with gaps
+    # coverage: only a city with gaps; intervention: only one with an interventions table
+    assert families == set(FAMILIES) - {"coverage", "intervention"}
 
 
 def test_grid_identity_is_not_a_feature(city, tmp_path):

@@ -132,11 +132,13 @@ class InterventionPolicy:
     """A city that acts on its own risk each period, with a known effect.
 
     Each period the ``capacity`` grids (default: 2 % of the grids, at least one) with the
-    highest noisy risk signal (the log of the true escalation hazard plus a normal
-    error of sd ``noise``), among those not already being treated, get an intervention
+    highest noisy risk signal, among those not already being treated, get an intervention
     at the period's start; from then on their escalation hazard is multiplied by
-    ``1 - effect`` for ``periods`` periods. The draws of the city's own process are
-    those of a city without the policy; the policy has a random stream of its own.
+    ``1 - effect`` for ``periods`` periods. The signal is what a city sees in its own
+    records: the log of one plus its recent escalations and precursors (decayed) plus
+    half the log of one plus its open disputes, plus a normal error of sd ``noise`` (not
+    the latent tension, which no city observes). The draws of the city's own process
+    are those of a city without the policy; the policy has a random stream of its own.
     """
 
     capacity: int | None = None

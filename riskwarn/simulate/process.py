@@ -299,7 +299,14 @@ def run_dynamics(
         untreated_mu[:, t] = mu[:, t]
         if policy is not None:
             free = np.flatnonzero(until <= t)
-            signal = np.log(mu[free, t]) + policy.noise * policy_rng.standard_normal(len(free))
+            # what the city sees: its recent escalations, precursors and open disputes
+            # (recorded events, decayed), not the latent tension
+            seen = (
+                np.log1p(excitation[free])
+                + np.log1p(precursors[free])
+                + 0.5 * np.log1p(backlog[free])
+            )
+            signal = seen + policy.noise * policy_rng.standard_normal(len(free))
             pick = free[np.argsort(-signal, kind="stable")[:capacity]]
             until[pick] = t + policy.periods
             chosen_at.append((pick, t))

@@ -158,8 +158,8 @@ def write_city(
     policy = city.params.interventions
     if policy is not None:
         effect = {
-            "policy": "each period the top grids by a noisy risk signal (log of the true "
-            "escalation hazard plus normal noise), among those not being treated",
+            "policy": "each period the top grids by a noisy signal of what the city records "
+            "(recent escalations, precursors and open disputes), among those not being treated",
             "capacity": policy.capacity_for(city.n_grids),
             "effect": policy.effect,
             "hazard_multiplier": 1.0 - policy.effect,
