@@ -112,6 +112,47 @@ def city(tmp_path: Path) -> Path:
     return write_tables(tmp_path / "city", base_tables())
 
 
+#: A quick city config for tests that need a registered model, not a good one: the
+#: historical rate at horizon 1 (``{end}`` filled by :func:`registered_city`).
+HIST_RATE_CONFIG = """
+[data]
+end = "{end}"
+[label]
+horizon = 1
+[backtest]
+refit_every = 26
+models = ["hist_rate"]
+[train]
+model = "hist_rate"
+registered_name = "NAME"
+"""
+
+
+def registered_city(
+    folder: Path, config: str, *, n_grids: int, n_periods: int, seed: int, store: bool = True
+):
+    """A simulated city under ``folder``, trained and registered by ``riskwarn train``.
+
+    ``config`` is TOML with an ``{end}`` field (the data's end, local time). With
+    ``store`` the run goes to a tracking store of its own, ``folder/mlruns.db``.
+    Returns the ``--data`` (and ``--tracking-uri``) arguments, the config path and the
+    simulated city.
+    """
+    from riskwarn.cli import main
+    from riskwarn.simulate import simulate_city, write_city
+
+    sim = simulate_city(n_grids=n_grids, n_periods=n_periods, seed=seed)
+    write_city(sim, folder / "data")
+    end = sim.end.tz_convert("Asia/Shanghai").tz_localize(None).isoformat()
+    path = folder / "config.toml"
+    path.write_text(config.format(end=end), encoding="utf-8")
+    args = ["--data", str(folder / "data")]
+    if store:
+        args += ["--tracking-uri", f"sqlite:///{folder / 'mlruns.db'}"]
+    assert main(["train", *args, "--config", str(path), "--register"]) == 0
+    return args, path, sim
+
+
 def simulated_features(folder: Path, n_grids: int, n_periods: int, seed: int, horizon: int = 4):
     """Simulate a city into ``folder``; return its config, feature frame (with labels) and graph."""
     from riskwarn.config import LabelConfig

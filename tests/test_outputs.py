@@ -35,6 +35,7 @@ from riskwarn.atomic import (
     write_text_atomic,
 )
 from riskwarn.spreadsheet import neutralise_formulas
+from tests.conftest import HIST_RATE_CONFIG, registered_city
 from tests.test_watchlist import build, scored
 
 REPO = Path(__file__).resolve().parents[1]
@@ -237,41 +238,18 @@ def test_neutralise_formulas_leaves_numbers_and_missing_values():
     assert frame["s"].iloc[0] == "-x"  # the input is unchanged
 
 
+OUTPUTS_CITY = HIST_RATE_CONFIG.replace("NAME", "rw-outputs")
+
+
 @pytest.fixture(scope="module")
 def registered(tmp_path_factory):
     """A small simulated city and a model of it in the session's registry."""
-    from riskwarn.cli import main
-    from riskwarn.simulate import simulate_city, write_city
 
     folder = tmp_path_factory.mktemp("outputs_city")
-    sim = simulate_city(n_grids=40, n_periods=70, seed=5)
-    write_city(sim, folder / "data")
-    end = sim.end.tz_convert("Asia/Shanghai").tz_localize(None).isoformat()
-    config = folder / "config.toml"
-    config.write_text(
-        f'[data]\nend = "{end}"\n[label]\nhorizon = 1\n[backtest]\nrefit_every = 26\n'
-        'models = ["hist_rate"]\n[train]\nmodel = "hist_rate"\n'
-        'registered_name = "rw-outputs"\n',
-        encoding="utf-8",
-    )
-    args = ["train", "--data", str(folder / "data"), "--config", str(config), "--register"]
-    assert main(args) == 0
+    _, _, sim = registered_city(folder, OUTPUTS_CITY, n_grids=40, n_periods=70, seed=5, store=False)
     last = sim.end.tz_convert("Asia/Shanghai").tz_localize(None).normalize()
     days = [f"{d:%Y-%m-%d}" for d in pd.date_range(end=last, periods=6, freq="W-MON")[:-2]]
     return folder / "data", days
-
-
-def test_score_into_a_folder_another_score_is_writing_exits_2(registered, tmp_path, capsys):
-    from riskwarn.cli import main
-
-    data, days = registered
-    out = tmp_path / "watch"
-    with folder_lock(out):
-        model = ["--model", "models:/rw-outputs/1", "--as-of", days[-1], "--out", str(out)]
-        code = main(["score", "--data", str(data), *model])
-    assert code == 2
-    assert "another riskwarn score is writing into" in capsys.readouterr().err
-    assert not (out / "watchlist.parquet").exists()
 
 
 _SCORE = "import sys\nfrom riskwarn.cli import main\nsys.exit(main(sys.argv[1:]))"

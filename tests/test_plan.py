@@ -11,6 +11,7 @@ from riskwarn.errors import ConfigError, RiskwarnError
 from riskwarn.plan.capacity import NO_GROUP, PlanRule, choose_plan
 from riskwarn.plan.churn import plan_metrics, plan_over_time, stability_sweep
 from riskwarn.plan.watchlist import periods_between, plan_columns, with_plan
+from tests.conftest import HIST_RATE_CONFIG, registered_city
 
 
 def _grids(scores: dict[str, float], groups: dict[str, str] | None = None) -> pd.DataFrame:
@@ -213,25 +214,15 @@ def test_bad_plan_settings_are_refused(watchlist):
 
 
 # -- through riskwarn score ----------------------------------------------------------------
+PLAN_CITY = HIST_RATE_CONFIG.replace("NAME", "rw-plan")
+
+
 @pytest.fixture(scope="module")
 def registered(tmp_path_factory):
     """A small city and a model of it (the historical rate: quick to train)."""
-    from riskwarn.cli import main
-    from riskwarn.simulate import simulate_city, write_city
 
     folder = tmp_path_factory.mktemp("plan_city")
-    sim = simulate_city(n_grids=40, n_periods=70, seed=5)
-    write_city(sim, folder / "data")
-    end = sim.end.tz_convert("Asia/Shanghai").tz_localize(None).isoformat()
-    config = folder / "config.toml"
-    config.write_text(
-        f'[data]\nend = "{end}"\n[label]\nhorizon = 1\n[backtest]\nrefit_every = 26\n'
-        'models = ["hist_rate"]\n[train]\nmodel = "hist_rate"\nregistered_name = "rw-plan"\n',
-        encoding="utf-8",
-    )
-    uri = f"sqlite:///{folder / 'mlruns.db'}"
-    args = ["--data", str(folder / "data"), "--tracking-uri", uri]
-    assert main(["train", *args, "--config", str(config), "--register"]) == 0
+    args, _, sim = registered_city(folder, PLAN_CITY, n_grids=40, n_periods=70, seed=5)
     last = sim.end.tz_convert("Asia/Shanghai").tz_localize(None).normalize()
     days = [f"{d:%Y-%m-%d}" for d in pd.date_range(end=last, periods=5, freq="W-MON")[:-2]]
     return folder, args, days, sim.grids

@@ -19,7 +19,7 @@ from riskwarn.reports.folder import read_watchlist_folder
 from riskwarn.reports.html import render_report
 from riskwarn.reports.svg import tier_colour
 from riskwarn.scoring.files import write_watchlist
-from riskwarn.simulate import simulate_city, write_city
+from tests.conftest import registered_city
 from tests.test_tracking import _as_of_dates
 from tests.test_watchlist import build, scored
 
@@ -42,14 +42,7 @@ tiers = [0.05, 0.1, 0.2]
 def watch(tmp_path_factory):
     """A city trained, registered and scored at its last three as-of dates."""
     folder = tmp_path_factory.mktemp("report_city")
-    sim = simulate_city(n_grids=60, n_periods=90, seed=5)
-    write_city(sim, folder / "data")
-    end = sim.end.tz_convert("Asia/Shanghai").tz_localize(None).isoformat()
-    config = folder / "report.toml"
-    config.write_text(CONFIG.format(end=end), encoding="utf-8")
-    uri = f"sqlite:///{folder / 'mlruns.db'}"
-    args = ["--data", str(folder / "data"), "--tracking-uri", uri]
-    assert main(["train", *args, "--config", str(config), "--register"]) == 0
+    args, config, _ = registered_city(folder, CONFIG, n_grids=60, n_periods=90, seed=5)
     dates = _as_of_dates(folder, config)
     out = folder / "watch"
     for as_of in dates[-3:]:

@@ -24,7 +24,7 @@ from riskwarn.cli import main
 from riskwarn.config import config_from_dict
 from riskwarn.errors import ConfigError
 from riskwarn.scoring.sink import SCHEMA_VERSION, sink_url
-from riskwarn.simulate import simulate_city, write_city
+from tests.conftest import registered_city
 from tests.postgres import SUPERUSER_PASSWORD, PostgresServer, server_binaries
 from tests.test_tracking import _as_of_dates
 
@@ -61,14 +61,7 @@ def server():
 def city(tmp_path_factory):
     """A small city trained and registered once; its last three as-of dates."""
     folder = tmp_path_factory.mktemp("sink_city")
-    sim = simulate_city(n_grids=40, n_periods=80, seed=3)
-    write_city(sim, folder / "data")
-    end = sim.end.tz_convert("Asia/Shanghai").tz_localize(None).isoformat()
-    config = folder / "sink.toml"
-    config.write_text(CONFIG.format(end=end), encoding="utf-8")
-    uri = f"sqlite:///{folder / 'mlruns.db'}"
-    args = ["--data", str(folder / "data"), "--tracking-uri", uri]
-    assert main(["train", *args, "--config", str(config), "--register"]) == 0
+    args, config, _ = registered_city(folder, CONFIG, n_grids=40, n_periods=80, seed=3)
     return {"folder": folder, "args": args, "dates": _as_of_dates(folder, config)[-3:]}
 
 
