@@ -677,3 +677,30 @@ def test_expected_events_with_their_range_and_the_risk_curve(watch, tmp_path):
     assert "How sure is the number?" in html and coverage in html
     assert "这个数字有多确定？" in pages["zh"] and "2周内的风险" in pages["zh"]
     assert f"每百次{100 * forecast['coverage_80']:.0f}次" in pages["zh"]
+
+
+def test_the_plan_and_recent_interventions_are_shown(tmp_path):
+    out = _folder(tmp_path, 40)
+    w = pd.read_parquet(out / "watchlist.parquet")
+    # a plan of 5 grids, one of them far below the tiers (a town's own capacity), and
+    # two grids visited 2 and 1 weeks before
+    planned = [*w["grid_id"].iloc[:4], w["grid_id"].iloc[30]]
+    w["in_plan"] = pd.array(w["grid_id"].isin(planned), dtype="boolean")
+    w["plan_periods"] = pd.array(np.where(w["in_plan"], 3, 0), dtype="Int16")
+    since = np.full(len(w), np.nan)
+    since[[0, 30]] = [2, 1]
+    w["periods_since_intervention"] = pd.array(since, dtype="Int16")
+    write_watchlist(w, tmp_path / "planned")
+    for lang, card, badge, words in (
+        ("en", "in the plan (what the teams can take)", ">plan</span>", "last intervention 2"),
+        ("zh", "纳入工作计划（队伍可承担的网格）", ">计划</span>", "上次工作措施：2"),
+    ):
+        html = render_report(tmp_path / "planned", lang=lang)
+        assert re.search(rf"{re.escape(card)}</div><div class=\"n\">5<", html)
+        assert html.count(badge) == 5
+        assert words in html
+        # the planned grid below the tiers is listed too
+        assert w["grid_id"].iloc[30] in _rows(html)
+    # without a plan nothing of it shows
+    html = render_report(out, lang="en")
+    assert "in the plan" not in html and ">plan</span>" not in html

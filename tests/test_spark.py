@@ -285,8 +285,12 @@ def test_spark_writes_every_grid_into_the_database_with_the_same_keys(
     server = PostgresServer().start()
     try:
         day = trained["dates"][-1]
-        model = ["--model", "models:/rw-spark@challenger", "--as-of", day]
-        query = "SELECT grid_id, rank, score, tier FROM riskwarn_watchlist ORDER BY rank"
+        plan = tmp_path / "plan.toml"  # a plan per town, chosen on the driver on Spark
+        plan.write_text(
+            '[watchlist]\ntiers = [0.05, 0.1, 0.2]\ncapacity = 3\ncapacity_by = "town"\n'
+        )
+        model = ["--model", "models:/rw-spark@challenger", "--as-of", day, "--config", str(plan)]
+        query = "SELECT grid_id, rank, score, tier, in_plan FROM riskwarn_watchlist ORDER BY rank"
         rows = {}
         for engine in ("spark", "duckdb"):
             out = tmp_path / engine
@@ -299,6 +303,12 @@ def test_spark_writes_every_grid_into_the_database_with_the_same_keys(
         # the embedded scoring of the same date replaced Spark's rows (same keys)
         assert len(rows["duckdb"]) == 48
         assert [r[:2] for r in rows["duckdb"]] == [r[:2] for r in rows["spark"]]
+        # the same plan on both engines; Spark's small files hold every planned grid
+        assert [r[4] for r in rows["duckdb"]] == [r[4] for r in rows["spark"]]
+        planned = {r[0] for r in rows["spark"] if r[4]}
+        assert planned and planned <= set(
+            pd.read_parquet(tmp_path / "spark" / "watchlist.parquet")["grid_id"]
+        )
         np.testing.assert_allclose(
             [r[2] for r in rows["duckdb"]], [r[2] for r in rows["spark"]], rtol=1e-9
         )

@@ -45,6 +45,7 @@ h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 2px solid var(--line); 
 h3 { font-size: 15px; margin: 16px 0 6px; }
 .sub { color: var(--muted); margin: 0; }
 .cards { display: flex; flex-wrap: wrap; gap: 12px; margin-top: 14px; }
+span.plan { font-size: 11px; padding: 1px 5px; border-radius: 3px; background: #2c7a4b; color: #fff; }
 .card { flex: 1 1 150px; border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px; }
 .card .n { font-size: 26px; font-weight: 700; }
 .card .what { color: var(--muted); font-size: 12px; }
@@ -280,6 +281,12 @@ class _Report:
                 f"{t['tier_share'].format(share=_share_label(share))}</div>"
                 f'<div class="n">{n:,}</div><div class="what">{t["grids"]}</div></div>'
             )
+        if "in_plan" in w and w["in_plan"].notna().any():
+            n = int(w["in_plan"].fillna(False).astype(bool).sum())
+            cards.append(
+                f'<div class="card chg"><div class="what">{t["in_plan_card"]}</div>'
+                f'<div class="n">{n:,}</div><div class="what">{t["grids"]}</div></div>'
+            )
         changes = self.changes()
         if not changes["first"]:
             for key in ("entered", "left", "moved_up", "moved_down"):
@@ -360,6 +367,11 @@ class _Report:
     def ranked(self) -> str:
         t, w = self.t, self.w
         top = w.head(self._n_rows())
+        if "in_plan" in w:  # every grid the teams take is listed, whatever its rank
+            planned = w[
+                w["in_plan"].fillna(False).astype(bool) & ~w["grid_id"].isin(top["grid_id"])
+            ]
+            top = pd.concat([top, planned]).sort_values("rank", kind="stable")
         history = self.data.history
         history = history[history["grid_id"].isin(set(top["grid_id"]))]
         trend = history.groupby("grid_id", sort=False)["score"].agg(list).to_dict()
@@ -368,15 +380,16 @@ class _Report:
         body = []
         for row in top.itertuples():
             tier = _tier(row.tier)
-            reasons = "".join(
-                f"<li>{escape(text)}</li>"
-                for text in _reason_texts(getattr(row, "reasons", None), self.lang)
-            )
+            texts = _reason_texts(getattr(row, "reasons", None), self.lang)
+            since = getattr(row, "periods_since_intervention", None)
+            if not _missing(since):
+                texts = [t["treated"].format(n=int(since), unit=self.unit), *texts]
+            reasons = "".join(f"<li>{escape(text)}</li>" for text in texts)
             body.append(
                 f'<tr data-grid="{escape(str(row.grid_id))}">'
                 f'<td class="num">{int(row.rank)}</td>'
                 f"<td>{escape(str(row.grid_id))}</td>"
-                f"<td>{_tier_badge(tier)}</td>"
+                f"<td>{_tier_badge(tier)}{self._plan_badge(row)}</td>"
                 f'<td class="num">{_pct(row.score)}</td>'
                 f'<td class="num">{self._expected(row)}</td>'
                 f"{self._curve_cell(row)}"
@@ -436,6 +449,12 @@ class _Report:
             for h, v in enumerate(values, start=1)
         ]
         return f'<td class="curve">{risk_curve(values, label="; ".join(tips))}</td>'
+
+    def _plan_badge(self, row) -> str:
+        if _missing(getattr(row, "in_plan", None)) or not bool(row.in_plan):
+            return ""
+        title = self.t["plan_title"].format(n=int(row.plan_periods), unit=self.unit)
+        return f' <span class="plan" title="{escape(title)}">{self.t["plan_badge"]}</span>'
 
     @staticmethod
     def _spark(scores: list, dates: list, ceiling: float) -> str:

@@ -185,6 +185,10 @@ TEXT = {
         "software": "riskwarn {version}",
         "notes": "Notes",
         "unit": "periods",
+        "in_plan_card": "in the plan (what the teams can take)",
+        "plan_badge": "plan",
+        "plan_title": "in the plan for {n} {unit}",
+        "treated": "last intervention {n} {unit} ago",
         "lang": "en",
     },
     "zh": {
@@ -316,6 +320,10 @@ TEXT = {
         "software": "riskwarn {version}",
         "notes": "说明",
         "unit": "期",
+        "in_plan_card": "纳入工作计划（队伍可承担的网格）",
+        "plan_badge": "计划",
+        "plan_title": "已纳入计划 {n} {unit}",
+        "treated": "上次工作措施：{n}{unit}前",
         "lang": "zh-CN",
     },
 }
