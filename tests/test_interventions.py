@@ -280,3 +280,36 @@ def test_the_scorer_ranks_by_the_risk_if_nothing_is_done():
     plain = X.drop(columns=["itv_n_w4", "itv_n_periods_since_last"])
     assert untreated(plain) is plain
     assert TREATED_COLUMN == "periods_since_intervention"
+
+
+def test_inspect_maps_an_interventions_export_in_chinese(tmp_path, config):
+    import dataclasses
+
+    from riskwarn.config import DataConfig, load_config
+
+    tables = _tables()
+    tables["interventions"] = tables["interventions"].rename(
+        columns={
+            "intervention_id": "措施编号",
+            "grid_id": "所属网格",
+            "started_at": "开始时间",
+            "kind": "措施类型",
+            "ended_at": "结束时间",
+            "team": "工作组",
+            "note_code": "备注代码",
+        }
+    )
+    tables["interventions"]["措施类型"] = ["调解", "法律援助"]
+    folder = write_tables(tmp_path / "export", tables)
+    out = tmp_path / "proposed.toml"
+    assert main(["inspect", "--data", str(folder), "--out", str(out)]) == 0
+    proposed = load_config(out)
+    assert proposed.data.columns["interventions"]["started_at"] == "开始时间"
+    assert proposed.data.values["interventions"]["kind"] == {
+        "调解": "mediation",
+        "法律援助": "legal_aid",
+    }
+    data = DataConfig(**{**dataclasses.asdict(proposed.data), "end": "2024-01-01"})
+    dataset = load_dataset(folder, dataclasses.replace(proposed, data=data))
+    assert dataset.interventions["kind"].tolist() == ["mediation", "legal_aid"]
+    assert dataset.quarantine["interventions"].empty
