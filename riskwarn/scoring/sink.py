@@ -150,8 +150,8 @@ class WatchlistSink:
         if version > SCHEMA_VERSION:
             raise RiskwarnError(
                 f"the riskwarn tables in {self.shown} are at schema version {version}, newer "
-                f"than this riskwarn's {SCHEMA_VERSION}: upgrade riskwarn (pip install -U "
-                "riskwarn) on this machine before scoring into that database. Nothing was written."
+                f"than this riskwarn's {SCHEMA_VERSION}: install the newer riskwarn on this machine "
+                "before scoring into that database. Nothing was scored or written."
             )
         return self
 
