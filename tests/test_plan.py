@@ -285,3 +285,37 @@ def test_a_capacity_by_a_column_the_grids_lack_exits_2(registered, tmp_path, cap
     assert code == 2
     assert "no 'district' column" in capsys.readouterr().err
     assert not (out / "watchlist.parquet").exists()
+
+
+def test_the_backtest_plan_says_which_capacity_it_used():
+    from riskwarn.plan.backtest import backtest_plan
+
+    rng = np.random.default_rng(1)
+    dates = pd.date_range("2024-01-01", periods=6, freq="W-MON", tz="Asia/Shanghai")
+    ids = [f"g{i:02d}" for i in range(40)]
+    pred = pd.DataFrame(
+        {
+            "model": "lightgbm",
+            "grid_id": np.tile(ids, len(dates)),
+            "as_of": np.repeat(dates, len(ids)),
+            "horizon": 1,
+            "score": rng.random(len(ids) * len(dates)),
+            "label": rng.integers(0, 2, len(ids) * len(dates)),
+        }
+    )
+    grids = pd.DataFrame({"grid_id": ids, "town": ["A", "B"] * 20})
+    by_town = {
+        "label": {"horizon": 1},
+        "train": {"model": "lightgbm"},
+        "backtest": {"models": ["lightgbm"]},
+    }
+    cfg = config_from_dict({**by_town, "watchlist": {"capacity": 3, "capacity_by": "town"}})
+    plan = backtest_plan(pred, grids, cfg)
+    assert plan["capacity"] == 3 and plan["capacity_by"] == "town"
+    assert all(r["planned_per_date"] == 6 for r in plan["sweep"])  # 3 in each of 2 towns
+    # grids without the column: 5 % of the grids city-wide, and said so
+    plan = backtest_plan(pred, grids[["grid_id"]], cfg)
+    assert plan["capacity"] == 2 and plan["capacity_by"] is None
+    assert plan["note"].startswith("the grids have no 'town' column: 2 grids (5 % of 40)")
+    plan = backtest_plan(pred, grids, config_from_dict(by_town))
+    assert plan["note"].startswith("no [watchlist] capacity set: 2 grids")

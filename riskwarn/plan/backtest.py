@@ -51,16 +51,13 @@ def backtest_plan(predictions: pd.DataFrame, grids: pd.DataFrame, config: Config
     rule = plan_rule(config.watchlist)
     note = "the configured [watchlist] capacity"
     if rule is not None and rule.capacity_by is not None and rule.capacity_by not in grids:
-        rule, note = None, f"the grids have no {rule.capacity_by!r} column: a city-wide capacity"
+        rule, why = None, f"the grids have no {rule.capacity_by!r} column"
+    else:
+        why = "no [watchlist] capacity set"
     if rule is None:
         n_grids = rows["grid_id"].nunique()
         capacity = max(1, math.ceil(DEFAULT_SHARE * n_grids))
-        note = (
-            f"no [watchlist] capacity set: {capacity} grids ({100 * DEFAULT_SHARE:g} % of "
-            f"{n_grids}), city-wide"
-            if note.startswith("the configured")
-            else note
-        )
+        note = f"{why}: {capacity} grids ({100 * DEFAULT_SHARE:g} % of {n_grids}), city-wide"
         w = config.watchlist
         rule = PlanRule(
             capacity=capacity,
