@@ -146,11 +146,9 @@ INCIDENTS = TableSpec(
     not_before=(("recorded_at", "occurred_at"),),
 )
 
-INTERVENTION_KINDS = ("mediation", "legal_aid", "services", "inspection", "other")
-
 #: Actions taken for an area (a mediation team's visit, a legal-aid day): not events to
 #: predict, but why a predicted escalation may not have happened. ``kind`` is free text
-#: (the city's own words, or mapped onto :data:`INTERVENTION_KINDS`); ``note_code`` is a
+#: (the city's own words, or mapped onto mediation, legal_aid, services, inspection, other); ``note_code`` is a
 #: code, never free text about anyone.
 INTERVENTIONS = TableSpec(
     name="interventions",

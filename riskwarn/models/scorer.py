@@ -61,6 +61,11 @@ SINCE_INTERVENTION = f"{INTERVENTIONS}_periods_since_last"
 TREATED_COLUMN = "periods_since_intervention"
 
 
+def intervention_columns(columns) -> list[str]:
+    """The intervention features among ``columns`` (``itv_n_*``)."""
+    return [str(c) for c in columns if str(c).startswith(f"{INTERVENTIONS}_")]
+
+
 def untreated(X: pd.DataFrame) -> pd.DataFrame:
     """``X`` as if nothing had been done: interventions counted 0, none yet since.
 
@@ -74,7 +79,7 @@ def untreated(X: pd.DataFrame) -> pd.DataFrame:
         A copy where the ``itv_n_w*`` counts are 0 and the periods since the last
         intervention missing ("none yet"); ``X`` itself when it has none of them.
     """
-    columns = [c for c in X.columns if str(c).startswith(f"{INTERVENTIONS}_")]
+    columns = intervention_columns(X.columns)
     if not columns:
         return X
     out = X.copy()
@@ -387,7 +392,7 @@ class EscalationScorer(BaseEstimator):
         """
         contribution, value = self.contributions(X)
         # what was done is not a reason for the risk if nothing is done
-        done = [c for c in contribution.columns if c.startswith(f"{INTERVENTIONS}_")]
+        done = intervention_columns(contribution.columns)
         contribution, value = contribution.drop(columns=done), value.drop(columns=done)
         calendar = [c for c in contribution.columns if c in CALENDAR_FEATURES]
         if calendar:

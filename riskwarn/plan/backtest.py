@@ -8,7 +8,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from riskwarn.config import Config
-from riskwarn.plan.capacity import NO_GROUP, PlanRule
+from riskwarn.plan.capacity import PlanRule, grid_groups
 from riskwarn.plan.churn import stability_sweep
 from riskwarn.plan.watchlist import plan_rule
 
@@ -66,9 +66,7 @@ def backtest_plan(predictions: pd.DataFrame, grids: pd.DataFrame, config: Config
             enter_margin=w.enter_margin,
         )
     if rule.capacity_by is not None:
-        by_id = grids.drop_duplicates("grid_id").set_index(grids["grid_id"].astype(str))
-        group = by_id[rule.capacity_by].reindex(rows["grid_id"]).to_numpy()
-        rows["group"] = pd.Series(group, index=rows.index).fillna(NO_GROUP)
+        rows["group"] = grid_groups(grids, rule.capacity_by, rows["grid_id"])
     step = config.backtest.step
     return {
         "model": model,

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from riskwarn.errors import RiskwarnError
+from riskwarn.scoring.files import grids_by_id
 
 #: The group of grids without a town (or district) when the capacity is per group.
 NO_GROUP = "(none)"
@@ -58,6 +59,12 @@ class PlanRule:
         if isinstance(self.capacity, dict):
             return int(self.capacity.get(group, 0))
         return int(self.capacity)
+
+
+def grid_groups(grids: pd.DataFrame, by: str, grid_ids) -> np.ndarray:
+    """Each of ``grid_ids``' value of the grids table's ``by`` column (missing: not in the
+    table, or no value; :func:`choose_plan` makes those :data:`NO_GROUP`)."""
+    return grids_by_id(grids)[by].reindex(pd.Index(grid_ids).astype(str)).to_numpy()
 
 
 def choose_plan(
@@ -104,8 +111,8 @@ def choose_plan(
     periods = np.zeros(len(ids), dtype=np.int32)
     for group in pd.unique(groups):
         rows = np.flatnonzero(groups == group)
-        capacity = rule.capacity_of(group) if rule.capacity_by else rule.capacity_of("")
-        if capacity <= 0 or not len(rows):
+        capacity = rule.capacity_of(group)
+        if capacity <= 0:
             continue
         chosen = _group_plan(ids[rows], score[rows], capacity, rule, since)
         in_plan[rows[chosen]] = True

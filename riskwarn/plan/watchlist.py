@@ -9,12 +9,11 @@ history (the latest earlier as-of date), so a rerun of a date gives the same pla
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from riskwarn.config import WatchlistConfig
 from riskwarn.errors import RiskwarnError
-from riskwarn.plan.capacity import NO_GROUP, PlanRule, choose_plan
+from riskwarn.plan.capacity import PlanRule, choose_plan, grid_groups
 
 PLAN_COLUMNS = ("in_plan", "plan_periods")
 
@@ -84,9 +83,7 @@ def plan_columns(
     current["grid_id"] = current["grid_id"].astype(str)
     if rule.capacity_by is not None:
         check_plan_groups(settings, grids)
-        by_id = grids.drop_duplicates("grid_id").set_index(grids["grid_id"].astype(str))
-        current["group"] = by_id[rule.capacity_by].reindex(current["grid_id"]).to_numpy()
-        current["group"] = current["group"].where(current["group"].notna(), NO_GROUP)
+        current["group"] = grid_groups(grids, rule.capacity_by, current["grid_id"])
     held, since = None, None
     if previous is not None and "in_plan" in previous.columns and len(previous):
         kept = previous[previous["in_plan"].fillna(False).astype(bool)]
@@ -101,9 +98,7 @@ def plan_columns(
         {
             "grid_id": plan["grid_id"].to_numpy(),
             "in_plan": pd.array(plan["in_plan"].to_numpy(), dtype="boolean"),
-            "plan_periods": pd.array(
-                np.where(plan["in_plan"], plan["plan_periods"], 0), dtype="Int16"
-            ),
+            "plan_periods": pd.array(plan["plan_periods"].to_numpy(), dtype="Int16"),
         }
     )
 

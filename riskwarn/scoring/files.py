@@ -84,7 +84,7 @@ def _records(watchlist: pd.DataFrame) -> list[dict]:
     ]
 
 
-def _by_id(grids: pd.DataFrame) -> pd.DataFrame:
+def grids_by_id(grids: pd.DataFrame) -> pd.DataFrame:
     """The grids table indexed by grid id (the first row of a repeated id)."""
     first = grids.drop_duplicates("grid_id")
     return first.set_index(first["grid_id"].astype(str))
@@ -96,7 +96,7 @@ PLACE_COLUMNS = ("name", "town", "district")
 
 def _places(watchlist: pd.DataFrame, grids: pd.DataFrame) -> list[dict]:
     """Per watchlist row, the grid's ``name``, ``town`` and ``district`` where the grids have them."""
-    by_id = _by_id(grids)
+    by_id = grids_by_id(grids)
     columns = [c for c in PLACE_COLUMNS if c in by_id.columns]
     if not columns:
         return [{} for _ in range(len(watchlist))]
@@ -111,7 +111,7 @@ def _geometries(watchlist: pd.DataFrame, grids: pd.DataFrame | None) -> list | N
     """GeoJSON geometry per watchlist row from ``geometry_wkt`` or ``lon``/``lat``."""
     if grids is None:
         return None
-    by_id = _by_id(grids)
+    by_id = grids_by_id(grids)
     if "geometry_wkt" in by_id.columns and by_id["geometry_wkt"].notna().any():
         import shapely
 
@@ -159,7 +159,7 @@ def write_watchlist(
     table = _arrow(watchlist)
     records = _records(watchlist)
     csv = watchlist.copy()
-    csv["reasons"] = [json.dumps(plain_value(r), ensure_ascii=False) for r in watchlist["reasons"]]
+    csv["reasons"] = [json_text(r) for r in watchlist["reasons"]]
     csv["as_of"] = [plain_value(t) for t in watchlist["as_of"]]
     writers = {
         "watchlist.parquet": lambda p: pq.write_table(table, p),

@@ -146,13 +146,7 @@ class WatchlistSink:
             connect_args={"connect_timeout": _CONNECT_TIMEOUT_S, "application_name": "riskwarn"},
         )
         with self._connect() as conn:
-            version = _version(conn)
-        if version > SCHEMA_VERSION:
-            raise RiskwarnError(
-                f"the riskwarn tables in {self.shown} are at schema version {version}, newer "
-                f"than this riskwarn's {SCHEMA_VERSION}: install the newer riskwarn on this machine "
-                "before scoring into that database. Nothing was scored or written."
-            )
+            _check_version(_version(conn), self.shown)
         return self
 
     def close(self) -> None:
@@ -186,7 +180,7 @@ class WatchlistSink:
         try:
             with self._engine.begin() as conn:
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_LOCK_KEY)))
-                _migrate(conn, _version(conn))
+                _migrate(conn, _check_version(_version(conn), self.shown))
                 n = _replace(conn, iter(batches), card)
                 if grids is not None:
                     _upsert_grids(conn, grids)
@@ -250,6 +244,17 @@ def _version(conn: sa.Connection) -> int:
     return int(conn.execute(sa.select(sa.func.max(SCHEMA.c.version))).scalar() or 0)
 
 
+def _check_version(version: int, shown: str) -> int:
+    """``version``, or an error when the tables are of a newer riskwarn."""
+    if version > SCHEMA_VERSION:
+        raise RiskwarnError(
+            f"the riskwarn tables in {shown} are at schema version {version}, newer "
+            f"than this riskwarn's {SCHEMA_VERSION}: install the newer riskwarn on this machine "
+            "before scoring into that database. Nothing was scored or written."
+        )
+    return version
+
+
 def _create_v1(conn: sa.Connection) -> None:
     _METADATA.create_all(conn)
     _create_view(conn)
@@ -273,11 +278,6 @@ MIGRATIONS = {1: _create_v1, 2: _add_plan_v2}
 
 
 def _migrate(conn: sa.Connection, version: int) -> None:
-    if version > SCHEMA_VERSION:
-        raise RiskwarnError(
-            f"the riskwarn tables are at schema version {version}, newer than this "
-            f"riskwarn's {SCHEMA_VERSION}: upgrade riskwarn."
-        )
     for step in range(version + 1, SCHEMA_VERSION + 1):
         MIGRATIONS[step](conn)
         conn.execute(SCHEMA.delete())
@@ -413,20 +413,16 @@ def _rows(frame: pd.DataFrame, columns: list[str], integers: set[str]) -> Iterat
             values.append([None if pd.isna(t) else t.to_pydatetime() for t in stamps])
         elif name == "reasons":
             values.append([json_text([] if r is None else r) for r in column])
-        elif name in integers:
-            values.append([None if _missing(v) else int(v) for v in column.tolist()])
         else:
-            values.append([None if _missing(v) else v for v in column.tolist()])
+            plain = [plain_value(v) for v in column.tolist()]  # NaN and <NA> are None
+            if name in integers:
+                plain = [None if v is None else int(v) for v in plain]
+            values.append(plain)
     return zip(*values, strict=True)
 
 
-def _missing(value) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
-
-
 def _replace_card(conn: sa.Connection, row: pd.Series, card: dict) -> None:
-    stamp = pd.Timestamp(row["as_of"])
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+    stamp = pd.to_datetime(row["as_of"], utc=True)  # as _rows reads it
     key = {
         "as_of": stamp.to_pydatetime(),
         "horizon": int(row["horizon"]),

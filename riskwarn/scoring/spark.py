@@ -115,7 +115,7 @@ def with_plan_on_spark(watchlist, plan: pd.DataFrame):
         on="grid_id",
         how="left",
     )
-    names = [c for c in watchlist.columns]
+    names = list(watchlist.columns)
     position = names.index("tier") + 1
     return joined.select(*names[:position], "in_plan", "plan_periods", *names[position:])
 

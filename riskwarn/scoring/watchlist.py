@@ -208,9 +208,7 @@ def watchlist_rows(
         if "periods_since_intervention" in ranked
         else np.full(len(out), np.nan)
     )
-    out["periods_since_intervention"] = pd.array(
-        np.where(np.isnan(since), np.nan, np.round(since)), dtype="Int16"
-    )
+    out["periods_since_intervention"] = pd.array(np.round(since), dtype="Int16")
     quantiles, curve = extra_columns(ranked)
     for name in quantiles:  # whole numbers of events
         out[name] = pd.array(np.round(ranked[name].to_numpy(dtype=float)), dtype="Int32")

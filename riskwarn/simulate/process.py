@@ -76,9 +76,9 @@ class Dynamics:
         Unresolved disputes at the start of each period.
     petitions, disputes : CaseRows
     untreated_mu : np.ndarray of float64
-        ``mu`` had nothing been done this period (equal to ``mu`` without a policy).
+        ``mu`` had nothing been done this period (None without a policy).
     treated : np.ndarray of bool
-        Whether the grid was being treated in the period.
+        Whether the grid was being treated in the period (None without a policy).
     interventions : list of (np.ndarray, int)
         The grids chosen at each period.
     """
@@ -218,13 +218,16 @@ def run_dynamics(
     Dynamics
     """
     n, n_t = len(grid_type), timeline.n_periods
-    treated = np.zeros((n, n_t), dtype=bool)
-    untreated_mu = np.empty((n, n_t))
+    # Kept only with a policy: a province without one would carry two more
+    # grid x period arrays for nothing.
+    treated = untreated_mu = None
     chosen_at: list[tuple[np.ndarray, int]] = []
     until = np.zeros(n, dtype=np.int64)  # a grid is being treated while t < until
     capacity = 0
     if policy is not None:
         capacity = policy.capacity_for(n)
+        treated = np.zeros((n, n_t), dtype=bool)
+        untreated_mu = np.empty((n, n_t))
     # A factor of exactly 1.0 leaves every product bit for bit as it was, so the random
     # draws of a city without a break are those of the simulator before breaks existed.
     factor = np.ones(n_t) if rate_factor is None else np.asarray(rate_factor, dtype=np.float64)
@@ -296,8 +299,8 @@ def run_dynamics(
         )
         # The break scales the weekly rate before the numerical guard caps it.
         mu[:, t] = np.minimum(np.exp(eta) * f, dyn.max_weekly_rate) * k
-        untreated_mu[:, t] = mu[:, t]
         if policy is not None:
+            untreated_mu[:, t] = mu[:, t]
             free = np.flatnonzero(until <= t)
             # what the city sees: its recent escalations, precursors and open disputes
             # (recorded events, decayed), not the latent tension
