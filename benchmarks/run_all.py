@@ -22,6 +22,8 @@ BENCHMARKS = [
     "backtest_quality.py",
     "delays.py",
     "forecast_quality.py",
+    "interventions.py",
+    "effect.py",
     "sink.py",
     "spark.py",
 ]

@@ -828,6 +828,46 @@ def demo(
         )
 
 
+@app.command()
+def effect(
+    data: DataOpt,
+    config: ConfigOpt = None,
+    watchlist: Annotated[
+        Path | None,
+        typer.Option(
+            "--watchlist",
+            help="The --out folder of riskwarn score, whose dated lists the teams acted on "
+            "(default: DATA/history); the estimate is also written there for the report.",
+        ),
+    ] = None,
+    bandwidth: Annotated[
+        int | None,
+        typer.Option("--bandwidth", help="Ranks each side of the cut-off (default: capacity)."),
+    ] = None,
+    level: Annotated[float, typer.Option("--level", help="Of the interval.")] = 0.9,
+) -> None:
+    """Estimate what the interventions did: grids just inside vs just outside the plan."""
+    from riskwarn.reports.text import effect_lines
+    from riskwarn.workflows.effect import run_effect
+
+    cfg = load_config(config)
+    t0 = time.perf_counter()
+    with console.status("reading…") as status:
+        out = run_effect(
+            data,
+            cfg,
+            watchlist=watchlist,
+            bandwidth=bandwidth,
+            level=level,
+            status=lambda what: status.update(f"{what}…"),
+        )
+    for line in effect_lines(out.estimate.as_dict(), "en"):
+        console.print(escape(line), highlight=False, soft_wrap=True)
+    if out.path is not None:
+        console.print(f"wrote {out.path} (the report shows it)")
+    console.print(f"done in {time.perf_counter() - t0:.1f}s")
+
+
 @app.callback(invoke_without_command=True)
 def _root(
     version: Annotated[bool, typer.Option("--version", help="Show the version.")] = False,

@@ -258,6 +258,19 @@ def test_score_marks_exactly_the_grids_each_town_can_take(registered, tmp_path):
     kept = first.index[first["in_plan"]]
     assert second.loc[kept, "in_plan"].all()
     assert (second.loc[kept, "plan_periods"] == 2).all()
+    # the card says what the plan was chosen under, and the report shows it per town
+    from riskwarn.reports.folder import read_watchlist_folder
+    from riskwarn.reports.html import render_report
+
+    folder_read = read_watchlist_folder(out)
+    assert folder_read.card["plan"] == {"capacity": 4, "capacity_by": "town", "hold_periods": 2}
+    html = render_report(folder_read, lang="en")
+    n_plan = int(seen[-1]["in_plan"].sum())
+    assert f"{n_plan} grids are in the plan (capacity: 4 grids per town)." in html
+    for town in towns.unique():
+        assert f"<tr><td>{town}</td><td>{min(4, int((towns == town).sum()))}</td><td>4</td>" in html
+    assert f"Plan changes compared: {len(days) - 1};" in html
+    assert "of these" in html and "No effect estimate yet" in html
     # without a capacity the plan is missing, not "not in the plan"
     out2 = tmp_path / "none"
     call = ["score", *args, "--model", "models:/rw-plan/1", "--as-of", days[0], "--out", str(out2)]

@@ -704,3 +704,57 @@ def test_the_plan_and_recent_interventions_are_shown(tmp_path):
     # without a plan nothing of it shows
     html = render_report(out, lang="en")
     assert "in the plan" not in html and ">plan</span>" not in html
+
+
+def test_the_plan_section_per_town_with_churn_recent_interventions_and_the_effect(tmp_path):
+    n = 40
+    ids = [f"G{i:04d}" for i in range(n)]
+    grids = pd.DataFrame(
+        {
+            "grid_id": ids,
+            "town": ["North" if i % 2 else "South" for i in range(n)],
+            "lon": 116 + np.arange(n) / 100,
+            "lat": 39.9,
+        }
+    )
+    out = tmp_path / "w"
+    card = {"frequency": "W-MON", "plan": {"capacity": 2, "capacity_by": "town", "hold_periods": 2}}
+    plans = [{"G0000", "G0001", "G0002", "G0003"}, {"G0000", "G0001", "G0004", "G0005"}]
+    previous = None
+    for d, chosen in enumerate(plans):
+        as_of = pd.Timestamp("2025-03-03", tz="Asia/Shanghai") + pd.Timedelta(weeks=d)
+        w = build(scored(n=n, as_of=as_of, seed=d), previous=previous)
+        w["in_plan"] = pd.array(w["grid_id"].isin(chosen), dtype="boolean")
+        stays = w["grid_id"].isin(plans[0] & chosen) & (d > 0)
+        w["plan_periods"] = pd.array(np.where(w["in_plan"], 1 + stays, 0), dtype="Int16")
+        # G0000 visited in the first list's week: one period before the second list
+        since = np.where((w["grid_id"] == "G0000") & (d == 1), 1.0, np.nan)
+        w["periods_since_intervention"] = pd.array(since, dtype="Int16")
+        write_watchlist(w, out, grids, card=card)
+        previous = w[["grid_id", "rank", "tier", "as_of"]]
+    html = render_report(out, lang="en")
+    assert "4 grids are in the plan (capacity: 2 grids per town)." in html
+    assert "2 entered now; 2 carry on from the last plan" in html
+    # per town: North holds the odd ids (G0001, G0005), South the even ones
+    assert re.search(r"<tr><td>North</td><td>2</td><td>2</td><td>1</td>", html)
+    assert re.search(r"<tr><td>South</td><td>2</td><td>2</td><td>1</td>", html)
+    # the plan before had G0000..G0003: two stayed, overlap 2 / 6
+    assert "2 of these 4 grids were in it too (overlap 0.33" in html
+    then = pd.read_parquet(out / "history" / "watchlist_2025-03-03.parquet")
+    now = pd.read_parquet(out / "watchlist.parquet")
+    risk = [
+        f"{100 * float(f.loc[f['grid_id'] == 'G0000', 'score'].iloc[0]):.0f}%" for f in (then, now)
+    ]
+    assert f"<b>G0000</b> intervention 1 week ago; risk {risk[0]} then, {risk[1]} now" in html
+    assert "No effect estimate yet" in html
+    effect = {
+        "effect": -0.28, "low": -0.45, "high": -0.08, "level": 0.9, "design": "sharp",
+        "first_stage": 1.0, "bandwidth": 2, "n_lists": 50, "n_inside": 100, "n_outside": 100,
+        "events_inside": 30, "events_outside": 41, "n_grids": 35, "kinds": {"mediation": 100},
+    }  # fmt: skip
+    (out / "effect.json").write_text(json.dumps(effect))
+    html = render_report(out, lang="en")
+    assert "28% fewer escalations" in html and "-45% to -8%" in html
+    zh = render_report(out, lang="zh")
+    assert "4 个网格纳入计划（承载能力：每个town 2 个网格）" in zh
+    assert "少 28%" in zh and "工作措施的效果" in zh and "No effect" not in zh

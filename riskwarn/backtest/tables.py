@@ -127,6 +127,7 @@ def metrics_markdown(metrics: dict, title: str = "Backtest metrics") -> str:
     lines += forecast_markdown(metrics)
     lines += plan_markdown(metrics)
     lines += treatment_markdown(metrics)
+    lines += effect_markdown(metrics)
     for name, by_h in metrics.get("parts", {}).items():
         lines += [
             f"## Where {name}'s expected escalations come from (mean per grid and window)",
@@ -298,3 +299,37 @@ def treatment_markdown(metrics: dict) -> list[str]:
             )
     header = ["rows", "model", "h", "n", "escalations", "rate", "mean score", "AP"]
     return lines + _table(header, rows) + [""]
+
+
+def effect_markdown(metrics: dict) -> list[str]:
+    """The effect estimate at the plan's cut-off (or why there is none), as Markdown."""
+    effect = metrics.get("effect")
+    if not effect:
+        return []
+    lines = ["## Effect of the interventions (grids just inside vs just outside the plan)", ""]
+    if "effect" not in effect:
+        return lines + [f"No estimate: {effect['reason']}", ""]
+    level = f"{100 * effect['level']:.0f}%"
+    lines += [
+        f"Relative change in escalations in the period an intervention starts, at the "
+        f"plan's cut-off: **{100 * effect['effect']:+.1f}%** ({level} interval "
+        f"{100 * effect['low']:+.1f}% to {100 * effect['high']:+.1f}%; {effect['design']} "
+        f"design, treatment jump {effect['first_stage']:.2f}).",
+        "",
+    ]
+    header = ["side", "grid-periods", "escalations"]
+    body = [
+        ["inside", f"{effect['n_inside']:,}", f"{effect['events_inside']:,}"],
+        ["outside", f"{effect['n_outside']:,}", f"{effect['events_outside']:,}"],
+    ]
+    kinds = ", ".join(f"{k} {v:,}" for k, v in effect.get("kinds", {}).items()) or "–"
+    return (
+        lines
+        + _table(header, body)
+        + [
+            "",
+            f"{effect['n_lists']:,} lists, {effect['bandwidth']} ranks each side, "
+            f"{effect['n_grids']:,} grids (the interval resamples grids); kinds: {kinds}.",
+            "",
+        ]
+    )

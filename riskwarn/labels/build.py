@@ -139,3 +139,20 @@ def array_labels(
         counts[:, unobserved_rows(gaps, h)] = np.nan
         out[f"count_h{h}"] = counts.ravel()
     return out
+
+
+def escalation_counts(data: PanelData, label: LabelConfig) -> np.ndarray:
+    """Escalations per grid and complete period, shape (n_grids, n_complete).
+
+    NaN in the periods a table the label reads did not observe (no rows there is not
+    no escalation); 0 where a grid had none.
+    """
+    n_grids, n_complete = data.n_grids, data.periods.n_complete
+    esc = escalation_events(data, label)
+    rows = esc.filter(esc["period"] < n_complete).to_pyarrow()
+    out = np.zeros((n_grids, n_complete))
+    grid = rows["grid_idx"].to_numpy().astype(np.int64)
+    period = rows["period"].to_numpy().astype(np.int64)
+    out[grid, period] = rows["esc_n"].to_numpy()
+    out[:, label_gaps(data, label)] = np.nan
+    return out

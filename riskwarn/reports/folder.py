@@ -1,5 +1,6 @@
 """Read a watchlist folder as ``riskwarn score`` wrote it: the watchlist, its history,
-its shapes and its model card. The report needs nothing else."""
+its shapes, its model card and the effect estimate ``riskwarn effect`` left there. The
+report needs nothing else."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from riskwarn.atomic import current_set
 from riskwarn.errors import RiskwarnError
 from riskwarn.scoring.card import MODEL_CARD_FILE
-from riskwarn.scoring.files import HISTORY
+from riskwarn.scoring.files import EFFECT_FILE, HISTORY
 
 REQUIRED = ("grid_id", "as_of", "horizon", "rank", "score", "expected_events", "tier", "change")
 
@@ -38,6 +40,11 @@ class WatchlistFolder:
     places : dict of str to dict
         By grid id, the grid's ``name``, ``town`` and ``district`` where the GeoJSON
         carries them (for the map's labels).
+    plans : DataFrame, shape (n_rows, 3)
+        ``as_of, grid_id, in_plan`` of the dated lists that have a plan (and of the
+        latest watchlist's grids in its plan), as-of ascending; empty without a plan.
+    effect : dict or None
+        ``effect.json`` (written by ``riskwarn effect --watchlist``), where present.
     """
 
     watchlist: pd.DataFrame
@@ -46,6 +53,10 @@ class WatchlistFolder:
     card: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
     places: dict = field(default_factory=dict)
+    plans: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["as_of", "grid_id", "in_plan"])
+    )
+    effect: dict | None = None
 
 
 def _read_json(path: Path, what: str):
@@ -89,9 +100,12 @@ def read_watchlist_folder(folder: str | Path, max_history: int = 26) -> Watchlis
     watchlist = watchlist.sort_values("rank", kind="stable").reset_index(drop=True)
     notes: list[str] = []
     frames = []
+    plans = []
     for path in sorted((folder / HISTORY).glob("watchlist_*.parquet"))[-max_history:]:
         try:
             frames.append(pd.read_parquet(path, columns=["grid_id", "as_of", "score"]))
+            if "in_plan" in pq.read_schema(path).names:
+                plans.append(pd.read_parquet(path, columns=["as_of", "grid_id", "in_plan"]))
         except (OSError, pa.ArrowInvalid, KeyError, ValueError) as exc:
             notes.append(f"{path.name} skipped: {exc}")
     history = watchlist[["grid_id", "as_of", "score"]]
@@ -119,4 +133,20 @@ def read_watchlist_folder(folder: str | Path, max_history: int = 26) -> Watchlis
                 }
     card_path = current / MODEL_CARD_FILE
     card = _read_json(card_path, "JSON") if card_path.is_file() else {}
-    return WatchlistFolder(watchlist, history, shapes, card, notes, places)
+    effect_path = folder / EFFECT_FILE
+    effect = _read_json(effect_path, "JSON") if effect_path.is_file() else None
+    return WatchlistFolder(
+        watchlist, history, shapes, card, notes, places, _plans(plans, watchlist), effect
+    )
+
+
+def _plans(frames: list[pd.DataFrame], watchlist: pd.DataFrame) -> pd.DataFrame:
+    """The plans of the dated lists and the latest one (its rows win for its date)."""
+    if "in_plan" in watchlist and len(watchlist):
+        latest = watchlist[["as_of", "grid_id", "in_plan"]]
+        frames = [f[f["as_of"] < latest["as_of"].max()] for f in frames] + [latest]
+    if not frames:
+        return pd.DataFrame(columns=["as_of", "grid_id", "in_plan"])
+    plans = pd.concat(frames, ignore_index=True)
+    plans = plans[plans["in_plan"].fillna(False).astype(bool)]
+    return plans.sort_values(["as_of", "grid_id"], kind="stable").reset_index(drop=True)

@@ -19,6 +19,7 @@ from riskwarn.backtest.forecast import interval_name
 from riskwarn.config import WatchlistConfig, k_label, quantile_level
 from riskwarn.errors import RiskwarnError
 from riskwarn.reports.folder import WatchlistFolder, read_watchlist_folder
+from riskwarn.reports.plan import plan_section
 from riskwarn.reports.svg import (
     TIER_COLOURS,
     MapGrid,
@@ -742,6 +743,7 @@ class _Report:
                 self.headline(),
                 self.map(),
                 self.ranked(),
+                plan_section(self.data, self.lang, self.unit),
                 self.entered_left(),
                 self.model_card(),
                 self.notes(),

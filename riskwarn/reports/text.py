@@ -344,3 +344,166 @@ def unit_key(freq: str | None) -> str:
     """
     letter = unit_letter(freq)
     return f"unit_{letter}" if letter else "unit"
+
+
+EFFECT_TEXT = {
+    "en": {
+        "estimate": (
+            "Grids that just made it into the plan had {change} escalations in the period "
+            "the teams started than grids that just missed it ({level} interval: {low} to "
+            "{high})."
+        ),
+        "unclear": "The interval includes no change: the data do not show an effect yet.",
+        "basis": (
+            "Compared: {n_inside:,} grid-periods just inside and {n_outside:,} just outside "
+            "the cut-off ({bandwidth} ranks each side) in {n_lists:,} lists, with "
+            "{events_inside:,} and {events_outside:,} escalations; {n_grids:,} grids."
+        ),
+        "fuzzy": (
+            "The teams did not follow the list exactly (the share treated rises by {first} "
+            "at the cut-off); the estimate is for an intervention actually made."
+        ),
+        "kinds": "Interventions compared: {kinds} (one cut-off cannot tell kinds apart).",
+        "scope": (
+            "This holds for grids near the plan's cut-off, in the first period of an "
+            "intervention; it is a comparison, not proof, and no person is counted."
+        ),
+        "fewer": "{x} fewer",
+        "more": "{x} more",
+        "none": "no fewer",
+        "no_estimate": "No estimate: {reason}",
+    },
+    "zh": {
+        "estimate": (
+            "刚好纳入计划的网格，在工作开始当期发生的矛盾升级比刚好未纳入的网格{change}"
+            "（{level}区间：{low} 至 {high}）。"
+        ),
+        "unclear": "区间包含“无变化”：现有数据尚不能显示效果。",
+        "basis": (
+            "比较对象：截止线内侧 {n_inside:,} 个、外侧 {n_outside:,} 个网格期（每侧 "
+            "{bandwidth} 个名次），共 {n_lists:,} 份名单，升级分别为 {events_inside:,} 和 "
+            "{events_outside:,} 次；涉及 {n_grids:,} 个网格。"
+        ),
+        "fuzzy": "工作队伍未完全按名单行动（截止线处接受措施的比例上升 {first}）；估计针对实际采取的措施。",
+        "kinds": "比较的措施：{kinds}（同一截止线无法区分不同类型）。",
+        "scope": "结论适用于计划截止线附近的网格、措施开始的第一期；这是比较而非证明，不涉及任何个人。",
+        "fewer": "少 {x}",
+        "more": "多 {x}",
+        "none": "没有减少",
+        "no_estimate": "无法估计：{reason}",
+    },
+}
+
+
+def effect_lines(estimate: dict, lang: str) -> list[str]:
+    """The effect estimate (:class:`~riskwarn.backtest.effect.EffectEstimate` as a dict,
+    or ``{"reason": ...}``) in plain words, one sentence per line."""
+    t = EFFECT_TEXT[lang]
+    if "effect" not in estimate:
+        return [t["no_estimate"].format(reason=estimate.get("reason", "?"))]
+
+    def pct(v: float) -> str:
+        return f"{100 * v:+.0f}%"
+
+    effect = estimate["effect"]
+    size = f"{100 * abs(effect):.0f}%"
+    change = (
+        t["fewer" if effect < 0 else "more"].format(x=size) if round(100 * effect) else t["none"]
+    )
+    lines = [
+        t["estimate"].format(
+            change=change,
+            level=f"{100 * estimate['level']:.0f}%",
+            low=pct(estimate["low"]),
+            high=pct(estimate["high"]),
+        )
+    ]
+    if estimate["low"] <= 0 <= estimate["high"]:
+        lines.append(t["unclear"])
+    lines.append(t["basis"].format(**estimate))
+    if estimate.get("design") == "fuzzy":
+        lines.append(t["fuzzy"].format(first=f"{100 * estimate['first_stage']:.0f}%"))
+    if estimate.get("kinds"):
+        kinds = ", ".join(f"{k} {v:,}" for k, v in estimate["kinds"].items())
+        lines.append(t["kinds"].format(kinds=kinds))
+    lines.append(t["scope"])
+    return lines
+
+
+PLAN_TEXT = {
+    "en": {
+        "title": "The plan: what the teams take this period",
+        "now": "{n} grids are in the plan{capacity}.",
+        "capacity": " (capacity: {n} grids)",
+        "capacity_by": " (capacity: {n} grids per {by})",
+        "capacity_table": " (capacity set per {by})",
+        "stay": (
+            "{new} entered now; {kept} carry on from the last plan, in it for {median} "
+            "{unit} at the median (the longest {longest})."
+        ),
+        "all_new": "All {new} entered now.",
+        "group_header": [
+            "{by}",
+            "in the plan",
+            "capacity",
+            "new now",
+            "periods in the plan (median)",
+            "intervention in the last {n} periods",
+        ],
+        "churn": (
+            "Against the plan of {date}: {stayed} of these {n} grids were in it too "
+            "(overlap {jaccard}, 1 = the same plan). Plan changes compared: {lists}; on "
+            "average {replaced} of the plan was replaced each time."
+        ),
+        "no_churn": "There is no earlier plan to compare with yet.",
+        "recent": (
+            "{n} of the grids listed had an intervention in the last {window} {unit}. Since "
+            "then their risk fell in {fell} and rose in {rose}:"
+        ),
+        "recent_item": "intervention {n} {unit} ago; risk {then} then, {now} now",
+        "recent_item_now": "intervention {n} {unit} ago; risk {now} now",
+        "recent_note": (
+            "Risk here is the risk if nothing is done: a visit alone does not take a grid "
+            "off the list. An escalation that did not happen cannot be seen in a list; the "
+            "effect below compares grids that just made the plan with those that just missed it."
+        ),
+        "no_recent": "None of the grids listed had an intervention in the last {n} {unit}.",
+        "effect_title": "What the interventions did",
+        "no_effect": (
+            "No effect estimate yet: run riskwarn effect --data DATA --watchlist with this "
+            "folder (it needs the interventions and the dated lists kept here)."
+        ),
+    },
+    "zh": {
+        "title": "工作计划：本期队伍承担的网格",
+        "now": "{n} 个网格纳入计划{capacity}。",
+        "capacity": "（承载能力：{n} 个网格）",
+        "capacity_by": "（承载能力：每个{by} {n} 个网格）",
+        "capacity_table": "（承载能力按{by}分别设定）",
+        "stay": "本期新纳入 {new} 个；{kept} 个延续上期计划，已在计划中的期数中位数为 {median}{unit}（最长 {longest}）。",
+        "all_new": "全部 {new} 个均为本期新纳入。",
+        "group_header": [
+            "{by}",
+            "纳入计划",
+            "承载能力",
+            "本期新纳入",
+            "在计划中的期数（中位数）",
+            "近 {n} 期采取过措施",
+        ],
+        "churn": (
+            "与 {date} 的计划相比：这 {n} 个网格中有 {stayed} 个当时也在计划中（重合度 "
+            "{jaccard}，1 表示计划相同）。最近 {lists} 次计划调整中，平均每次替换 {replaced}。"
+        ),
+        "no_churn": "尚无更早的计划可比较。",
+        "recent": "名单中有 {n} 个网格在最近 {window}{unit}内采取过工作措施。此后风险下降 {fell} 个、上升 {rose} 个：",
+        "recent_item": "{n}{unit}前采取措施；当时风险 {then}，现在 {now}",
+        "recent_item_now": "{n}{unit}前采取措施；现在风险 {now}",
+        "recent_note": (
+            "这里的风险指不采取措施时的风险：仅因走访不会使网格移出名单。没有发生的升级无法在名单中看到；"
+            "下文的效果估计比较了刚好纳入与刚好未纳入计划的网格。"
+        ),
+        "no_recent": "名单中没有网格在最近 {n}{unit}内采取过工作措施。",
+        "effect_title": "工作措施的效果",
+        "no_effect": "尚无效果估计：请运行 riskwarn effect --data 数据目录 --watchlist 本目录（需要工作措施记录和此处保存的历次名单）。",
+    },
+}

@@ -32,6 +32,9 @@ HISTORY = "history"
 #: What a dated copy holds of every grid, whichever engine scored: what "what
 #: changed" and the report's trend lines read.
 HISTORY_COLUMNS = ("grid_id", "as_of", "rank", "tier", "score")
+#: The effect estimate ``riskwarn effect --watchlist`` leaves beside the lists (the report
+#: shows it).
+EFFECT_FILE = "effect.json"
 #: Kept in the dated copy too where the watchlist has them: the next plan starts from it.
 HISTORY_PLAN_COLUMNS = ("in_plan", "plan_periods")
 
@@ -232,3 +235,31 @@ def previous_watchlist(out: str | Path, as_of: pd.Timestamp) -> pd.DataFrame | N
             f"the previous watchlist {earlier[-1]} cannot be read ({exc}); move it away to "
             "start the history afresh."
         ) from exc
+
+
+def read_history(folder: str | Path, columns: list[str] | None = None) -> pd.DataFrame | None:
+    """Every dated list kept under ``folder/history/``, oldest first (None if none).
+
+    ``columns``: those to read (default :data:`HISTORY_COLUMNS` and the plan's where
+    the copies have them). A copy that lacks one of ``columns`` is an error naming it.
+    """
+    paths = sorted((Path(folder) / HISTORY).glob("watchlist_*.parquet"))
+    if not paths:
+        return None
+    frames = []
+    for path in paths:
+        try:
+            have = set(pq.read_schema(path).names)
+            want = columns or [c for c in (*HISTORY_COLUMNS, *HISTORY_PLAN_COLUMNS) if c in have]
+            if missing := [c for c in want if c not in have]:
+                raise RiskwarnError(
+                    f"the dated list {path} lacks {missing} (it was written before riskwarn "
+                    "kept them, or by another tool); move it away or score that date again."
+                )
+            frames.append(pd.read_parquet(path, columns=want))
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise RiskwarnError(
+                f"the dated list {path} cannot be read ({exc}); move it away or score that "
+                "date again."
+            ) from exc
+    return pd.concat(frames, ignore_index=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -60,6 +61,8 @@ class SimulatedCity:
     summary: dict[str, Any] = field(default_factory=dict)
     #: The city's own interventions (``params.interventions``), or None.
     interventions: pd.DataFrame | None = None
+    #: The risk signal its lists ranked by, shape (n_grids, n_periods), or None.
+    plan_signal: np.ndarray | None = None
 
     @property
     def n_grids(self) -> int:
@@ -82,6 +85,44 @@ class SimulatedCity:
         if self.interventions is not None:
             tables["interventions"] = self.interventions
         return tables
+
+    def plan_lists(self) -> Iterator[tuple[pd.Timestamp, pd.DataFrame]]:
+        """The list the city acted on in each period, as ``riskwarn score`` keeps its own.
+
+        Yields ``(period start, rows)``, one row per grid: ``grid_id, as_of, rank`` (1 =
+        highest signal), ``tier`` (none: the city's lists have no tiers), ``score`` (the
+        signal on a 0-1 scale by a logistic map; a ranking, not a probability),
+        ``in_plan`` (being treated in the period) and ``plan_periods`` (periods in the
+        plan so far, this one included). Nothing without a policy.
+        """
+        if self.plan_signal is None:
+            return
+        n, n_t = self.plan_signal.shape
+        treated = self.truth["treated"].to_numpy(dtype=bool).reshape(n, n_t)
+        starts = self.truth["period_start"].iloc[:n_t]
+        grid_ids = self.grids["grid_id"].astype(str).to_numpy()
+        run = np.zeros(n, dtype=np.int64)
+        for t in range(n_t):
+            run = np.where(treated[:, t], run + 1, 0)
+            signal = self.plan_signal[:, t]
+            order = np.argsort(-signal, kind="stable")
+            rank = np.empty(n, dtype=np.int64)
+            rank[order] = np.arange(1, n + 1)
+            as_of = starts.iloc[t]
+            yield (
+                as_of,
+                pd.DataFrame(
+                    {
+                        "grid_id": grid_ids,
+                        "as_of": pd.Series([as_of] * n, dtype=starts.dtype),
+                        "rank": rank,
+                        "tier": pd.array([pd.NA] * n, dtype="Int8"),
+                        "score": 1.0 / (1.0 + np.exp(-(signal - 3.0))),
+                        "in_plan": treated[:, t],
+                        "plan_periods": run,
+                    }
+                ),
+            )
 
 
 def _count(value: object, name: str) -> int:
@@ -263,6 +304,7 @@ def simulate_city(
         params=params,
         summary=summary,
         interventions=interventions,
+        plan_signal=dyn.signal,
     )
 
 

@@ -81,6 +81,9 @@ class Dynamics:
         Whether the grid was being treated in the period (None without a policy).
     interventions : list of (np.ndarray, int)
         The grids chosen at each period.
+    signal : np.ndarray of float64
+        The city's risk signal per grid and period, the list it acted on (None without
+        a policy); grids being treated have no noise drawn (they were not candidates).
     """
 
     tension: np.ndarray
@@ -93,6 +96,7 @@ class Dynamics:
     untreated_mu: np.ndarray | None = None
     treated: np.ndarray | None = None
     interventions: list | None = None
+    signal: np.ndarray | None = None
 
 
 def _neighbour_mean(adj: sp.csr_matrix) -> sp.csr_matrix:
@@ -220,7 +224,7 @@ def run_dynamics(
     n, n_t = len(grid_type), timeline.n_periods
     # Kept only with a policy: a province without one would carry two more
     # grid x period arrays for nothing.
-    treated = untreated_mu = None
+    treated = untreated_mu = signal_out = None
     chosen_at: list[tuple[np.ndarray, int]] = []
     until = np.zeros(n, dtype=np.int64)  # a grid is being treated while t < until
     capacity = 0
@@ -228,6 +232,7 @@ def run_dynamics(
         capacity = policy.capacity_for(n)
         treated = np.zeros((n, n_t), dtype=bool)
         untreated_mu = np.empty((n, n_t))
+        signal_out = np.empty((n, n_t))
     # A factor of exactly 1.0 leaves every product bit for bit as it was, so the random
     # draws of a city without a break are those of the simulator before breaks existed.
     factor = np.ones(n_t) if rate_factor is None else np.asarray(rate_factor, dtype=np.float64)
@@ -304,13 +309,10 @@ def run_dynamics(
             free = np.flatnonzero(until <= t)
             # what the city sees: its recent escalations, precursors and open disputes
             # (recorded events, decayed), not the latent tension
-            seen = (
-                np.log1p(excitation[free])
-                + np.log1p(precursors[free])
-                + 0.5 * np.log1p(backlog[free])
-            )
-            signal = seen + policy.noise * policy_rng.standard_normal(len(free))
-            pick = free[np.argsort(-signal, kind="stable")[:capacity]]
+            signal = np.log1p(excitation) + np.log1p(precursors) + 0.5 * np.log1p(backlog)
+            signal[free] += policy.noise * policy_rng.standard_normal(len(free))
+            signal_out[:, t] = signal
+            pick = free[np.argsort(-signal[free], kind="stable")[:capacity]]
             until[pick] = t + policy.periods
             chosen_at.append((pick, t))
             treated[:, t] = until > t
@@ -368,6 +370,7 @@ def run_dynamics(
         untreated_mu=untreated_mu,
         treated=treated,
         interventions=chosen_at,
+        signal=signal_out,
         escalations=escalations,
         incidents=incidents,
         backlog=backlog_out,

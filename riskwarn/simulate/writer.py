@@ -6,6 +6,8 @@ Layout of ``out_dir``::
     _truth/escalation_probability.parquet   (not model input: tests and benchmarks only)
     _truth/simulation.json                  (seed, span, parameters, shape, label, summary)
     _truth/label.toml                       (a config with this data's label and time line)
+    history/watchlist_<date>.parquet        (with a policy: the list the city acted on each
+                                             period, as ``riskwarn score`` keeps its own)
 
 A :class:`~riskwarn.simulate.shapes.DataShape` may leave tables or columns out.
 
@@ -32,6 +34,8 @@ from riskwarn.spreadsheet import write_csv
 
 FORMATS = ("parquet", "csv")
 TRUTH_DIR = "_truth"
+#: Where ``riskwarn score`` keeps its dated lists (``riskwarn.scoring.files.HISTORY``).
+HISTORY_DIR = "history"
 # The label that counts exactly the simulated escalations (see DESIGN.md, "Labels"),
 # the label of a city written whole.
 ESCALATION_LABEL = {"any_of": [dict(rule) for rule in ESCALATION_RULES]}
@@ -48,6 +52,21 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
         if isinstance(out[col].dtype, pd.DatetimeTZDtype):
             out[col] = iso_strings(out[col])
     write_csv(out, path, na_rep="", lineterminator="\n")
+
+
+def _write_lists(city: SimulatedCity, folder: Path) -> dict[str, Path]:
+    """The city's dated lists (:meth:`SimulatedCity.plan_lists`), stale ones removed;
+    ``{"history": folder}`` where there are any."""
+    written = set()
+    for as_of, rows in city.plan_lists():
+        path = folder / f"watchlist_{as_of:%Y-%m-%d}.parquet"
+        written.add(write_atomic(path, partial(_write_parquet, rows)))
+    # Lists of an earlier write into this folder are not this city's.
+    if folder.is_dir():
+        for stale in folder.glob("watchlist_*.parquet"):
+            if stale not in written:
+                stale.unlink()
+    return {"history": folder} if written else {}
 
 
 def _shape_record(city: SimulatedCity, shape: DataShape) -> dict[str, Any]:
@@ -173,6 +192,7 @@ def write_city(
         files["effect"] = write_atomic(
             truth_dir / "interventions.json", lambda tmp: tmp.write_text(text, encoding="utf-8")
         )
+    files.update(_write_lists(city, out / HISTORY_DIR))
     meta_path = truth_dir / "simulation.json"
     text = json.dumps(_metadata(city, shape, files, out), indent=2) + "\n"
     files["simulation"] = write_atomic(

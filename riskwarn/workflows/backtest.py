@@ -19,6 +19,7 @@ from riskwarn.workflows.common import (
     features_for,
     json_ready,
 )
+from riskwarn.workflows.effect import backtest_effect
 
 
 def run_backtest_files(
@@ -50,6 +51,7 @@ def run_backtest_files(
         keep=kept,
     )
     graph = grid_graph.graph
+    effect = backtest_effect(data_dir, frame, kept.get("interventions"), grids, config)
     result = run_backtest(
         frame,
         graph=graph,
@@ -90,6 +92,8 @@ def run_backtest_files(
         metrics["by_treatment"] = treatment_metrics(
             result.predictions, treated, k=config.backtest.k, forecast=config.forecast
         )
+    if effect is not None:
+        metrics["effect"] = effect
     if status:
         status("planning at capacity (stability sweep)")
     plan = backtest_plan(result.predictions, grids, config)

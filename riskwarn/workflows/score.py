@@ -134,7 +134,7 @@ def _score_embedded(data_dir, model, as_of: str, out, *, status=None, watch) -> 
     )
     plan = plan_columns(watchlist, grids, watch, previous, config.data.freq)
     watchlist = with_plan(watchlist, plan)
-    card = _card(bundle, provenance, stamp, model.champion)
+    card = _card(bundle, provenance, stamp, model.champion, watch)
     card["changes"] = tier_changes(watchlist, previous)
     paths = write_watchlist(watchlist, out, grids, card=card)
     return ScoreOutput(
@@ -162,11 +162,12 @@ def _watchlist_settings(bundle, provenance, watch) -> dict:
     }
 
 
-def _card(bundle, provenance, stamp, champion: str | None) -> dict:
-    """The model card written beside a watchlist."""
+def _card(bundle, provenance, stamp, champion: str | None, watch) -> dict:
+    """The model card written beside a watchlist, with the plan's settings where there is
+    a plan (the report says what capacity the plan was chosen under)."""
     from riskwarn.scoring.card import model_card
 
-    return model_card(
+    card = model_card(
         bundle_info=bundle.info,
         config=bundle.config,
         horizon=bundle.horizon,
@@ -174,6 +175,13 @@ def _card(bundle, provenance, stamp, champion: str | None) -> dict:
         as_of=stamp,
         champion=champion,
     )
+    if watch.capacity is not None:
+        card["plan"] = {
+            "capacity": watch.capacity,
+            "capacity_by": watch.capacity_by,
+            "hold_periods": watch.hold_periods,
+        }
+    return card
 
 
 def _provenance(model, dhash: str):
@@ -267,7 +275,7 @@ def _score_on_spark(data_dir, model, as_of: str, out, *, status=None, watch) -> 
         top = to_local_rows(watchlist.filter(chosen).toPandas(), zone)
     finally:
         builder.close()
-    card = _card(bundle, provenance, stamp, model.champion)
+    card = _card(bundle, provenance, stamp, model.champion, watch)
     card["changes"] = tier_changes(every, before)
     paths = write_watchlist(top, out, validated.dataset.grids, card=card, history=every)
     return ScoreOutput(
