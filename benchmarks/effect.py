@@ -48,7 +48,9 @@ def run_seed(root: Path, grids: int, periods: int, seed: int, freq: str) -> dict
     watch = root / f"watch_{seed}"
     shutil.copytree(data / "history", watch / "history")
     t0 = time.perf_counter()
-    code = cli(["effect", "--data", str(data), "--watchlist", str(watch)])
+    # the city's own time line and label (a monthly city is not cut into weeks)
+    config = data / "_truth" / "label.toml"
+    code = cli(["effect", "--data", str(data), "--config", str(config), "--watchlist", str(watch)])
     seconds = time.perf_counter() - t0
     true_effect = truth["hazard_multiplier"] - 1.0
     if code != 0:

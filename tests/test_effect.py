@@ -168,6 +168,7 @@ def test_an_unobserved_outcome_drops_the_row_not_counts_it_as_zero(sharp):
         ("tiny rates", "too few escalations near the cut-off"),
         ("short", "too few grid-periods near the cut-off"),
         ("ignored list", "the lists did not decide where the teams went"),
+        ("one grid", "no list had a cut-off"),
     ],
 )
 def test_data_that_cannot_support_an_estimate_is_refused_in_plain_words(change, message):
@@ -176,6 +177,7 @@ def test_data_that_cannot_support_an_estimate_is_refused_in_plain_words(change, 
         "tiny rates": {"base": 0.002},
         "short": {"n_periods": 2},
         "ignored list": {"comply": 0.0, "stray": 0.02},
+        "one grid": {"n_grids": 1, "capacity": 1},  # it enters whenever it can: no cut-off
     }[change]
     lists, outcomes, itv = _city_lists(**kwargs)
     rows = cutoff_rows(lists, outcomes, itv, freq=FREQ)
@@ -187,6 +189,10 @@ def test_lists_without_the_plan_are_refused():
     lists, outcomes, itv = _city_lists(n_periods=3)
     with pytest.raises(NoEffectEstimate, match="in_plan"):
         cutoff_rows(lists.drop(columns="in_plan"), outcomes, itv, freq=FREQ)
+    # scored without a capacity: the column is there but empty
+    unplanned = lists.assign(in_plan=pd.array([pd.NA] * len(lists), dtype="boolean"))
+    with pytest.raises(NoEffectEstimate, match=r"no plan .* Set \[watchlist\] capacity"):
+        cutoff_rows(unplanned, outcomes, itv, freq=FREQ)
 
 
 def test_effect_words_in_both_languages(sharp):
@@ -203,9 +209,9 @@ def acting_city(tmp_path_factory):
     from riskwarn.simulate import InterventionPolicy, SimulationParams, simulate_city, write_city
 
     folder = tmp_path_factory.mktemp("acting")
-    policy = InterventionPolicy(capacity=12, effect=0.5, periods=4)
+    policy = InterventionPolicy(capacity=20, effect=0.5, periods=4)
     sim = simulate_city(
-        n_grids=300, n_periods=80, seed=2, params=SimulationParams(interventions=policy)
+        n_grids=400, n_periods=104, seed=2, params=SimulationParams(interventions=policy)
     )
     write_city(sim, folder)
     return folder
@@ -213,7 +219,7 @@ def acting_city(tmp_path_factory):
 
 def test_the_simulator_keeps_the_lists_it_acted_on(acting_city):
     lists = sorted((acting_city / "history").glob("watchlist_*.parquet"))
-    assert len(lists) == 80
+    assert len(lists) == 104
     itv = pd.read_parquet(acting_city / "interventions.parquet")
     one = pd.read_parquet(lists[10])
     plan = set(one.loc[one["in_plan"], "grid_id"])
@@ -221,7 +227,7 @@ def test_the_simulator_keeps_the_lists_it_acted_on(acting_city):
     started = itv["started_at"] < as_of + pd.Timedelta(days=7)  # by the end of its week
     recent = itv[started & (itv["ended_at"] > as_of)]
     assert plan == set(recent["grid_id"])  # in the plan = being treated
-    assert sorted(one["rank"]) == list(range(1, 301))
+    assert sorted(one["rank"]) == list(range(1, 401))
     assert one.sort_values("rank")["score"].is_monotonic_decreasing
 
 

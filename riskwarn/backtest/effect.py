@@ -144,6 +144,12 @@ def cutoff_rows(
             f"the lists lack {missing}: the effect needs each list's scores and which "
             "grids were in the plan (in_plan), as riskwarn score keeps them under history/."
         )
+    if len(lists) and lists["in_plan"].isna().all():
+        raise NoEffectEstimate(
+            "the lists have no plan (in_plan is empty in every one): they were scored "
+            "without a capacity, so no grid was just inside or just outside a cut-off. "
+            "Set [watchlist] capacity for riskwarn score, and act on its plan."
+        )
     rows = lists[["grid_id", "as_of", "score", "in_plan"]].copy()
     rows["grid_id"] = rows["grid_id"].astype(str)
     rows = rows[rows["score"].notna() & rows["in_plan"].notna()]
@@ -152,10 +158,10 @@ def cutoff_rows(
     dates = np.sort(rows["as_of"].unique())
     offset = pd.tseries.frequencies.to_offset(freq)
     starts = _interventions_by_period(interventions, rows["as_of"].dt.tz)
+    by_date = {date: part for date, part in rows.groupby("as_of", sort=False)}
     parts = []
     for before, as_of in zip(dates[:-1], dates[1:], strict=True):
-        prev = rows[rows["as_of"] == before]
-        now = rows[rows["as_of"] == as_of]
+        prev, now = by_date[before], by_date[as_of]
         held = set(prev.loc[prev["in_plan"], "grid_id"])
         cand = now[~now["grid_id"].isin(held)].sort_values(
             ["group", "score", "grid_id"], ascending=[True, False, True], kind="stable"
@@ -213,7 +219,7 @@ def estimate_effect(
     n_boot: int = 999,
     seed: int = 0,
     min_rows: int = 30,
-    min_events: int = 10,
+    min_events: int = 30,
 ) -> EffectEstimate:
     """The relative effect at the cut-off, with its grid-bootstrap interval.
 
@@ -232,7 +238,9 @@ def estimate_effect(
         The bootstrap's seed: the same rows and seed give the same interval.
     min_rows, min_events : int
         Each side needs ``min_rows`` grid-periods within the bandwidth, the outside
-        ``min_events`` escalations (the baseline), and both together twice that.
+        ``min_events`` escalations (the baseline), and both together twice that: with
+        fewer, a local line's interval runs from "all prevented" to "doubled", which
+        is no estimate.
 
     Returns
     -------
@@ -296,14 +304,23 @@ def estimate_effect(
             "the untreated escalation rate at the cut-off is not positive, so a relative "
             "effect is not defined: a longer history of lists is needed."
         )
+    if effect <= -1:
+        raise NoEffectEstimate(
+            f"the fit near the cut-off is unstable: it puts the treated grids' escalations "
+            f"below zero ({100 * effect:+.0f}%), which cannot be; a longer history of lists "
+            "or a wider --bandwidth is needed."
+        )
     rng = np.random.default_rng(seed)
     draws = []
     for start in range(0, n_boot, 100):
         size = min(100, n_boot - start)
         weights = rng.multinomial(len(grids), np.full(len(grids), 1.0 / len(grids)), size=size)
         boot = _solve(np.einsum("bg,gsk->bsk", weights.astype(np.float64), stats))
+        # a resample without a jump in treatment or an untreated escalation to compare
+        # with has no estimate; one whose line runs below zero escalations treated
+        # counts as all of them prevented (-100 %), the most an effect can be
         ok = np.isfinite(boot[0]) & (boot[2] > 0) & (boot[3] > 0)
-        draws.append(boot[0][ok])
+        draws.append(np.maximum(boot[0][ok], -1.0))
     sample = np.concatenate(draws)
     if len(sample) < 0.9 * n_boot:
         raise NoEffectEstimate(
