@@ -693,7 +693,8 @@ def simulate(
         typer.Option(
             "--interventions",
             help="The city acts on its own risk: 'top' or 'top:capacity=20,effect=0.3,"
-            "periods=8,noise=0.5' (an interventions table; the true effect in _truth/).",
+            "periods=8,noise=0.5' (an interventions table, the lists it acted on in "
+            "history/ for riskwarn effect; the true effect in _truth/).",
         ),
     ] = None,
 ) -> None:
@@ -752,7 +753,8 @@ def simulate(
         console.print(
             f"interventions: {len(city.interventions):,} "
             f"({policy.capacity_for(grids)} grids a period, hazard × {1 - policy.effect:g} "
-            f"for {policy.periods} periods); the true effect in {files['effect']}"
+            f"for {policy.periods} periods); the true effect in {files['effect']}, "
+            f"the lists it acted on in {files['history']} (riskwarn effect reads them)"
         )
 
 
