@@ -25,12 +25,14 @@ def _city_lists(
     stray=0.0,
     base=0.25,
     seed=0,
+    second=None,
 ):
     """A city acting on its lists: top ``capacity`` candidates by score enter the plan
     for one period (a grid in the last plan is not a candidate). Escalations are
     Poisson with a mean rising smoothly with the score, times ``1 + effect`` where
     an intervention started. ``comply``: share of entrants the teams reach; ``stray``:
-    chance that a grid outside the plan is treated anyway."""
+    chance that a grid outside the plan is treated anyway; ``second``: (share, effect)
+    of the treated grids given "legal_aid" instead, with its own effect."""
     rng = np.random.default_rng(seed)
     ids = np.array([f"G{i:04d}" for i in range(n_grids)])
     level = rng.normal(0, 0.5, n_grids)  # a grid's lasting risk
@@ -45,14 +47,17 @@ def _city_lists(
         plan[enter] = True
         treated = plan & (rng.random(n_grids) < comply)
         treated |= ~plan & ~held & (rng.random(n_grids) < stray)
-        mu = base * np.exp(0.8 * score) * np.where(treated, 1 + effect, 1.0)
+        legal = treated & (rng.random(n_grids) < second[0]) if second else treated & False
+        change = np.where(legal, 1 + (second[1] if second else 0.0), 1 + effect)
+        mu = base * np.exp(0.8 * score) * np.where(treated, change, 1.0)
         y = rng.poisson(mu)
         lists.append(
             pd.DataFrame({"grid_id": ids, "as_of": as_of, "score": score, "in_plan": plan})
         )
         outcomes.append(pd.DataFrame({"grid_id": ids, "as_of": as_of, "escalations": y}))
         for g in np.flatnonzero(treated):
-            itv.append((f"V{len(itv)}", ids[g], as_of + pd.Timedelta(hours=9), "mediation"))
+            kind = "legal_aid" if legal[g] else "mediation"
+            itv.append((f"V{len(itv)}", ids[g], as_of + pd.Timedelta(hours=9), kind))
         held = plan
     interventions = pd.DataFrame(itv, columns=["intervention_id", "grid_id", "started_at", "kind"])
     return pd.concat(lists), pd.concat(outcomes), interventions
@@ -92,6 +97,22 @@ def test_a_fuzzy_cutoff_divides_by_the_jump_in_treatment():
     # Reading the plan as the treatment ignores the teams' misses: an effect diluted.
     itt = estimate_effect(cutoff_rows(lists, outcomes, None, freq=FREQ), seed=1)
     assert itt.design == "sharp" and abs(itt.effect) < abs(est.effect)
+
+
+def test_each_kind_is_estimated_apart_where_there_are_two():
+    # half the treated grids get legal aid, which does nothing; mediation halves the risk
+    lists, outcomes, itv = _city_lists(effect=-0.5, second=(0.5, 0.0), n_periods=200, seed=2)
+    est = estimate_effect(cutoff_rows(lists, outcomes, itv, freq=FREQ), seed=1)
+    assert set(est.by_kind) == {"legal_aid", "mediation"}
+    mediation, legal = est.by_kind["mediation"], est.by_kind["legal_aid"]
+    assert mediation["low"] < -0.5 < mediation["high"] and mediation["high"] < 0
+    assert legal["low"] < 0 < legal["high"]
+    assert mediation["effect"] < est.effect < legal["effect"]  # the mix lies between
+    assert mediation["design"] == "sharp"  # the grids given legal aid are left out
+    words = " ".join(effect_lines(est.as_dict(), "en"))
+    assert "Each kind against no intervention" in words and "mediation -" in words
+    # one kind only: nothing apart
+    assert estimate_effect(cutoff_rows(*_city_lists(n_periods=60), freq=FREQ)).by_kind == {}
 
 
 def test_the_interval_is_reproducible_with_its_seed(sharp):

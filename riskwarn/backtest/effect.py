@@ -24,8 +24,10 @@ Its interval comes from a bootstrap that resamples grids (a grid's lists are not
 independent of each other).
 
 The estimate holds at the cut-off (for grids of about the plan's weakest risk) and
-for the mix of intervention kinds the plan used there; one cut-off cannot tell kinds
-apart.
+for the mix of intervention kinds the plan used there. One cut-off alone cannot tell
+kinds apart: with two or more, each is also compared with the untreated grids (the
+others' grids left out), which holds only if the kind a grid got near the cut-off did
+not depend on its risk.
 """
 
 from __future__ import annotations
@@ -82,6 +84,10 @@ class EffectEstimate:
         Interventions started inside the bandwidth, by kind.
     n_boot : int
         Bootstrap replicates (those where the estimate existed).
+    by_kind : dict of str to dict
+        With two kinds or more: per kind, the estimate (:meth:`as_dict`) comparing the
+        grids given that kind with the untreated ones, or ``{"reason": ...}``. It
+        assumes that which kind a grid near the cut-off got did not depend on its risk.
     """
 
     effect: float
@@ -101,6 +107,7 @@ class EffectEstimate:
     n_grids: int
     kinds: dict[str, int] = field(default_factory=dict)
     n_boot: int = 0
+    by_kind: dict[str, dict] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -220,6 +227,7 @@ def estimate_effect(
     seed: int = 0,
     min_rows: int = 30,
     min_events: int = 30,
+    by_kind: bool = True,
 ) -> EffectEstimate:
     """The relative effect at the cut-off, with its grid-bootstrap interval.
 
@@ -241,6 +249,8 @@ def estimate_effect(
         ``min_events`` escalations (the baseline), and both together twice that: with
         fewer, a local line's interval runs from "all prevented" to "doubled", which
         is no estimate.
+    by_kind : bool
+        Also estimate each kind apart where there are two or more (same bandwidth).
 
     Returns
     -------
@@ -331,6 +341,12 @@ def estimate_effect(
     alpha = (1.0 - level) / 2.0
     low, high = np.quantile(sample, [alpha, 1.0 - alpha])
     kinds = part.loc[(part["treated"].to_numpy(dtype=bool)) & part["kind"].notna(), "kind"]
+    counts = kinds.astype(str).value_counts().sort_index()
+    apart = {}
+    if by_kind and len(counts) > 1:
+        settings = dict(level=level, n_boot=n_boot, seed=seed, min_rows=min_rows)
+        for kind in counts.index:
+            apart[str(kind)] = _one_kind(rows, str(kind), h, min_events, settings)
     return EffectEstimate(
         effect=effect,
         low=float(low),
@@ -347,9 +363,24 @@ def estimate_effect(
         events_inside=ev_in,
         events_outside=ev_out,
         n_grids=len(grids),
-        kinds={str(k): int(v) for k, v in kinds.astype(str).value_counts().sort_index().items()},
+        kinds={str(k): int(v) for k, v in counts.items()},
         n_boot=len(sample),
+        by_kind=apart,
     )
+
+
+def _one_kind(rows: pd.DataFrame, kind: str, bandwidth: int, min_events: int, settings) -> dict:
+    """The effect of one kind: its grids against the untreated, the others left out."""
+    given = rows["kind"].astype("string") == kind
+    other = rows["treated"].to_numpy(dtype=bool) & ~given.fillna(False).to_numpy()
+    sub = rows[~other].assign(treated=given[~other].fillna(False).to_numpy())
+    try:
+        est = estimate_effect(
+            sub, bandwidth=bandwidth, min_events=min_events, by_kind=False, **settings
+        )
+    except NoEffectEstimate as exc:
+        return {"reason": str(exc)}
+    return {k: v for k, v in est.as_dict().items() if k != "by_kind"}
 
 
 def _is_sharp(part: pd.DataFrame) -> bool:

@@ -323,13 +323,17 @@ def effect_markdown(metrics: dict) -> list[str]:
         ["outside", f"{effect['n_outside']:,}", f"{effect['events_outside']:,}"],
     ]
     kinds = ", ".join(f"{k} {v:,}" for k, v in effect.get("kinds", {}).items()) or "–"
-    return (
-        lines
-        + _table(header, body)
-        + [
-            "",
-            f"{effect['n_lists']:,} lists, {effect['bandwidth']} ranks each side, "
-            f"{effect['n_grids']:,} grids (the interval resamples grids); kinds: {kinds}.",
-            "",
-        ]
-    )
+    lines += _table(header, body) + [
+        f"{effect['n_lists']:,} lists, {effect['bandwidth']} ranks each side, "
+        f"{effect['n_grids']:,} grids (the interval resamples grids); kinds: {kinds}.",
+        "",
+    ]
+    for kind, e in effect.get("by_kind", {}).items():
+        if "effect" in e:
+            lines.append(
+                f"- {kind} against no intervention: {100 * e['effect']:+.1f}% "
+                f"({100 * e['low']:+.1f}% to {100 * e['high']:+.1f}%)"
+            )
+        else:
+            lines.append(f"- {kind}: no estimate ({e['reason']})")
+    return lines + ([""] if effect.get("by_kind") else [])

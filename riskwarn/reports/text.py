@@ -363,7 +363,13 @@ EFFECT_TEXT = {
             "The teams did not follow the list exactly (the share treated rises by {first} "
             "at the cut-off); the estimate is for an intervention actually made."
         ),
-        "kinds": "Interventions compared: {kinds} (one cut-off cannot tell kinds apart).",
+        "kinds": "Interventions compared: {kinds}.",
+        "by_kind": (
+            "Each kind against no intervention, assuming which kind a grid near the "
+            "cut-off got did not depend on its risk: {items}."
+        ),
+        "kind_item": "{kind} {effect} ({low} to {high})",
+        "kind_none": "{kind}: no estimate",
         "scope": (
             "This holds for grids near the plan's cut-off, in the first period of an "
             "intervention; it is a comparison, not proof, and no person is counted."
@@ -385,7 +391,10 @@ EFFECT_TEXT = {
             "{events_outside:,} 次；涉及 {n_grids:,} 个网格。"
         ),
         "fuzzy": "工作队伍未完全按名单行动（截止线处接受措施的比例上升 {first}）；估计针对实际采取的措施。",
-        "kinds": "比较的措施：{kinds}（同一截止线无法区分不同类型）。",
+        "kinds": "比较的措施：{kinds}。",
+        "by_kind": "各类措施分别与未采取措施相比（前提是截止线附近的网格采取哪类措施与其风险无关）：{items}。",
+        "kind_item": "{kind} {effect}（{low} 至 {high}）",
+        "kind_none": "{kind}：无法估计",
         "scope": "结论适用于计划截止线附近的网格、措施开始的第一期；这是比较而非证明，不涉及任何个人。",
         "fewer": "少 {x}",
         "more": "多 {x}",
@@ -426,6 +435,16 @@ def effect_lines(estimate: dict, lang: str) -> list[str]:
     if estimate.get("kinds"):
         kinds = ", ".join(f"{k} {v:,}" for k, v in estimate["kinds"].items())
         lines.append(t["kinds"].format(kinds=kinds))
+    if estimate.get("by_kind"):
+        items = [
+            t["kind_item"].format(
+                kind=kind, effect=pct(e["effect"]), low=pct(e["low"]), high=pct(e["high"])
+            )
+            if "effect" in e
+            else t["kind_none"].format(kind=kind)
+            for kind, e in estimate["by_kind"].items()
+        ]
+        lines.append(t["by_kind"].format(items="; ".join(items)))
     lines.append(t["scope"])
     return lines
 
