@@ -844,7 +844,11 @@ def effect(
     ] = None,
     bandwidth: Annotated[
         int | None,
-        typer.Option("--bandwidth", help="Ranks each side of the cut-off (default: capacity)."),
+        typer.Option(
+            "--bandwidth",
+            help="Ranks each side of the cut-off (default: the median number of grids "
+            "that entered a list).",
+        ),
     ] = None,
     level: Annotated[float, typer.Option("--level", help="Of the interval.")] = 0.9,
 ) -> None:
@@ -863,6 +867,8 @@ def effect(
             level=level,
             status=lambda what: status.update(f"{what}…"),
         )
+    for note in out.notes or []:
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     for line in effect_lines(out.estimate.as_dict(), "en"):
         console.print(escape(line), highlight=False, soft_wrap=True)
     if out.path is not None:

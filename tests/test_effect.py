@@ -332,3 +332,47 @@ def test_riskwarn_backtest_writes_the_effect_from_the_lists_beside_the_data(acti
 def _truth_outcomes(folder):
     truth = pd.read_parquet(folder / "_truth" / "escalation_probability.parquet")
     return truth.rename(columns={"period_start": "as_of"})[["grid_id", "as_of", "escalations"]]
+
+
+def test_a_refusal_replaces_an_older_estimate_beside_the_watchlist(acting_city, tmp_path):
+    watchlist = tmp_path / "out"
+    (watchlist / "history").mkdir(parents=True)
+    (watchlist / "effect.json").write_text('{"effect": -0.5, "low": -0.6, "high": -0.4}')
+    two = sorted((acting_city / "history").glob("*.parquet"))[:2]
+    for path in two:
+        (watchlist / "history" / path.name).write_bytes(path.read_bytes())
+    # a list renamed aside is not read as another list
+    (watchlist / "history" / f"{two[0].stem}_old.parquet").write_bytes(two[0].read_bytes())
+    assert main(["effect", "--data", str(acting_city), "--watchlist", str(watchlist)]) == 2
+    saved = json.loads((watchlist / "effect.json").read_text())
+    assert list(saved) == ["reason"] and "these are 1)" in saved["reason"]
+
+
+def test_settings_are_checked_before_the_data_is_read(tmp_path, capsys):
+    missing = str(tmp_path / "nowhere")
+    assert main(["effect", "--data", missing, "--level", "1.5"]) == 2
+    assert "--level must be between 0 and 1" in capsys.readouterr().err
+    assert main(["effect", "--data", missing, "--bandwidth", "0"]) == 2
+    assert "--bandwidth must be at least 1" in capsys.readouterr().err
+    assert main(["effect", "--data", missing, "--watchlist", missing]) == 2
+    assert "the --watchlist folder" in capsys.readouterr().err
+
+
+def test_lists_further_apart_than_the_period_are_noted_and_the_card_gives_the_groups(tmp_path):
+    import dataclasses
+
+    from riskwarn.config import Config
+    from riskwarn.workflows.effect import _spacing_notes, _with_card_groups
+
+    months = pd.date_range("2023-01-01", periods=6, freq="MS", tz="Asia/Shanghai")
+    lists = pd.DataFrame({"as_of": months, "grid_id": "G1", "score": 0.1, "in_plan": False})
+    (note,) = _spacing_notes(lists, Config())
+    assert "days apart but the period is W-MON" in note and "--config" in note
+    monthly = dataclasses.replace(Config(), data=dataclasses.replace(Config().data, freq="MS"))
+    assert _spacing_notes(lists, monthly) == []
+    card = {"plan": {"capacity": 4, "capacity_by": "town", "hold_periods": 2}}
+    (tmp_path / "model_card.json").write_text(json.dumps(card))
+    notes = []
+    assert _with_card_groups(Config(), tmp_path, notes).watchlist.capacity_by == "town"
+    assert notes == ["capacity per town, as the watchlist's model card records the plan."]
+    assert _with_card_groups(Config(), None, []).watchlist.capacity_by is None

@@ -752,9 +752,19 @@ def test_the_plan_section_per_town_with_churn_recent_interventions_and_the_effec
         "first_stage": 1.0, "bandwidth": 2, "n_lists": 50, "n_inside": 100, "n_outside": 100,
         "events_inside": 30, "events_outside": 41, "n_grids": 35, "kinds": {"mediation": 100},
     }  # fmt: skip
-    (out / "effect.json").write_text(json.dumps(effect))
+    (out / "effect.json").write_text(json.dumps({**effect, "first_list": "2024-01-01",
+                                                 "last_list": "2025-03-03"}))  # fmt: skip
     html = render_report(out, lang="en")
     assert "28% fewer escalations" in html and "-45% to -8%" in html
+    assert "From the lists of 2024-01-01 to 2025-03-03." in html
+    # a refused estimate replaces it: its reason is shown, not the older figures
+    (out / "effect.json").write_text(json.dumps({"reason": "too few escalations"}))
+    html = render_report(out, lang="en")
+    assert "No estimate: too few escalations" in html and "28% fewer" not in html
     zh = render_report(out, lang="zh")
-    assert "4 个网格纳入计划（承载能力：每个town 2 个网格）" in zh
-    assert "少 28%" in zh and "工作措施的效果" in zh and "No effect" not in zh
+    assert "4 个网格纳入计划（承载能力：每个乡镇（街道） 2 个网格）" in zh
+    assert "<th>乡镇（街道）</th>" in zh
+    assert "无法估计：too few escalations" in zh and "工作措施的效果" in zh
+    (out / "effect.json").write_text(json.dumps(effect))
+    zh = render_report(out, lang="zh")
+    assert "少 28%" in zh and "No effect" not in zh

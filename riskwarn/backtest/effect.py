@@ -271,9 +271,16 @@ def estimate_effect(
             "consecutive dated lists where some grids entered the plan and others did not."
         )
     n_lists = int(rows[["as_of", "group"]].drop_duplicates()["as_of"].nunique())
+    entered = rows[rows["distance"] > 0].groupby(["as_of", "group"]).size()
+    default = max(2, int(np.median(entered)))
+    # what would help: more lists, or (below the default) a wider bandwidth
+    more = f"a longer history of lists is needed (these are {n_lists})" + (
+        f", or a wider --bandwidth (the default here is {default})"
+        if bandwidth is not None and bandwidth < default
+        else ""
+    )
     if bandwidth is None:
-        entered = rows[rows["distance"] > 0].groupby(["as_of", "group"]).size()
-        bandwidth = max(2, int(np.median(entered)))
+        bandwidth = default
     if int(bandwidth) < 1:
         raise RiskwarnError(f"bandwidth must be at least 1 rank, got {bandwidth!r}.")
     h = int(bandwidth)
@@ -290,14 +297,13 @@ def estimate_effect(
     if min(n_in, n_out) < min_rows:
         raise NoEffectEstimate(
             f"too few grid-periods near the cut-off ({n_in} just inside, {n_out} just "
-            f"outside within {h} ranks; at least {min_rows} each are needed): a longer "
-            "history of lists is needed."
+            f"outside within {h} ranks; at least {min_rows} each are needed): {more}."
         )
     if ev_out < min_events or ev_in + ev_out < 2 * min_events:
         raise NoEffectEstimate(
             f"too few escalations near the cut-off ({ev_in} just inside, {ev_out} just "
             f"outside; at least {min_events} outside and {2 * min_events} in all are "
-            "needed) to tell an effect from chance: a longer history of lists is needed."
+            f"needed) to tell an effect from chance: {more}."
         )
     codes, grids = pd.factorize(part["grid_id"].astype(str))
     stats = _grid_stats(codes, len(grids), d, w, y, t, inside)

@@ -16,6 +16,8 @@ from riskwarn.reports.text import PLAN_TEXT, effect_lines
 RECENT_PERIODS = 8
 #: Plans compared for the mean churn.
 CHURN_LISTS = 12
+#: Recently treated grids listed by name (the highest ranked).
+SHOWN = 20
 
 
 def _planned(w: pd.DataFrame) -> pd.Series:
@@ -71,8 +73,9 @@ def _capacity_text(settings: dict, t: dict) -> str:
         return ""
     by = settings.get("capacity_by")
     if isinstance(capacity, dict):
-        return t["capacity_table"].format(by=escape(str(by or "")))
-    return t["capacity_by" if by else "capacity"].format(n=capacity, by=escape(str(by or "")))
+        return t["capacity_table"].format(by=escape(str(t["group_names"].get(by, by or ""))))
+    name = t["group_names"].get(by, by) if by else ""
+    return t["capacity_by" if by else "capacity"].format(n=capacity, by=escape(str(name)))
 
 
 def _by_group(data, planned, periods, settings, t) -> str:
@@ -102,8 +105,9 @@ def _by_group(data, planned, periods, settings, t) -> str:
             f"<td>{np.median(part['periods']):g}</td>"
             f"<td>{int((part['since'] <= RECENT_PERIODS).sum()):,}</td></tr>"
         )
+    name = t["group_names"].get(by, by)
     head = "".join(
-        f"<th>{h.format(by=escape(by), n=RECENT_PERIODS)}</th>" for h in t["group_header"]
+        f"<th>{h.format(by=escape(name), n=RECENT_PERIODS)}</th>" for h in t["group_header"]
     )
     return f"<table class='plan-groups'><tr>{head}</tr>{''.join(rows)}</table>"
 
@@ -138,7 +142,8 @@ def _recent(data: WatchlistFolder, t: dict, unit: str, lang: str) -> str:
     if "periods_since_intervention" not in w:
         return ""
     since = w["periods_since_intervention"].astype("Float64")
-    recent = w[since.notna() & (since <= RECENT_PERIODS)].copy()
+    listed = _planned(w) | w["tier"].notna()  # the list: the plan and the tiers
+    recent = w[listed & since.notna() & (since <= RECENT_PERIODS)].sort_values("rank")
     if recent.empty:
         return f"<p>{t['no_recent'].format(n=RECENT_PERIODS, unit=unit)}</p>"
     history = data.history
@@ -169,4 +174,8 @@ def _recent(data: WatchlistFolder, t: dict, unit: str, lang: str) -> str:
             )
         items.append(f"<li><b>{escape(str(row.grid_id))}</b> {text}</li>")
     head = t["recent"].format(n=len(recent), window=RECENT_PERIODS, unit=unit, fell=fell, rose=rose)
-    return f"<p>{head}</p><ul>{''.join(items[:20])}</ul><p class='note'>{t['recent_note']}</p>"
+    more = f"<p>{t['recent_more'].format(n=SHOWN)}</p>" if len(items) > SHOWN else ""
+    return (
+        f"<p>{head}</p><ul>{''.join(items[:SHOWN])}</ul>{more}"
+        f"<p class='note'>{t['recent_note']}</p>"
+    )

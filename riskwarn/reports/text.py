@@ -359,6 +359,8 @@ EFFECT_TEXT = {
             "the cut-off ({bandwidth} ranks each side) in {n_lists:,} lists, with "
             "{events_inside:,} and {events_outside:,} escalations; {n_grids:,} grids."
         ),
+        "span": "From the lists of {first} to {last}.",
+        "sharp": "The list alone decided which grids were treated (a sharp design).",
         "fuzzy": (
             "The teams did not follow the list exactly (the share treated rises by {first} "
             "at the cut-off); the estimate is for an intervention actually made."
@@ -390,6 +392,8 @@ EFFECT_TEXT = {
             "{bandwidth} 个名次），共 {n_lists:,} 份名单，升级分别为 {events_inside:,} 和 "
             "{events_outside:,} 次；涉及 {n_grids:,} 个网格。"
         ),
+        "span": "依据 {first} 至 {last} 的名单。",
+        "sharp": "是否采取措施完全由名单决定（清晰断点设计）。",
         "fuzzy": "工作队伍未完全按名单行动（截止线处接受措施的比例上升 {first}）；估计针对实际采取的措施。",
         "kinds": "比较的措施：{kinds}。",
         "by_kind": "各类措施分别与未采取措施相比（前提是截止线附近的网格采取哪类措施与其风险无关）：{items}。",
@@ -430,6 +434,10 @@ def effect_lines(estimate: dict, lang: str) -> list[str]:
     if estimate["low"] <= 0 <= estimate["high"]:
         lines.append(t["unclear"])
     lines.append(t["basis"].format(**estimate))
+    if estimate.get("first_list"):
+        lines.append(t["span"].format(first=estimate["first_list"], last=estimate["last_list"]))
+    if estimate.get("design") == "sharp":
+        lines.append(t["sharp"])
     if estimate.get("design") == "fuzzy":
         lines.append(t["fuzzy"].format(first=f"{100 * estimate['first_stage']:.0f}%"))
     if estimate.get("kinds"):
@@ -458,7 +466,7 @@ PLAN_TEXT = {
         "capacity_table": " (capacity set per {by})",
         "stay": (
             "{new} entered now; {kept} carry on from the last plan, in it for {median} "
-            "{unit} at the median (the longest {longest})."
+            "{unit} at the median (the longest {longest} {unit})."
         ),
         "all_new": "All {new} entered now.",
         "group_header": [
@@ -476,10 +484,12 @@ PLAN_TEXT = {
         ),
         "no_churn": "There is no earlier plan to compare with yet.",
         "recent": (
-            "{n} of the grids listed had an intervention in the last {window} {unit}. Since "
-            "then their risk fell in {fell} and rose in {rose}:"
+            "{n} of the grids on the list (in the plan or a tier) had an intervention in the "
+            "last {window} {unit}. Since then their risk fell in {fell} and rose in {rose}:"
         ),
         "recent_item": "intervention {n} {unit} ago; risk {then} then, {now} now",
+        "recent_more": "(the {n} highest ranked are listed)",
+        "group_names": {},
         "recent_item_now": "intervention {n} {unit} ago; risk {now} now",
         "recent_note": (
             "Risk here is the risk if nothing is done: a visit alone does not take a grid "
@@ -499,7 +509,7 @@ PLAN_TEXT = {
         "capacity": "（承载能力：{n} 个网格）",
         "capacity_by": "（承载能力：每个{by} {n} 个网格）",
         "capacity_table": "（承载能力按{by}分别设定）",
-        "stay": "本期新纳入 {new} 个；{kept} 个延续上期计划，已在计划中的期数中位数为 {median}{unit}（最长 {longest}）。",
+        "stay": "本期新纳入 {new} 个；{kept} 个延续上期计划，在计划中的时长中位数为 {median}{unit}（最长 {longest}{unit}）。",
         "all_new": "全部 {new} 个均为本期新纳入。",
         "group_header": [
             "{by}",
@@ -514,7 +524,9 @@ PLAN_TEXT = {
             "{jaccard}，1 表示计划相同）。最近 {lists} 次计划调整中，平均每次替换 {replaced}。"
         ),
         "no_churn": "尚无更早的计划可比较。",
-        "recent": "名单中有 {n} 个网格在最近 {window}{unit}内采取过工作措施。此后风险下降 {fell} 个、上升 {rose} 个：",
+        "recent": "名单中（纳入计划或进入等级）有 {n} 个网格在最近 {window}{unit}内采取过工作措施。此后风险下降 {fell} 个、上升 {rose} 个：",
+        "recent_more": "（仅列出排名最高的 {n} 个）",
+        "group_names": {"town": "乡镇（街道）", "district": "区县"},
         "recent_item": "{n}{unit}前采取措施；当时风险 {then}，现在 {now}",
         "recent_item_now": "{n}{unit}前采取措施；现在风险 {now}",
         "recent_note": (

@@ -209,6 +209,15 @@ def _instants(as_of: pd.Series) -> pa.Array:
     return pa.array(utc, type=pa.timestamp("us", tz=str(as_of.dt.tz)))
 
 
+def _dated(path: Path) -> pd.Timestamp | None:
+    """The date of a dated copy's name (``watchlist_2024-03-04.parquet``); None for any
+    other name (a copy renamed aside, ``watchlist_2024-03-04_old.parquet``)."""
+    try:
+        return pd.Timestamp(path.stem.removeprefix("watchlist_"))
+    except ValueError:
+        return None
+
+
 def previous_watchlist(out: str | Path, as_of: pd.Timestamp) -> pd.DataFrame | None:
     """The watchlist of the latest as-of date before ``as_of`` kept in ``out``, if any."""
     folder = Path(out) / HISTORY
@@ -216,11 +225,8 @@ def previous_watchlist(out: str | Path, as_of: pd.Timestamp) -> pd.DataFrame | N
         return None
     earlier = []
     for path in sorted(folder.glob("watchlist_*.parquet")):
-        try:
-            day = pd.Timestamp(path.stem.removeprefix("watchlist_"))
-        except ValueError:
-            continue
-        if day < pd.Timestamp(as_of.date()):
+        day = _dated(path)
+        if day is not None and day < pd.Timestamp(as_of.date()):
             earlier.append(path)
     if not earlier:
         return None
@@ -243,7 +249,7 @@ def read_history(folder: str | Path, columns: list[str] | None = None) -> pd.Dat
     ``columns``: those to read (default :data:`HISTORY_COLUMNS` and the plan's where
     the copies have them). A copy that lacks one of ``columns`` is an error naming it.
     """
-    paths = sorted((Path(folder) / HISTORY).glob("watchlist_*.parquet"))
+    paths = [p for p in sorted((Path(folder) / HISTORY).glob("watchlist_*.parquet")) if _dated(p)]
     if not paths:
         return None
     frames = []
