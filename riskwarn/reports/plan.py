@@ -43,7 +43,7 @@ def plan_section(data: WatchlistFolder, lang: str, unit: str) -> str:
         f"<p>{t['stay'].format(new=new, kept=len(planned) - new, **_spread(periods[periods > 1]), unit=unit)}</p>"
         if len(planned) > new
         else f"<p>{t['all_new'].format(new=new)}</p>",
-        _by_group(data, planned, periods, settings, t),
+        _by_group(data, planned, periods, settings, t, unit),
         _churn(data.plans, t),
         _recent(data, t, unit, lang),
         f"<h3>{t['effect_title']}</h3>",
@@ -78,7 +78,7 @@ def _capacity_text(settings: dict, t: dict) -> str:
     return t["capacity_by" if by else "capacity"].format(n=capacity, by=escape(str(name)))
 
 
-def _by_group(data, planned, periods, settings, t) -> str:
+def _by_group(data, planned, periods, settings, t, unit: str) -> str:
     """Per town (or the capacity's group): in the plan, capacity, new, how long."""
     by = settings.get("capacity_by") or "town"
     groups = [data.places.get(str(g), {}).get(by) for g in planned["grid_id"]]
@@ -107,7 +107,8 @@ def _by_group(data, planned, periods, settings, t) -> str:
         )
     name = t["group_names"].get(by, by)
     head = "".join(
-        f"<th>{h.format(by=escape(name), n=RECENT_PERIODS)}</th>" for h in t["group_header"]
+        f"<th>{h.format(by=escape(name), n=RECENT_PERIODS, unit=unit)}</th>"
+        for h in t["group_header"]
     )
     return f"<table class='plan-groups'><tr>{head}</tr>{''.join(rows)}</table>"
 

@@ -474,8 +474,8 @@ PLAN_TEXT = {
             "in the plan",
             "capacity",
             "new now",
-            "periods in the plan (median)",
-            "intervention in the last {n} periods",
+            "{unit} in the plan (median)",
+            "intervention in the last {n} {unit}",
         ],
         "churn": (
             "Against the plan of {date}: {stayed} of these {n} grids were in it too "
@@ -516,8 +516,8 @@ PLAN_TEXT = {
             "纳入计划",
             "承载能力",
             "本期新纳入",
-            "在计划中的期数（中位数）",
-            "近 {n} 期采取过措施",
+            "在计划中的时长（{unit}，中位数）",
+            "近 {n}{unit}采取过措施",
         ],
         "churn": (
             "与 {date} 的计划相比：这 {n} 个网格中有 {stayed} 个当时也在计划中（重合度 "
