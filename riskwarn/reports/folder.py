@@ -59,6 +59,11 @@ class WatchlistFolder:
     effect: dict | None = None
 
 
+def is_planned(rows: pd.DataFrame) -> pd.Series:
+    """Whether each row's grid is in the plan (a missing ``in_plan``: not planned)."""
+    return rows["in_plan"].fillna(False).astype(bool)
+
+
 def _read_json(path: Path, what: str):
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -103,11 +108,15 @@ def read_watchlist_folder(folder: str | Path, max_history: int = 26) -> Watchlis
     plans = []
     for path in sorted((folder / HISTORY).glob("watchlist_*.parquet"))[-max_history:]:
         try:
-            frames.append(pd.read_parquet(path, columns=["grid_id", "as_of", "score"]))
-            if "in_plan" in pq.read_schema(path).names:
-                plans.append(pd.read_parquet(path, columns=["as_of", "grid_id", "in_plan"]))
+            # one read of each copy: its plan too where it has one
+            plan = ["in_plan"] if "in_plan" in pq.read_schema(path).names else []
+            rows = pd.read_parquet(path, columns=["grid_id", "as_of", "score", *plan])
         except (OSError, pa.ArrowInvalid, KeyError, ValueError) as exc:
             notes.append(f"{path.name} skipped: {exc}")
+            continue
+        frames.append(rows[["grid_id", "as_of", "score"]])
+        if plan:
+            plans.append(rows[["as_of", "grid_id", "in_plan"]])
     history = watchlist[["grid_id", "as_of", "score"]]
     if frames:
         history = pd.concat([*frames, history], ignore_index=True)
@@ -148,5 +157,5 @@ def _plans(frames: list[pd.DataFrame], watchlist: pd.DataFrame) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=["as_of", "grid_id", "in_plan"])
     plans = pd.concat(frames, ignore_index=True)
-    plans = plans[plans["in_plan"].fillna(False).astype(bool)]
+    plans = plans[is_planned(plans)]
     return plans.sort_values(["as_of", "grid_id"], kind="stable").reset_index(drop=True)

@@ -18,7 +18,7 @@ from riskwarn.backtest.evaluate import FAIRNESS_MIN_ESCALATIONS
 from riskwarn.backtest.forecast import interval_name
 from riskwarn.config import WatchlistConfig, k_label, quantile_level
 from riskwarn.errors import RiskwarnError
-from riskwarn.reports.folder import WatchlistFolder, read_watchlist_folder
+from riskwarn.reports.folder import WatchlistFolder, is_planned, read_watchlist_folder
 from riskwarn.reports.plan import plan_section
 from riskwarn.reports.svg import (
     TIER_COLOURS,
@@ -283,7 +283,7 @@ class _Report:
                 f'<div class="n">{n:,}</div><div class="what">{t["grids"]}</div></div>'
             )
         if "in_plan" in w and w["in_plan"].notna().any():
-            n = int(w["in_plan"].fillna(False).astype(bool).sum())
+            n = int(is_planned(w).sum())
             cards.append(
                 f'<div class="card chg"><div class="what">{t["in_plan_card"]}</div>'
                 f'<div class="n">{n:,}</div><div class="what">{t["grids"]}</div></div>'
@@ -369,9 +369,7 @@ class _Report:
         t, w = self.t, self.w
         top = w.head(self._n_rows())
         if "in_plan" in w:  # every grid the teams take is listed, whatever its rank
-            planned = w[
-                w["in_plan"].fillna(False).astype(bool) & ~w["grid_id"].isin(top["grid_id"])
-            ]
+            planned = w[is_planned(w) & ~w["grid_id"].isin(top["grid_id"])]
             top = pd.concat([top, planned]).sort_values("rank", kind="stable")
         history = self.data.history
         history = history[history["grid_id"].isin(set(top["grid_id"]))]

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from riskwarn.models.reasons import UNITS, unit_letter
-from riskwarn.reports.folder import WatchlistFolder
+from riskwarn.reports.folder import WatchlistFolder, is_planned
 from riskwarn.reports.text import PLAN_TEXT, effect_lines
 
 #: Interventions this recent (in periods) are listed with the risk before and now.
@@ -20,17 +20,13 @@ CHURN_LISTS = 12
 SHOWN = 20
 
 
-def _planned(w: pd.DataFrame) -> pd.Series:
-    return w["in_plan"].fillna(False).astype(bool)
-
-
 def plan_section(data: WatchlistFolder, lang: str, unit: str) -> str:
     """The section's HTML; empty for a watchlist without a plan."""
     w = data.watchlist
     if "in_plan" not in w or not w["in_plan"].notna().any():
         return ""
     t = PLAN_TEXT[lang]
-    planned = w[_planned(w)]
+    planned = w[is_planned(w)]
     settings = data.card.get("plan") or {}
     periods = (
         planned["plan_periods"].astype("Float64").fillna(1).to_numpy(dtype=float)
@@ -143,7 +139,7 @@ def _recent(data: WatchlistFolder, t: dict, unit: str, lang: str) -> str:
     if "periods_since_intervention" not in w:
         return ""
     since = w["periods_since_intervention"].astype("Float64")
-    listed = _planned(w) | w["tier"].notna()  # the list: the plan and the tiers
+    listed = is_planned(w) | w["tier"].notna()  # the list: the plan and the tiers
     recent = w[listed & since.notna() & (since <= RECENT_PERIODS)].sort_values("rank")
     if recent.empty:
         return f"<p>{t['no_recent'].format(n=RECENT_PERIODS, unit=unit)}</p>"

@@ -243,12 +243,9 @@ def previous_watchlist(out: str | Path, as_of: pd.Timestamp) -> pd.DataFrame | N
         ) from exc
 
 
-def read_history(folder: str | Path, columns: list[str] | None = None) -> pd.DataFrame | None:
-    """Every dated list kept under ``folder/history/``, oldest first (None if none).
-
-    ``columns``: those to read (default :data:`HISTORY_COLUMNS` and the plan's where
-    the copies have them). A copy that lacks one of ``columns`` is an error naming it.
-    """
+def read_history(folder: str | Path, columns: list[str]) -> pd.DataFrame | None:
+    """``columns`` of every dated list kept under ``folder/history/``, oldest first
+    (None if none). A copy that lacks one of them is an error naming it."""
     paths = [p for p in sorted((Path(folder) / HISTORY).glob("watchlist_*.parquet")) if _dated(p)]
     if not paths:
         return None
@@ -256,13 +253,12 @@ def read_history(folder: str | Path, columns: list[str] | None = None) -> pd.Dat
     for path in paths:
         try:
             have = set(pq.read_schema(path).names)
-            want = columns or [c for c in (*HISTORY_COLUMNS, *HISTORY_PLAN_COLUMNS) if c in have]
-            if missing := [c for c in want if c not in have]:
+            if missing := [c for c in columns if c not in have]:
                 raise RiskwarnError(
                     f"the dated list {path} lacks {missing} (it was written before riskwarn "
                     "kept them, or by another tool); move it away or score that date again."
                 )
-            frames.append(pd.read_parquet(path, columns=want))
+            frames.append(pd.read_parquet(path, columns=columns))
         except (OSError, pa.ArrowInvalid) as exc:
             raise RiskwarnError(
                 f"the dated list {path} cannot be read ({exc}); move it away or score that "
