@@ -146,9 +146,9 @@ def test_every_fit_and_prediction_uses_the_same_thread_count():
 
 def test_capacity_follows_the_escalations_and_explicit_settings_win():
     assert capacity(300) == (4, 0.03) and capacity(1_000) == (4, 0.03)
-    assert capacity(2_000) == capacity(40_000) == (7, 0.1)
+    assert capacity(2_000) == capacity(40_000) == (7, 0.05)
     leaves, rate = capacity(1_400)
-    assert 4 < leaves < 7 and 0.03 < rate < 0.1
+    assert 4 < leaves < 7 and 0.03 < rate < 0.05
     model = LightGBMEscalation()
     small, big = model._params(5_000, 300), model._params(200_000, 8_000)
     assert (small["num_leaves"], small["learning_rate"], small["bagging_fraction"]) == (
@@ -156,7 +156,7 @@ def test_capacity_follows_the_escalations_and_explicit_settings_win():
         0.03,
         0.7,
     )
-    assert (big["num_leaves"], big["learning_rate"]) == (7, 0.1) and "bagging_fraction" not in big
+    assert (big["num_leaves"], big["learning_rate"]) == (7, 0.05) and "bagging_fraction" not in big
     fixed = LightGBMEscalation(num_leaves=15, learning_rate=0.2)._params(5_000, 300)
     assert (fixed["num_leaves"], fixed["learning_rate"]) == (15, 0.2)
 
