@@ -147,8 +147,10 @@ def test_every_fit_and_prediction_uses_the_same_thread_count():
 def test_capacity_follows_the_escalations_and_explicit_settings_win():
     assert capacity(300) == (4, 0.03) and capacity(1_000) == (4, 0.03)
     assert capacity(2_000) == capacity(40_000) == (7, 0.05)
-    leaves, rate = capacity(1_400)
+    leaves, rate = capacity(1_200)
     assert 4 < leaves < 7 and 0.03 < rate < 0.05
+    # the rate stops at 0.05 while the leaves still grow
+    assert capacity(1_400)[1] == capacity(1_900)[1] == 0.05 and capacity(1_400)[0] < 7
     model = LightGBMEscalation()
     small, big = model._params(5_000, 300), model._params(200_000, 8_000)
     assert (small["num_leaves"], small["learning_rate"], small["bagging_fraction"]) == (

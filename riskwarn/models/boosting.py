@@ -40,15 +40,17 @@ def capacity(n_positive: int) -> tuple[int, float]:
     less than what a city's tens of thousands can: small data gets smaller trees
     and slower learning, so that early stopping on a noisy validation window stops
     near a smooth model instead of far past it. Up to 1,000 escalations 4 leaves and
-    a rate of 0.03; from 2,000 on, 7 leaves and 0.05; in between, both move with the
-    log of the escalations (and below 2,000 each round bags 70 % of the rows).
+    a rate of 0.03; from 2,000 on, 7 leaves; in between, the leaves move with the
+    log of the escalations and so does the rate, from 0.03 up to at most 0.05
+    (reached at about 1,350 escalations). Below 2,000 each round bags 70 % of the rows.
 
-    A city's rate was 0.1 (half the rounds of 0.05): on two 2,000-grid cities 0.05
-    ranked as well or better and varied less with the seed (AP 0.811 and 0.812 of
-    the truth's with two seeds, against 0.792 and 0.807), for half again the time.
+    A city's rate was 0.1 (half the rounds of 0.05): on a 2,000-grid city 0.05
+    ranked better and varied less with the seed (AP 0.811 and 0.812 of the truth's
+    with two seeds, against 0.792 and 0.807), and as well on a second city, for half
+    again the time. Below 1,350 escalations the rates are those of before.
     """
     t = float(np.clip(np.log2(max(int(n_positive), 1) / 1000), 0.0, 1.0))
-    return int(round(4 + 3 * t)), round(0.03 * (0.05 / 0.03) ** t, 4)
+    return int(round(4 + 3 * t)), round(min(0.03 * (0.1 / 0.03) ** t, 0.05), 4)
 
 
 # Half-life of the time-decay weights tried against none, as a share of the dates a
