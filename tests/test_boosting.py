@@ -146,7 +146,10 @@ def test_every_fit_and_prediction_uses_the_same_thread_count():
 
 def test_capacity_follows_the_escalations_and_explicit_settings_win():
     assert capacity(300) == (4, 0.03) and capacity(1_000) == (4, 0.03)
-    assert capacity(2_000) == capacity(40_000) == (7, 0.05)
+    assert capacity(2_000) == capacity(10_000) == (7, 0.05)
+    # tens of thousands of escalations (a 20,000-grid city): back to 0.1, for time
+    assert capacity(40_000) == capacity(400_000) == (7, 0.1)
+    assert 0.05 < capacity(20_000)[1] < 0.1
     leaves, rate = capacity(1_200)
     assert 4 < leaves < 7 and 0.03 < rate < 0.05
     # the rate stops at 0.05 while the leaves still grow
