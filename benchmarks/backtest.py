@@ -33,7 +33,9 @@ from features import OUT, city_parser, ensure_city, rss_mb
 TARGET_S = 20 * 60
 TARGET_MB = 12 * 1024
 HORIZON = 4  # the built-in [label] horizon
-STEP = re.compile(r"^\[(\d+)/(\d+)\] (.*) \((\d+)s\)$")
+# "[14/144] fold 4/4 (…), h=3, ensemble (133s, about 1239s left)": the CLI logs the
+# start of fitting ([0/N]) and every tenth of the fits.
+STEP = re.compile(r"^\[(\d+)/(\d+)\] (.*) \((\d+)s(?:, about \d+s left)?\)$")
 FIT = re.compile(r"^fold (\d+)/(\d+) \(train to [^)]*\), h=(\d+), (\w+)$")
 TOTAL = re.compile(r"^backtest of .* in ([\d.]+)s$")
 
@@ -95,12 +97,16 @@ def phases(lines: list[str], wall_s: float) -> dict[str, Any]:
             steps.append((int(m.group(1)), int(m.group(2)), m.group(3), int(m.group(4))))
         elif (t := TOTAL.match(line.strip())) is not None:
             cli_total = float(t.group(1))
-    if not steps or steps[-1][2] != "done":
+    if not steps or steps[-1][2] != "done" or steps[0][0] != 0:
         return {"available": False}
+    # Per model, horizon and fold only when every step was logged (the CLI now logs a
+    # tenth of them: the time between two sampled lines is not one fit's).
+    every_step = len(steps) == steps[-1][1] + 1
     per_model: dict[str, float] = {}
     per_horizon: dict[str, float] = {}
     per_fold: dict[str, float] = {}
-    for (_, _, message, t0), (_, _, _, t1) in zip(steps[:-1], steps[1:], strict=True):
+    pairs = zip(steps[:-1], steps[1:], strict=True) if every_step else ()
+    for (_, _, message, t0), (_, _, _, t1) in pairs:
         fit = FIT.match(message)
         if fit is None:
             continue

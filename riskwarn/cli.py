@@ -284,15 +284,20 @@ def _steps(status, progress, task, t0):
 
     def on_step(done: int, total: int, message: str) -> None:
         if not console.is_terminal:
-            # Logs and pipes get a line at every tenth of the fits (parallel fits
-            # finish out of order: never a count twice or backwards), with an ETA.
+            # Logs and pipes get a line when fitting starts (what came before is the
+            # data and features) and at every tenth of the fits (parallel fits finish
+            # out of order: never a count twice or backwards), with an ETA.
             every = max(1, total // 10)
-            if done <= logged["done"] or (done < total and done - logged["done"] < every):
+            first = done == 0 and "started" not in logged
+            logged["started"] = True
+            if not first and (
+                done <= logged["done"] or (done < total and done - logged["done"] < every)
+            ):
                 return
             logged["done"] = done
             elapsed = time.perf_counter() - t0
             left = elapsed / done * (total - done) if done else 0.0
-            eta = f", about {left:.0f}s left" if done < total else ""
+            eta = f", about {left:.0f}s left" if 0 < done < total else ""
             console.print(f"[{done}/{total}] {escape(message)} ({elapsed:.0f}s{eta})")
             return
         if not task:

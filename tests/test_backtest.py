@@ -139,12 +139,13 @@ def test_cli_writes_predictions_and_metrics(city, tmp_path, capsys):
     assert main(["backtest", "--data", str(folder), "--config", str(cfg), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "wrote" in printed and "predictions.parquet" in printed
-    # In a log (not a terminal): a line per tenth of the fits, counts only going up.
+    # In a log (not a terminal): a line when fitting starts, then one per tenth of the
+    # fits, counts only going up.
     import re
 
     steps = [tuple(map(int, m)) for m in re.findall(r"^\[(\d+)/(\d+)\]", printed, re.M)]
     done = [d for d, _ in steps]
-    assert steps and len(steps) <= 11 and done == sorted(set(done))
+    assert steps and len(steps) <= 12 and done == sorted(set(done)) and done[0] == 0
     assert steps[-1][0] == steps[-1][1] and "left)" in printed
     pred = pd.read_parquet(out / "predictions.parquet")
     assert set(pred["model"].astype(str)) == {"persistence", "hotspot", "lightgbm", "ensemble"}
