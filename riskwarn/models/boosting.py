@@ -50,7 +50,8 @@ def capacity(n_positive: int) -> tuple[int, float]:
     with two seeds, against 0.792 and 0.807; as well on a second city). A
     20,000-grid city's fits (tens of thousands of escalations in a sample of at
     most ``max_rows`` rows) vary less from one fit to the next, and there 0.1 takes
-    half the rounds: its backtest took 27 min at 0.05 against 18 at 0.1.
+    half the rounds: at 0.05 the fits of its backtest (``benchmarks/backtest.py``)
+    took 26 min, more than the whole backtest's 20-minute budget.
     """
     n = max(int(n_positive), 1)
     t = float(np.clip(np.log2(n / 1000), 0.0, 1.0))
