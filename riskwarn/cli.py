@@ -280,7 +280,7 @@ def backtest(
 
 def _steps(status, progress, task, t0):
     """One progress callback: a live bar on a terminal, a line per tenth of the work in logs."""
-    logged = {"done": 0}
+    logged = {"done": -1}  # nothing logged yet: the start of fitting (0) is
 
     def on_step(done: int, total: int, message: str) -> None:
         if not console.is_terminal:
@@ -288,11 +288,8 @@ def _steps(status, progress, task, t0):
             # data and features) and at every tenth of the fits (parallel fits finish
             # out of order: never a count twice or backwards), with an ETA.
             every = max(1, total // 10)
-            first = done == 0 and "started" not in logged
-            logged["started"] = True
-            if not first and (
-                done <= logged["done"] or (done < total and done - logged["done"] < every)
-            ):
+            since = done - max(logged["done"], 0)
+            if done <= logged["done"] or (0 < done < total and since < every):
                 return
             logged["done"] = done
             elapsed = time.perf_counter() - t0
