@@ -24,6 +24,7 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,41 @@ def phases(lines: list[str], wall_s: float) -> dict[str, Any]:
     return out
 
 
+class PhaseMemory:
+    """The resident memory of a running process, sampled twice a second from
+    ``/proc/<pid>/status`` (Linux; elsewhere nothing is recorded), and its peak in
+    each phase of the CLI's log: before fitting, fitting (from ``[0/N]`` to the
+    ``done`` line), after fitting."""
+
+    def __init__(self, pid: int) -> None:
+        self.status = Path(f"/proc/{pid}/status")
+        self.phase = "data_and_features"
+        self.peak: dict[str, float] = {}
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        while not self.done.wait(0.5):
+            try:
+                text = self.status.read_text()
+            except OSError:
+                return
+            kb = next((int(x.split()[1]) for x in text.splitlines() if x.startswith("VmRSS")), 0)
+            self.peak[self.phase] = max(self.peak.get(self.phase, 0.0), kb / 1024)
+
+    def line(self, line: str) -> None:
+        if (m := STEP.match(line.strip())) is not None:
+            self.phase = "after_fitting" if m.group(3) == "done" else "fitting"
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
+
+    def peaks(self) -> dict[str, float]:
+        return {k: round(v) for k, v in self.peak.items()}
+
+
 def one_run(folder: Path, config: Path, out: Path, log: Path) -> dict[str, Any]:
     """One ``riskwarn backtest`` in a fresh process: wall time, peak RSS, its step lines."""
     cmd = [sys.executable, "-m", "riskwarn.cli", "backtest", "--data", str(folder)]
@@ -144,11 +180,14 @@ def one_run(folder: Path, config: Path, out: Path, log: Path) -> dict[str, Any]:
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
     )
+    memory = PhaseMemory(proc.pid)
     with log.open("w") as fh:
         for line in proc.stdout:
             lines.append(line.rstrip("\n"))
+            memory.line(line)
             fh.write(line)
             print(f"  | {line}", end="", flush=True)
+    memory.stop()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -160,6 +199,7 @@ def one_run(folder: Path, config: Path, out: Path, log: Path) -> dict[str, Any]:
         "peak_rss_mb": rss_mb(usage.ru_maxrss),
         "settings": metrics["settings"],
         "phases": phases(lines, wall),
+        "peak_rss_mb_by_phase": memory.peaks(),
         "ap_h1": {r["model"]: r["ap"] for r in metrics["overall"] if r["horizon"] == 1},
     }
 
@@ -244,6 +284,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             k: round(statistics.median(r["phases"][k] for r in runs), 1)
             for k in ("data_and_features_s", "fitting_s", "metrics_and_write_s", "startup_s")
             if all(k in r["phases"] for r in runs)
+        },
+        "peak_rss_mb_by_phase_median": {
+            k: round(statistics.median(r["peak_rss_mb_by_phase"].get(k, 0) for r in runs))
+            for k in runs[0]["peak_rss_mb_by_phase"]
         },
         "fit_s_per_model_median": _median_table(runs, "fit_s_per_model"),
         "fit_s_per_horizon_median": _median_table(runs, "fit_s_per_horizon"),

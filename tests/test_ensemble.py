@@ -233,3 +233,16 @@ def test_the_latest_level_sits_on_top_of_the_pool_level():
     e = _ensemble(window_periods=10, recent_level=True).fit(frame, y)
     assert e.calibration_ == "none" and e.level_shift_ > 0
     assert abs(np.log(e.predict_proba(test[late])[:, 1].mean() / rate)) < 0.1
+
+
+def test_models_already_fitted_on_the_same_rows_are_reused_not_refitted():
+    X, y = _panel(n_grids=200, n_dates=40)
+    plain = _ensemble().fit(X, y)
+    good = ColumnModel("good", scale=3.0).fit(X, y)
+    other = ColumnModel("weak", scale=2.0).fit(X, y)  # "weak" with other parameters
+    reused = _ensemble().fit(X, y, fitted={"good": good, "weak": other})
+    assert reused.components_["good"] is good
+    if "weak" in reused.components_:
+        assert reused.components_["weak"] is not other  # not the same model: refitted
+    np.testing.assert_array_equal(plain.predict_proba(X), reused.predict_proba(X))
+    assert plain.weights_ == reused.weights_

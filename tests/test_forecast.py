@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from riskwarn.backtest import metrics as m
-from riskwarn.backtest.forecast import forecast_metrics, monotone_share
+from riskwarn.backtest.forecast import _cdf_parts, forecast_metrics, monotone_share
 from riskwarn.backtest.intervals import rolling_intervals
 from riskwarn.backtest.split import Fold
 from riskwarn.config import ConfigError, ForecastConfig, check_quantiles, quantile_column
@@ -22,6 +22,7 @@ from riskwarn.models.counts import (
     hurdle_quantile,
     truncated_mean,
 )
+from riskwarn.models.horizons import reconcile_horizons
 from riskwarn.models.intervals import (
     BandIntervals,
     conformal_level,
@@ -90,6 +91,23 @@ def test_crps_of_counts_by_hand():
     np.testing.assert_allclose(m.crps_counts(half, [0, 1]), [0.25, 0.25])
     with pytest.raises(ValueError, match="every observed count"):
         m.crps_counts(half, [0, 3])
+
+
+def test_crps_and_pit_parts_reach_each_rows_own_tail():
+    # quiet rows, a busy one, heavy tails (the last one's first guess of its reach
+    # falls short: tabulated again), a Poisson, and a count far beyond its forecast
+    score = np.array([0.02, 0.5, 0.9, 0.6, 0.3, 0.99, 0.9])
+    rate = np.array([0.05, 2.0, 30.0, 3.0, 0.5, 1.0, 10.0])
+    alpha = np.array([0.0, 0.3, 0.1, 5.0, 8.0, 0.0, 3.0])
+    count = np.array([0.0, 1.0, 25.0, 40.0, 0.0, 60.0, 2.0])
+    crps, below, at = _cdf_parts(score, rate, alpha, count)
+    k = np.arange(4001)[None, :]
+    full = hurdle_cdf(np.broadcast_to(k, (7, 4001)), score, rate, alpha)
+    assert (full[:, -1] > 1 - 1e-9).all()  # the brute force reaches the tail
+    want = ((full - (k >= count[:, None])) ** 2).sum(axis=1)
+    np.testing.assert_allclose(crps, want, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(at, hurdle_cdf(count, score, rate, alpha), atol=1e-9)
+    np.testing.assert_allclose(below, hurdle_cdf(count - 1, score, rate, alpha), atol=1e-9)
 
 
 def test_interval_score_coverage_pit_and_skill_by_hand():
@@ -302,3 +320,26 @@ def test_monotone_share_counts_curves_that_fall():
         ]
     )
     assert monotone_share(pred) == {"m": 0.5}
+
+
+def test_reconcile_horizons_caps_each_curve_from_the_label_horizon_down():
+    day = pd.Timestamp("2024-01-01")
+    rows = [
+        ("m", "a", 1, 0.3),
+        ("m", "a", 2, 0.2),
+        ("m", "a", 3, 0.25),  # falls, then rises
+        ("m", "b", 1, 0.1),
+        ("m", "b", 2, 0.2),
+        ("m", "b", 3, 0.3),  # already rises
+        ("n", "a", 1, 0.5),
+        ("n", "a", 2, 0.4),
+        ("n", "a", 3, 0.1),  # another model
+        ("m", "c", 1, 0.4),
+        ("m", "c", 2, 0.3),  # no label-horizon row: no curve
+    ]
+    pred = pd.DataFrame(rows, columns=["model", "grid_id", "horizon", "score"]).assign(as_of=day)
+    pred["model"] = pd.Categorical(pred["model"])
+    got = reconcile_horizons(pred.copy())["score"].to_numpy()
+    want = [0.2, 0.2, 0.25, 0.1, 0.2, 0.3, 0.1, 0.1, 0.1, 0.4, 0.3]
+    np.testing.assert_allclose(got, want)
+    assert monotone_share(pred) == {"m": 0.5, "n": 0.0}

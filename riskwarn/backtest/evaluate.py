@@ -22,6 +22,7 @@ import pandas as pd
 
 from riskwarn.backtest import metrics as m
 from riskwarn.backtest.forecast import forecast_metrics
+from riskwarn.backtest.groups import model_horizon_rows
 from riskwarn.config import ForecastConfig, k_label
 from riskwarn.models.catalogue import BASELINE_NAMES
 
@@ -88,13 +89,15 @@ class _Block:
         order = np.lexsort((grid, date))
         date, grid = date[order], grid[order]
         cuts = np.r_[0, np.flatnonzero(date[1:] != date[:-1]) + 1, len(date)]
+        # Every model and horizon's block is kept until the views are done: the
+        # labels, counts and expected events in 4 bytes, not 8.
         return cls(
             date=date,
-            grid=grid,
-            y=frame["label"].to_numpy(dtype=float)[order],
-            count=frame["count"].to_numpy(dtype=float)[order],
+            grid=grid.astype(np.int32),
+            y=frame["label"].to_numpy(dtype=np.float32)[order],
+            count=frame["count"].to_numpy(dtype=np.float32)[order],
             score=frame["score"].to_numpy(dtype=float)[order],
-            expected=frame["expected_events"].to_numpy(dtype=float)[order],
+            expected=frame["expected_events"].to_numpy(dtype=np.float32)[order],
             days=[slice(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)],
         )
 
@@ -254,12 +257,8 @@ def evaluate(
                 area = None
     overall = []
     blocks: dict[tuple[str, int], _Block] = {}
-    positions = pd.Series(np.arange(len(pred))).groupby(
-        [pred["model"].to_numpy(), pred["horizon"].to_numpy()], sort=False
-    )
-    for (model, h), rows in positions:
-        block_frame = pred.iloc[rows.to_numpy()]
-        block = _Block.of(block_frame, grid_code[rows.to_numpy()])
+    for (model, h), rows in model_horizon_rows(pred):
+        block = _Block.of(pred.iloc[rows], grid_code[rows])
         blocks[(str(model), int(h))] = block
         y, p = block.y, block.score
         record = {
@@ -267,15 +266,15 @@ def evaluate(
             "horizon": int(h),
             "n_rows": len(y),
             "n_dates": len(block.days),
-            "n_positive": int(y.sum()),
-            "base_rate": float(y.mean()),
+            "n_positive": int(y.sum(dtype=float)),
+            "base_rate": float(y.mean(dtype=float)),
             "mean_score": float(p.mean()),
             **_probability_metrics(y, p),
             **_top_k_metrics(block, k, area),
         }
         if not np.isnan(block.expected).any():
-            record["expected_events_mean"] = float(block.expected.mean())
-            record["count_mean"] = float(block.count.mean())
+            record["expected_events_mean"] = float(block.expected.mean(dtype=float))
+            record["count_mean"] = float(block.count.mean(dtype=float))
         overall.append(record)
     best = best_baselines(overall)
     for record in overall:
@@ -332,8 +331,8 @@ def evaluate(
                         "horizon": h,
                         "group": str(name),
                         "n_rows": int(rows.sum()),
-                        "n_positive": int(y.sum()),
-                        "base_rate": float(y.mean()),
+                        "n_positive": int(y.sum(dtype=float)),
+                        "base_rate": float(y.mean(dtype=float)),
                         "mean_score": float(p.mean()),
                         **_probability_metrics(y, p),
                         f"top_{k_label(fair_k)}_share": top,

@@ -24,12 +24,13 @@ import numpy as np
 import pandas as pd
 
 from riskwarn.backtest import metrics as m
+from riskwarn.backtest.groups import model_horizon_rows
 from riskwarn.config import ForecastConfig, quantile_column
-from riskwarn.models.counts import hurdle_cdf_table, hurdle_quantile
+from riskwarn.models.counts import hurdle_cdf_table, truncated_mean
 from riskwarn.models.horizons import horizon_curves
 from riskwarn.models.intervals import interval_pairs
 
-_CHUNK = 20_000  # rows per CDF table: a few tens of MB at most
+_CELLS = 2_000_000  # CDF-table cells per chunk: a few tens of MB at most
 _TAIL = 1e-6  # the CDF table reaches at least 1 - _TAIL for every row
 _MAX_COUNT = 2_000
 
@@ -40,20 +41,54 @@ def interval_name(lo: float, hi: float) -> str:
 
 
 def _cdf_parts(score, rate, alpha, count):
-    """CRPS, ``F(y - 1)`` and ``F(y)`` of each row, in chunks of rows."""
+    """CRPS, ``F(y - 1)`` and ``F(y)`` of each row.
+
+    Each row needs its CDF up to its own far tail (``F >= 1 - _TAIL``) or its
+    count, if higher. That reach is first guessed from the mean and spread of the
+    row's count (ten standard deviations past the mean); rows whose table falls
+    short are tabulated again, four times as far. Rows are taken in the order of
+    their reach and cut into chunks of about ``_CELLS`` table cells, so the many
+    quiet rows (a tail of a few events) are not tabulated as far as the busiest
+    grid's.
+    """
     n = len(score)
     crps, below, at = np.empty(n), np.empty(n), np.empty(n)
-    for start in range(0, n, _CHUNK):
-        s = slice(start, min(start + _CHUNK, n))
-        upper = hurdle_quantile(1.0 - _TAIL, score[s], rate[s], alpha[s])
-        top = int(min(max(np.nanmax(upper), count[s].max(), 1.0), _MAX_COUNT))
-        y = np.minimum(count[s], top)
-        table = hurdle_cdf_table(score[s], rate[s], alpha[s], top)
-        crps[s] = m.crps_counts(table, y)
-        rows = np.arange(s.stop - s.start)
-        at[s] = table[rows, y.astype(int)]
-        below[s] = np.where(y >= 1, table[rows, np.maximum(y.astype(int) - 1, 0)], 0.0)
+    mean = truncated_mean(rate, alpha)
+    spread = np.sqrt(mean + alpha * mean**2)
+    guess = np.nan_to_num(np.ceil(mean + 10.0 * spread), nan=1.0)
+    need = np.minimum(np.fmax(np.fmax(guess, count), 1.0), _MAX_COUNT).astype(int)
+    pending = np.arange(n)
+    while len(pending):
+        short = _tabulate(pending, need, score, rate, alpha, count, (crps, below, at))
+        need[short] = np.minimum(need[short] * 4, _MAX_COUNT)
+        pending = short
     return crps, below, at
+
+
+def _tabulate(rows, need, score, rate, alpha, count, out) -> np.ndarray:
+    """Fill ``out`` (CRPS, ``F(y - 1)``, ``F(y)``) at ``rows``, each tabulated to its
+    ``need``; returns the rows whose table ended before ``1 - _TAIL``."""
+    crps, below, at = out
+    order = rows[np.argsort(need[rows], kind="stable")]
+    reach = need[order]
+    short = []
+    start, n = 0, len(order)
+    while start < n:
+        # the chunk's table is as wide as its last (largest) reach
+        width = reach[min(start + max(_CELLS // (reach[start] + 1), 1), n) - 1] + 1
+        stop = min(start + max(_CELLS // width, 1), n)
+        idx = order[start:stop]
+        top = int(reach[stop - 1])
+        y = np.minimum(count[idx], top)
+        table = hurdle_cdf_table(score[idx], rate[idx], alpha[idx], top)
+        crps[idx] = m.crps_counts(table, y)
+        k = np.arange(len(idx))
+        at[idx] = table[k, y.astype(int)]
+        below[idx] = np.where(y >= 1, table[k, np.maximum(y.astype(int) - 1, 0)], 0.0)
+        if top < _MAX_COUNT:
+            short.append(idx[table[:, -1] < 1.0 - _TAIL])
+        start = stop
+    return np.concatenate(short) if short else np.zeros(0, dtype=int)
 
 
 def _interval_record(lo, hi, lower, upper, y, below, at) -> dict[str, float]:
@@ -73,12 +108,14 @@ def monotone_share(predictions: pd.DataFrame) -> dict[str, float]:
     out: dict[str, float] = {}
     if predictions["horizon"].nunique() < 2:
         return out
-    wide = horizon_curves(predictions)
-    if wide.empty:
+    curves = horizon_curves(predictions)
+    complete = curves.complete
+    if not complete.any():
         return out
-    rises = (np.diff(wide.to_numpy(), axis=1) >= -1e-12).all(axis=1)
-    for model, share in pd.Series(rises, index=wide.index).groupby(level="model", observed=True):
-        out[str(model)] = float(share.mean())
+    rises = (np.diff(curves.scores[complete], axis=1) >= -1e-12).all(axis=1)
+    shares = pd.Series(rises).groupby(curves.model[complete], observed=True).mean()
+    for model, share in shares.items():
+        out[str(model)] = float(share)
     return out
 
 
@@ -116,9 +153,12 @@ def forecast_metrics(
     }
     if "count_rate" not in predictions.columns:
         return result
-    rows = predictions["count_rate"].notna() & predictions["label"].notna()
-    pred = predictions[rows]
-    for (model, h), block in pred.groupby(["model", "horizon"], observed=True, sort=True):
+    usable = (predictions["count_rate"].notna() & predictions["label"].notna()).to_numpy()
+    for (model, h), rows in model_horizon_rows(predictions):
+        rows = rows[usable[rows]]
+        if not len(rows):
+            continue
+        block = predictions.iloc[rows]  # one model and horizon at a time: no copy of all
         score = block["score"].to_numpy(dtype=float)
         rate = block["count_rate"].to_numpy(dtype=float)
         alpha = block["count_dispersion"].to_numpy(dtype=float)

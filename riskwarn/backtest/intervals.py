@@ -73,7 +73,7 @@ def rolling_intervals(
             for name, values in model.predict(score[test], rate[test], alpha[test]).items():
                 columns[name][test] = values
             calibrated[test] = model.calibrated_
-    out = predictions.copy()
+    out = predictions.copy(deep=False)  # copy-on-write: the caller's frame is untouched
     for name, values in columns.items():
         out[name] = values
     out["interval_calibrated"] = calibrated

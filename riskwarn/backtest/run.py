@@ -68,6 +68,24 @@ class BacktestResult:
     """Per model with parts (GraphHawkes) and horizon: mean expected events per source."""
 
 
+@dataclass
+class FittedBacktest:
+    """The fits of a backtest, before its rows are put together (:func:`finish_backtest`).
+
+    ``pieces`` are the rows of each (fold, horizon, model) fit; ``parts`` the
+    GraphHawkes parts of each (fold, horizon); ``dates`` every as-of date of the
+    frame, ascending.
+    """
+
+    pieces: list[pd.DataFrame]
+    parts: list
+    folds: tuple[Fold, ...]
+    dates: pd.DatetimeIndex
+    models: tuple[str, ...]
+    horizons: tuple[int, ...]
+    notes: tuple[str, ...]
+
+
 def labelled_dates(frame: pd.DataFrame, horizon: int) -> tuple[pd.DatetimeIndex, int]:
     """All as-of dates of the frame, ascending, and how many have a horizon-``horizon`` label."""
     column = f"label_h{horizon}"
@@ -195,6 +213,7 @@ class _FoldTask:
             return twin[0]
 
         naive = naive_rates(train, test, h)
+        fitted: dict = {}
 
         for name in self.models:
             self._step(
@@ -203,7 +222,12 @@ class _FoldTask:
             model = make_model(
                 name, horizon=h, graph=self.graph, seed=settings.seed, columns=self.columns
             )
-            fit_model(model, train, y, count)
+            if name == "ensemble":
+                # the models fitted beside it on these rows are its refitted components
+                model.fit(train, y, count=count, fitted=fitted)
+            else:
+                fit_model(model, train, y, count)
+                fitted[name] = model
             score = model.predict_proba(test)[:, 1]
             if hasattr(model, "parts"):
                 parts.append(((name, h), model.parts(test)))
@@ -219,7 +243,11 @@ class _FoldTask:
             pieces.append(
                 pd.DataFrame(
                     {
-                        "model": name,
+                        # categorical in every piece, so the concatenation stays one
+                        "model": pd.Categorical.from_codes(
+                            np.full(len(test), self.models.index(name), dtype=np.int8),
+                            categories=list(self.models),
+                        ),
                         "grid_id": test_grid,
                         "as_of": test["as_of"].to_numpy(),
                         "horizon": np.int8(h),
@@ -268,6 +296,9 @@ def run_backtest(
 ) -> BacktestResult:
     """Backtest every configured model on a feature frame with labels.
 
+    :func:`fit_backtest` then :func:`finish_backtest`; a caller that can let go of
+    the frame between the two (a city's frame is gigabytes) calls them itself.
+
     Parameters
     ----------
     frame : DataFrame, shape (n_grids * n_dates, ...)
@@ -287,7 +318,19 @@ def run_backtest(
     BacktestResult
         ``predictions`` has the columns of :func:`prediction_columns`.
     """
-    forecast = ForecastConfig() if forecast is None else forecast
+    fitted = fit_backtest(frame, graph=graph, horizon=horizon, settings=settings, progress=progress)
+    return finish_backtest(fitted, forecast)
+
+
+def fit_backtest(
+    frame: pd.DataFrame,
+    *,
+    graph: nx.Graph | None,
+    horizon: int,
+    settings: BacktestConfig,
+    progress: Progress | None = None,
+) -> FittedBacktest:
+    """Every fit of the backtest (parameters as :func:`run_backtest`'s)."""
     dates, n_labelled = labelled_dates(frame, horizon)
     folds = backtest_folds(dates, n_labelled, horizon, settings)
     models, skipped = runnable_models(settings.models, feature_columns(frame), graph is not None)
@@ -316,14 +359,34 @@ def run_backtest(
                 for future in futures.values():
                     future.cancel()
                 raise
-    pieces = [piece for result_pieces, _ in results for piece in result_pieces]
-    parts: dict[str, dict[int, list[pd.DataFrame]]] = {}
-    for _, result_parts in results:
-        for (name, h), frame_parts in result_parts:
-            parts.setdefault(name, {}).setdefault(h, []).append(frame_parts)
     if progress is not None:
         progress(total, total, "done")
-    predictions = pd.concat(pieces, ignore_index=True)
+    return FittedBacktest(
+        pieces=[piece for result_pieces, _ in results for piece in result_pieces],
+        parts=[part for _, result_parts in results for part in result_parts],
+        folds=tuple(folds),
+        dates=dates,
+        models=tuple(models),
+        horizons=horizons,
+        notes=tuple(notes),
+    )
+
+
+def finish_backtest(
+    fitted: FittedBacktest, forecast: ForecastConfig | None = None
+) -> BacktestResult:
+    """The backtest's rows: horizons reconciled, expected events, calibrated intervals.
+
+    Takes the pieces out of ``fitted`` (its list is emptied), so each is freed once
+    the rows are put together.
+    """
+    forecast = ForecastConfig() if forecast is None else forecast
+    models, folds, dates = fitted.models, fitted.folds, fitted.dates
+    parts: dict[str, dict[int, list[pd.DataFrame]]] = {}
+    for (name, h), frame_parts in fitted.parts:
+        parts.setdefault(name, {}).setdefault(h, []).append(frame_parts)
+    predictions = pd.concat(fitted.pieces, ignore_index=True)
+    fitted.pieces.clear()  # the rows are copied: a city's backtest holds them twice otherwise
     predictions["model"] = pd.Categorical(predictions["model"], categories=list(models))
     before = _mean_expected(predictions)
     predictions = reconcile_horizons(predictions)
@@ -350,6 +413,6 @@ def run_backtest(
         predictions=predictions,
         folds=tuple(folds),
         models=tuple(models),
-        horizons=horizons,
-        notes=tuple(notes),
+        horizons=fitted.horizons,
+        notes=fitted.notes,
     )

@@ -77,6 +77,17 @@ def _ap(y: np.ndarray, score: np.ndarray) -> float:
     return float(average_precision_score(y, score)) if y.sum() > 0 else 0.0
 
 
+def _same_model(model, other):
+    """``other`` if it is a fitted model of ``model``'s class and parameters, else None."""
+    if other is None or type(other) is not type(model):
+        return None
+    try:
+        same = model.get_params(deep=False) == other.get_params(deep=False)
+    except (TypeError, ValueError):  # parameters that do not compare (arrays)
+        return None
+    return other if same is True else None
+
+
 class CalibratedEnsemble(BaseEstimator):
     """Stacked, calibrated combination of components and baselines.
 
@@ -226,8 +237,25 @@ class CalibratedEnsemble(BaseEstimator):
             return []
         return blocks
 
-    def fit(self, X: pd.DataFrame, y, count=None) -> CalibratedEnsemble:
+    def fit(self, X: pd.DataFrame, y, count=None, fitted: dict | None = None) -> CalibratedEnsemble:
+        """Fit the blocks, the weights and the components on every row.
+
+        Parameters
+        ----------
+        X : DataFrame, shape (n_rows, n_features)
+            With ``as_of`` (the blocks are dates).
+        y : array, shape (n_rows,)
+            1 = an escalation within the horizon.
+        count : array, shape (n_rows,) or None
+            Events within the horizon, for the models that take counts.
+        fitted : dict of str to fitted estimator, or None
+            Models already fitted on exactly these ``X``, ``y`` and ``count`` (a
+            backtest fits the same models beside the ensemble): a component or
+            baseline with the same class and parameters is taken from here
+            instead of being refitted on every row. The blocks are always fitted.
+        """
         components, baselines = self._check()
+        prefit = dict(fitted or {})
         y = check_labels(y, len(X))
         if count is not None:
             count = check_counts(count, y)
@@ -282,7 +310,10 @@ class CalibratedEnsemble(BaseEstimator):
         # Components without weight are not kept: they would cost every prediction.
         used = [n for n, w in zip(names, weights, strict=True) if w > 0]
         if self.refit:
-            self.components_ = {n: fit_model(clone(models[n]), X, y, count) for n in used}
+            self.components_ = {
+                n: _same_model(models[n], prefit.get(n)) or fit_model(clone(models[n]), X, y, count)
+                for n in used
+            }
         else:
             self.components_ = {n: last_fitted[n] for n in used}
         self.weights_ = {"intercept": 0.0, **{n: float(weights[names.index(n)]) for n in used}}

@@ -146,12 +146,17 @@ class BandIntervals(BaseEstimator):
             raise RiskwarnError("BandIntervals is not fitted: call fit first.")
         score = np.asarray(score, dtype=float)
         band = self.band(score)
+        pairs = interval_pairs(self.quantiles)
+        paired = {round(q, 9) for pair in pairs for q in pair}
         out = {
             quantile_column(q): hurdle_quantile(q, score, rate, dispersion)
             for q in check_quantiles(self.quantiles)
+            if round(q, 9) not in paired
         }
-        for lo, hi in interval_pairs(self.quantiles):
+        for lo, hi in pairs:
             t = self.levels_[self._key(lo, hi)][band]
             lower, upper = scaled_interval(t, score, rate, dispersion, lo, hi)
             out[quantile_column(lo)], out[quantile_column(hi)] = lower, upper
-        return out
+        return {
+            quantile_column(q): out[quantile_column(q)] for q in check_quantiles(self.quantiles)
+        }

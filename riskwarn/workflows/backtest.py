@@ -8,7 +8,7 @@ from pathlib import Path
 
 from riskwarn.atomic import write_atomic, write_text_atomic
 from riskwarn.backtest.evaluate import evaluate, grid_areas
-from riskwarn.backtest.run import Progress, run_backtest
+from riskwarn.backtest.run import Progress, finish_backtest, fit_backtest
 from riskwarn.backtest.tables import metrics_markdown
 from riskwarn.backtest.treatment import treated_rows, treatment_metrics
 from riskwarn.config import Config
@@ -52,15 +52,16 @@ def run_backtest_files(
     )
     graph = grid_graph.graph
     effect = backtest_effect(data_dir, frame, kept.get("interventions"), grids, config)
-    result = run_backtest(
+    fitted = fit_backtest(
         frame,
         graph=graph,
         horizon=config.label.horizon,
         settings=config.backtest,
-        forecast=config.forecast,
         progress=steps,
     )
-    del frame
+    del frame  # the feature frame (gigabytes for a city) is not needed for the rows
+    result = finish_backtest(fitted, config.forecast)
+    del fitted
     if status:
         status("computing metrics")
     keep = [c for c in ("grid_id", "grid_type", "population", "area_km2") if c in grids]
