@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -11,7 +13,13 @@ from sklearn.base import BaseEstimator
 
 from riskwarn.backtest import run as run_module
 from riskwarn.backtest.evaluate import evaluate, population_bands
-from riskwarn.backtest.run import PREDICTION_COLUMNS, prediction_columns, run_backtest
+from riskwarn.backtest.run import (
+    PREDICTION_COLUMNS,
+    finish_backtest,
+    fit_backtest,
+    prediction_columns,
+    run_backtest,
+)
 from riskwarn.cli import main
 from riskwarn.config import BacktestConfig, ForecastConfig
 from riskwarn.errors import ConfigError, RiskwarnError
@@ -371,3 +379,36 @@ def test_a_fold_s_scores_ignore_every_row_after_its_test_dates(city):
     assert not np.array_equal(
         rest.sort_values(keys)["score"].to_numpy(), rest2.sort_values(keys)["score"].to_numpy()
     )
+
+
+def test_the_fits_let_go_of_the_frame_and_the_assembly_of_the_pieces(city):
+    # a city's feature frame is gigabytes: nothing the fits return may hold on to it
+    _, _, frame, graph = city
+    own = frame.copy()
+    alive = weakref.ref(own)
+    settings = BacktestConfig(refit_every=13, models=("hist_rate", "hotspot"))
+    fitted = fit_backtest(own, graph=graph, horizon=2, settings=settings)
+    del own
+    gc.collect()
+    assert alive() is None
+    n_rows = sum(len(piece) for piece in fitted.pieces)
+    result = finish_backtest(fitted)
+    assert fitted.pieces == [] and len(result.predictions) == n_rows > 0
+    again = run_backtest(frame, graph=graph, horizon=2, settings=settings)
+    pd.testing.assert_frame_equal(result.predictions, again.predictions)
+
+
+def test_the_ensemble_scores_the_same_when_it_reuses_the_models_fitted_beside_it(city):
+    _, _, frame, graph = city
+
+    def ensemble(models):
+        settings = BacktestConfig(refit_every=13, models=models)
+        pred = run_backtest(frame, graph=graph, horizon=1, settings=settings).predictions
+        return pred[pred["model"] == "ensemble"].reset_index(drop=True)
+
+    alone = ensemble(("ensemble",))
+    beside = ensemble(("shrunk_rate", "hotspot", "lightgbm", "ensemble"))
+    # the scores (its count shape comes from the count twin, which borrows the
+    # settings of a LightGBM fitted beside it when there is one)
+    cols = ["grid_id", "as_of", "score"]
+    pd.testing.assert_frame_equal(alone[cols], beside[cols])
