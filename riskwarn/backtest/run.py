@@ -222,12 +222,8 @@ class _FoldTask:
             model = make_model(
                 name, horizon=h, graph=self.graph, seed=settings.seed, columns=self.columns
             )
-            if name == "ensemble":
-                # the models fitted beside it on these rows are its refitted components
-                model.fit(train, y, count=count, fitted=fitted)
-            else:
-                fit_model(model, train, y, count)
-                fitted[name] = model
+            # the models fitted before it on these rows: the ensemble's components
+            fitted[name] = fit_model(model, train, y, count, fitted=fitted)
             score = model.predict_proba(test)[:, 1]
             if hasattr(model, "parts"):
                 parts.append(((name, h), model.parts(test)))
@@ -385,9 +381,9 @@ def finish_backtest(
     parts: dict[str, dict[int, list[pd.DataFrame]]] = {}
     for (name, h), frame_parts in fitted.parts:
         parts.setdefault(name, {}).setdefault(h, []).append(frame_parts)
+    # every piece's model is categorical with the same categories: so is the whole
     predictions = pd.concat(fitted.pieces, ignore_index=True)
     fitted.pieces.clear()  # the rows are copied: a city's backtest holds them twice otherwise
-    predictions["model"] = pd.Categorical(predictions["model"], categories=list(models))
     before = _mean_expected(predictions)
     predictions = reconcile_horizons(predictions)
     # the reconciled score with the same count shape: still one distribution

@@ -63,11 +63,12 @@ def feature_columns(X: pd.DataFrame) -> list[str]:
     return out
 
 
-def fit_model(model, X: pd.DataFrame, y: np.ndarray, count=None):
-    """``model.fit`` with the event counts for models that take them (Poisson, Hawkes)."""
-    if count is not None and "count" in inspect.signature(model.fit).parameters:
-        return model.fit(X, y, count=count)
-    return model.fit(X, y)
+def fit_model(model, X: pd.DataFrame, y: np.ndarray, count=None, fitted: dict | None = None):
+    """``model.fit`` with what each model takes: the event counts (Poisson, Hawkes) and
+    the models already fitted on the same rows (the ensemble's components)."""
+    takes = inspect.signature(model.fit).parameters
+    extra = {"count": count, "fitted": fitted}
+    return model.fit(X, y, **{k: v for k, v in extra.items() if v is not None and k in takes})
 
 
 def check_weights(sample_weight, n_rows: int) -> np.ndarray:

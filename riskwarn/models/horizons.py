@@ -89,7 +89,7 @@ def horizon_curves(predictions: pd.DataFrame) -> HorizonCurves:
     scores[row_curve[::-1], row_column[::-1]] = predictions["score"].to_numpy(dtype=float)[::-1]
     model_code = np.zeros(n_curves, dtype=np.int64)
     model_code[row_curve] = model_of_row
-    model = pd.Categorical.from_codes(model_code, categories=pd.Index(models).unique())
+    model = pd.Categorical.from_codes(model_code, categories=models)
     return HorizonCurves(scores, model, row_curve, row_column)
 
 

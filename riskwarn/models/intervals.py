@@ -146,17 +146,15 @@ class BandIntervals(BaseEstimator):
             raise RiskwarnError("BandIntervals is not fitted: call fit first.")
         score = np.asarray(score, dtype=float)
         band = self.band(score)
-        pairs = interval_pairs(self.quantiles)
-        paired = {round(q, 9) for pair in pairs for q in pair}
-        out = {
-            quantile_column(q): hurdle_quantile(q, score, rate, dispersion)
-            for q in check_quantiles(self.quantiles)
-            if round(q, 9) not in paired
-        }
-        for lo, hi in pairs:
+        calibrated = {}
+        for lo, hi in interval_pairs(self.quantiles):
             t = self.levels_[self._key(lo, hi)][band]
             lower, upper = scaled_interval(t, score, rate, dispersion, lo, hi)
-            out[quantile_column(lo)], out[quantile_column(hi)] = lower, upper
+            calibrated[quantile_column(lo)], calibrated[quantile_column(hi)] = lower, upper
+        # a level without its pair is the model's own quantile
         return {
-            quantile_column(q): out[quantile_column(q)] for q in check_quantiles(self.quantiles)
+            quantile_column(q): calibrated[quantile_column(q)]
+            if quantile_column(q) in calibrated
+            else hurdle_quantile(q, score, rate, dispersion)
+            for q in check_quantiles(self.quantiles)
         }
