@@ -188,22 +188,39 @@ def read_truth(folder: Path):
     )
 
 
-def truth_rate(folder: Path, pred, h: int) -> float:
+def truth_rate(folder: Path, pred, h: int, blind_to: tuple[int, float] | None = None) -> float:
     """The simulator's expected escalation rate over the ensemble's test rows at horizon h.
 
     P(an escalation in the h periods from as-of t) = 1 - prod(1 - p) over the periods
     that start at t, ..., t + h - 1. Only meaningful where the label is the
     simulator's own escalation (all tables with their columns).
+
+    ``blind_to`` = (period, factor) of a level break: the rate a forecaster would
+    expect who knows the truth up to the as-of date but cannot see the break before
+    its data does. From as-of dates up to the break's period (their features end
+    before it), the periods from the break on keep the rate of before, the
+    probability's intensity divided by the factor (1 - p becomes (1 - p) ** (1 /
+    factor)); from the next as-of date on the break is known at once. An upper
+    bound for a forecaster that learns the new level from data, which takes periods.
     """
     import numpy as np
     import pandas as pd
 
     truth = read_truth(folder).sort_values(["grid_id", "as_of"])
     log_keep = np.log1p(-truth["probability"].clip(upper=1 - 1e-12))
-    # the sum of the next h periods' log(1 - p), from each period on
-    window = log_keep.groupby(truth["grid_id"]).transform(
-        lambda x: x[::-1].rolling(h, min_periods=h).sum()[::-1]
-    )
+
+    def ahead(values):
+        # the sum of the next h periods' log(1 - p), from each period on
+        return values.groupby(truth["grid_id"]).transform(
+            lambda x: x[::-1].rolling(h, min_periods=h).sum()[::-1]
+        )
+
+    window = ahead(log_keep)
+    if blind_to is not None:
+        at, factor = blind_to
+        period = pd.Index(np.sort(truth["as_of"].unique())).get_indexer(truth["as_of"])
+        unseen = ahead(log_keep.where(period < at, log_keep / factor))
+        window = window.where(period > at, unseen)
     truth = truth.assign(p_h=1 - np.exp(window))
     rows = pred[(pred["model"] == "ensemble") & (pred["horizon"] == h) & pred["label"].notna()]
     rows = rows.assign(
@@ -244,6 +261,8 @@ def shapes_part(
                 ens = ens[ens["label"].notna()]
                 rate = float(ens["label"].astype(float).mean())
                 expected = truth_rate(folder, pred, h) if own_label else None
+                level_break = SHAPES[name].get("break")
+                blind = truth_rate(folder, pred, h, level_break) if level_break else None
                 per_seed.append(
                     {
                         "seed": seed,
@@ -259,6 +278,7 @@ def shapes_part(
                         "calibration_ratio": float(ens["score"].mean()) / rate,
                         "truth_rate": expected,
                         "truth_calibration_ratio": expected / rate if expected else None,
+                        "blind_truth_calibration_ratio": blind / rate if blind else None,
                         "notes": metrics["notes"],
                     }
                 )
@@ -526,7 +546,9 @@ def markdown(result: dict[str, Any]) -> str:
             "error (test dates resampled); SE = sd over seeds / sqrt(seeds). Calibration = "
             "the ensemble's mean score / the realised rate over the test rows; where the "
             "label is the simulator's own escalation, the truth's expected rate / the "
-            "realised rate in brackets (the noise no model can remove).",
+            "realised rate in brackets (the noise no model can remove); after a level "
+            "break also, after a slash, the same for a truth blind to the break until its "
+            "first period is in the data (the most a forecaster from data could reach).",
             "",
             "| shape | horizon | per seed (own SE) | mean | SE | seeds < -1 SE | "
             "seeds < -own SE | LightGBM - best | calibration per seed |",
@@ -545,7 +567,13 @@ def markdown(result: dict[str, Any]) -> str:
                 cal = ", ".join(
                     f"{x['calibration_ratio']:.2f}"
                     + (
-                        f" ({x['truth_calibration_ratio']:.2f})"
+                        f" ({x['truth_calibration_ratio']:.2f}"
+                        + (
+                            f" / {x['blind_truth_calibration_ratio']:.2f}"
+                            if x.get("blind_truth_calibration_ratio")
+                            else ""
+                        )
+                        + ")"
                         if x.get("truth_calibration_ratio")
                         else ""
                     )

@@ -408,7 +408,7 @@ def test_the_ensemble_scores_the_same_when_it_reuses_the_models_fitted_beside_it
 
     alone = ensemble(("ensemble",))
     beside = ensemble(("shrunk_rate", "hotspot", "lightgbm", "ensemble"))
-    # the scores (its count shape comes from the count twin, which borrows the
-    # settings of a LightGBM fitted beside it when there is one)
-    cols = ["grid_id", "as_of", "score"]
+    # the scores, and the counts: the count twin borrows the settings of the
+    # ensemble's own LightGBM (as the scorer's does), not of one fitted beside it
+    cols = ["grid_id", "as_of", "score", "expected_events", "count_rate", "count_dispersion"]
     pd.testing.assert_frame_equal(alone[cols], beside[cols])

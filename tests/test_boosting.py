@@ -215,6 +215,22 @@ def test_time_decay_is_chosen_out_of_time_where_the_level_changed():
     assert make_count_model(1, like=auto).half_life == auto.half_life_
 
 
+def test_the_count_twin_borrows_from_the_lightgbm_a_model_is_or_holds():
+    from types import SimpleNamespace
+
+    from riskwarn.models.baselines import HistoricalRateBaseline
+    from riskwarn.models.catalogue import lightgbm_in
+
+    frame, y, _, _ = _panel(seed=0)
+    booster = LightGBMEscalation().fit(frame, y)
+    assert lightgbm_in(booster) is booster
+    # an ensemble's component, whatever its name or place
+    fitted_ensemble = SimpleNamespace(components_={"hotspot": object(), "gbm": booster})
+    assert lightgbm_in(fitted_ensemble) is booster
+    assert lightgbm_in(SimpleNamespace(components_={"hotspot": object()})) is None
+    assert lightgbm_in(HistoricalRateBaseline()) is None
+
+
 def test_no_time_decay_without_a_change_of_level():
     for seed in (0, 1, 2):
         frame, y, _, _ = _panel(seed=seed)

@@ -246,3 +246,25 @@ def test_models_already_fitted_on_the_same_rows_are_reused_not_refitted():
         assert reused.components_["weak"] is not other  # not the same model: refitted
     np.testing.assert_array_equal(plain.predict_proba(X), reused.predict_proba(X))
     assert plain.weights_ == reused.weights_
+
+
+def test_the_prior_trusts_the_learner_and_the_models_of_recent_activity_present():
+    """Equal prior weights on LightGBM, the hotspots and the diffusion present; none on
+    the others (the static rates, the Hawkes fit), whatever their scores."""
+    frame, y = _panel()
+    e = CalibratedEnsemble(
+        components={
+            "lightgbm": ColumnModel("good", scale=3.0),
+            "graph_diffusion": ColumnModel("weak"),
+            "graph_hawkes": ColumnModel("good", scale=2.0),
+        },
+        baselines={"shrunk_rate": ColumnModel("good"), "hotspot": ColumnModel("noise")},
+    ).fit(frame, y)
+    third = pytest.approx(1 / 3)
+    assert e.prior_ == {
+        "lightgbm": third,
+        "graph_diffusion": third,
+        "graph_hawkes": 0.0,
+        "shrunk_rate": 0.0,
+        "hotspot": third,
+    }

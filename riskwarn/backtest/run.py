@@ -26,7 +26,13 @@ from riskwarn.backtest.intervals import rolling_intervals
 from riskwarn.backtest.split import Fold, RollingOriginSplit
 from riskwarn.config import BacktestConfig, ForecastConfig, quantile_column
 from riskwarn.errors import RiskwarnError
-from riskwarn.models.catalogue import make_count_model, make_model, runnable_models, skip_notes
+from riskwarn.models.catalogue import (
+    lightgbm_in,
+    make_count_model,
+    make_model,
+    runnable_models,
+    skip_notes,
+)
 from riskwarn.models.counts import hurdle_expected
 from riskwarn.models.frames import feature_columns, fit_model, select_rows
 from riskwarn.models.horizons import reconcile_horizons
@@ -203,14 +209,16 @@ class _FoldTask:
                 f"{fold.test_as_of[0]:%Y-%m-%d} at horizon {h}; start the backtest later."
             )
         pieces, parts = [], []
-        twin: list[tuple[np.ndarray, float]] = []  # the count twin, fitted once per (fold, h)
+        # the count twins of this (fold, h), by the LightGBM whose settings they borrow:
+        # the standalone model and the ensemble's component are one fitted model
+        twins: dict[int, tuple[np.ndarray, float]] = {}
 
         def count_rates(like=None) -> tuple[np.ndarray, float]:
-            if not twin:
+            if id(like) not in twins:
                 counter = make_count_model(h, seed=settings.seed, like=like)
                 counter.fit(train, y, count=count)
-                twin.append((counter.predict_expected(test), counter.dispersion_))
-            return twin[0]
+                twins[id(like)] = (counter.predict_expected(test), counter.dispersion_)
+            return twins[id(like)]
 
         naive = naive_rates(train, test, h)
         fitted: dict = {}
@@ -233,7 +241,7 @@ class _FoldTask:
             elif name == "lightgbm":
                 rate, alpha = count_rates(like=model)
             elif name == "ensemble":  # as the scorer: the ensemble's score, the twin's shape
-                rate, alpha = count_rates()
+                rate, alpha = count_rates(like=lightgbm_in(model))
             # one count distribution: the score's P(N >= 1), the count model's shape
             expected = hurdle_expected(score, rate, alpha)
             pieces.append(

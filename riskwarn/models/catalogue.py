@@ -157,6 +157,15 @@ def make_model(
     raise ConfigError(f"unknown model {name!r}.")
 
 
+def lightgbm_in(model: BaseEstimator) -> LightGBMEscalation | None:
+    """The fitted LightGBM classifier ``model`` is or holds (an ensemble's
+    component), whose settings its count twin borrows; None if there is none."""
+    if isinstance(model, LightGBMEscalation):
+        return model
+    components = getattr(model, "components_", {})
+    return next((c for c in components.values() if isinstance(c, LightGBMEscalation)), None)
+
+
 def make_count_model(
     horizon: int, seed: int = 0, like: LightGBMEscalation | None = None
 ) -> LightGBMCount:

@@ -28,7 +28,7 @@ from riskwarn.errors import RiskwarnError
 from riskwarn.features.streams import INTERVENTIONS
 from riskwarn.models.baselines import PersistenceBaseline, _IsotonicScoreBaseline
 from riskwarn.models.boosting import LightGBMEscalation
-from riskwarn.models.catalogue import make_count_model, make_model
+from riskwarn.models.catalogue import lightgbm_in, make_count_model, make_model
 from riskwarn.models.counts import hurdle_expected
 from riskwarn.models.ensemble import CalibratedEnsemble
 from riskwarn.models.frames import KEY_COLUMNS, check_labels, feature_columns, fit_model
@@ -192,8 +192,7 @@ class EscalationScorer(BaseEstimator):
             self.model_ = fit_model(model, X, y, count)
         else:
             self.model_ = model.fit(X, y, sample_weight=sample_weight)
-        booster = self.lightgbm_component()
-        like = booster[0] if booster else None
+        like = lightgbm_in(self.model_)
         self.counter_ = make_count_model(self.horizon, seed=self.seed, like=like).fit(
             X, y, count=count, sample_weight=sample_weight
         )
