@@ -14,9 +14,11 @@ ensemble's AP >= 0.8 x the truth's AP and >= 1.3 x the best baseline's AP (the
 baseline with the highest AP on these same test rows), and the ensemble's ECE <= 0.02.
 
 (b) Small data in the shapes real cities have: 80 grids x 60 months (freq "MS"),
-seeds 1-5, in five shapes: all tables; incidents only; petitions only; disputes and
+seeds 1-5, in six shapes: all tables; incidents only; petitions only; disputes and
 incidents with only the required columns (and the label's) and no graph; all tables
-with a level break (every rate x2 from month 48, inside the test span). Each city is
+with a level break (every rate x2, and x0.5, from month 48, inside the test span;
+after a break the truth's rate is also given as a forecaster blind to the break
+until its first period is in the data would expect it). Each city is
 labelled as the simulator says its tables support (``_truth/label.toml``), with the
 default label horizon of 4; the default test window (12 monthly dates), refits every
 4 periods, every model. Per shape and horizon (1 and 4): the ensemble's AP minus the
@@ -87,6 +89,8 @@ SHAPES: dict[str, dict[str, Any]] = {
         "no_graph": True,
     },
     "all tables, level break x2 at month 48": {"break": (48, 2.0)},
+    # a city's activity halving (a real series fell like this in its test span)
+    "all tables, level break x0.5 at month 48": {"break": (48, 0.5)},
 }
 """The small-data shapes of (b): DataShape arguments, and a level break (at, factor)."""
 
@@ -538,7 +542,7 @@ def markdown(result: dict[str, Any]) -> str:
     if shapes:
         c = result["shapes_config"]
         lines += [
-            f"## (b) small data in five shapes: {c['grids']} grids x {c['periods']} periods "
+            f"## (b) small data in {len(shapes)} shapes: {c['grids']} grids x {c['periods']} periods "
             f"({c['freq']}), seeds {c['seeds']}, refit every {c['refit_every']}",
             "",
             "Ensemble AP minus the best baseline's AP (the baseline with the highest AP on "

@@ -18,7 +18,7 @@ events (must be 1) and of grid-dates whose curve over horizons 1-4 never falls
 (must be 1). The ensemble's AP at horizon 1 against the simulator's true
 probability on the same rows (target >= 0.85 x).
 
-(b) Small cities (``--small-seeds``): the five shapes of
+(b) Small cities (``--small-seeds``): the shapes of
 ``benchmarks/backtest_quality.py`` (80 grids x 60 months, label horizon 4), the
 same figures at horizons 1 and 4, per shape the worst band's coverage over seeds.
 

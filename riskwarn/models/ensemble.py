@@ -347,9 +347,7 @@ class CalibratedEnsemble(BaseEstimator):
         step = max(1, int(np.ceil(len(X) / int(self.level_rows))))
         rows = np.zeros(len(X), dtype=bool)
         rows[::step] = True
-        sample = select_rows(X, rows)
-        w = np.array([self.weights_[n] for n in self.components_])
-        return self._level_shift(expit(self._log_odds(sample) @ w), y[rows])
+        return self._level_shift(expit(self._pooled(select_rows(X, rows))), y[rows])
 
     def _prior(self, names: list[str]) -> np.ndarray:
         """Equal weights on the robust models present; else on the best baseline."""
@@ -455,15 +453,20 @@ class CalibratedEnsemble(BaseEstimator):
         return float(result.x[0]), float(result.x[1])
 
     # -- prediction ---------------------------------------------------------------
-    def _log_odds(self, X: pd.DataFrame) -> np.ndarray:
-        return np.column_stack(
-            [_logit(m.predict_proba(X)[:, 1]) for m in self.components_.values()]
-        )
+    def _pooled(self, X: pd.DataFrame) -> np.ndarray:
+        """The weighted sum of the components' log-odds, shape (n_rows,).
+
+        Added up component by component, each row on its own: a matrix product's
+        summation order (and so its last bits) depends on how many rows it is given,
+        and a grid must score the same alone as in its whole city.
+        """
+        z = np.zeros(len(X))
+        for name, model in self.components_.items():
+            z += self.weights_[name] * _logit(model.predict_proba(X)[:, 1])
+        return z
 
     def _stacked(self, X: pd.DataFrame) -> np.ndarray:
-        Z = self._log_odds(X)
-        w = np.array([self.weights_[n] for n in self.components_])
-        return self.weights_["intercept"] + Z @ w
+        return self.weights_["intercept"] + self._pooled(X)
 
     def component_scores(self, X: pd.DataFrame) -> pd.DataFrame:
         """Each fitted component's probability, shape (n_rows, n_components)."""
