@@ -268,3 +268,20 @@ def test_the_prior_trusts_the_learner_and_the_models_of_recent_activity_present(
         "shrunk_rate": 0.0,
         "hotspot": third,
     }
+
+
+def test_a_row_scores_the_same_alone_as_among_many():
+    """The pool must not depend on the batch: a matrix product over many rows sums in
+    another order than over one, and its last bits differ."""
+    frame, y = _panel()
+    e = CalibratedEnsemble(
+        components={f"c{k}": ColumnModel("good", scale=1.0 + 0.37 * k) for k in range(5)},
+        baselines={"weak": ColumnModel("weak"), "noise_b": ColumnModel("noise")},
+        robust=("c0", "c1", "c2", "c3", "c4", "weak"),
+        prior_strength=1e6,  # every one of them weighted
+    ).fit(frame, y)
+    assert len(e.components_) >= 4
+    rows = frame.iloc[:500]
+    whole = e.predict_proba(rows)[:, 1]
+    alone = np.array([e.predict_proba(rows.iloc[[i]])[0, 1] for i in range(len(rows))])
+    np.testing.assert_array_equal(alone, whole)
