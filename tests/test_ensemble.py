@@ -250,7 +250,7 @@ def test_models_already_fitted_on_the_same_rows_are_reused_not_refitted():
 
 def test_the_prior_trusts_the_learner_and_the_models_of_recent_activity_present():
     """Equal prior weights on LightGBM, the hotspots and the diffusion present; none on
-    the others (the static rates, the Hawkes fit), whatever their scores."""
+    the others (a static rate that ranks below LightGBM, the Hawkes fit however good)."""
     frame, y = _panel()
     e = CalibratedEnsemble(
         components={
@@ -258,7 +258,7 @@ def test_the_prior_trusts_the_learner_and_the_models_of_recent_activity_present(
             "graph_diffusion": ColumnModel("weak"),
             "graph_hawkes": ColumnModel("good", scale=2.0),
         },
-        baselines={"shrunk_rate": ColumnModel("good"), "hotspot": ColumnModel("noise")},
+        baselines={"shrunk_rate": ColumnModel("weak"), "hotspot": ColumnModel("noise")},
     ).fit(frame, y)
     third = pytest.approx(1 / 3)
     assert e.prior_ == {
@@ -285,3 +285,24 @@ def test_a_row_scores_the_same_alone_as_among_many():
     whole = e.predict_proba(rows)[:, 1]
     alone = np.array([e.predict_proba(rows.iloc[[i]])[0, 1] for i in range(len(rows))])
     np.testing.assert_array_equal(alone, whole)
+
+
+def test_a_baseline_that_outranks_every_robust_model_joins_the_prior():
+    """A short history: the long-run rate ranks better out of time than the learner
+    and the hotspot, so the prior trusts it beside them."""
+    frame, y = _panel()
+
+    def fit(learner):
+        return CalibratedEnsemble(
+            components={"lightgbm": ColumnModel(learner)},
+            baselines={"shrunk_rate": ColumnModel("weak"), "hotspot": ColumnModel("noise")},
+        ).fit(frame, y)
+
+    outranked = fit("noise")
+    assert outranked.best_baseline_ == "shrunk_rate"
+    third = pytest.approx(1 / 3)
+    assert outranked.prior_ == {"lightgbm": third, "shrunk_rate": third, "hotspot": third}
+    # the same rate, the best baseline again, but ranking below the learner: not trusted
+    outranking = fit("good")
+    assert outranking.best_baseline_ == "shrunk_rate"
+    assert outranking.prior_ == {"lightgbm": 0.5, "shrunk_rate": 0.0, "hotspot": 0.5}

@@ -22,8 +22,9 @@ On the pooled out-of-time scores:
    within a few periods) with a fixed strength per horizon period: a label
    window of ``h`` periods counts each escalation in up to ``h`` overlapping
    rows, so the log loss overstates the evidence by about that much. The static
-   long-run rates are stacked but not in the prior: on blocks before a change of
-   level they look better than they will be after it;
+   long-run rates are stacked but not in the prior (on blocks before a change of
+   level they look better than they will be after it), unless the best of them
+   ranks better on the blocks than every robust model, as on a short history;
 2. the final weights mix the stack and the prior by the evidence: a share
    ``n / (n + prior_positives)`` for the stack, ``n`` the blocks' escalations over
    the horizon. With a city's thousands of escalations the stack decides; with a
@@ -100,7 +101,8 @@ class CalibratedEnsemble(BaseEstimator):
         The baselines, stacked beside the components (the first is the fallback).
     robust : tuple of str
         Components and baselines the small-data prior trusts, with equal weight
-        (those present; none present: the baseline with the best out-of-time AP).
+        (those present), joined by the baseline with the best out-of-time AP when
+        it ranks better than each of them on the blocks.
         GraphDiffusion joined LightGBM and the hotspots: on the 25 small cities of
         ``benchmarks/backtest_quality.py`` it raised the mean AP over the best
         baseline on every shape with a graph, at horizons 1 and 4, and changed
@@ -350,8 +352,20 @@ class CalibratedEnsemble(BaseEstimator):
         return self._level_shift(expit(self._pooled(select_rows(X, rows))), y[rows])
 
     def _prior(self, names: list[str]) -> np.ndarray:
-        """Equal weights on the robust models present; else on the best baseline."""
-        members = [n for n in names if n in self.robust] or [self.best_baseline_]
+        """Equal weights on the robust models present, and on the best baseline when
+        its out-of-time AP beats every one of them (or none is present).
+
+        A short history can leave the learner and the hotspots' few-period windows
+        noisier than a grid's long-run rate: on 80 grids with 52 weeks and two tables
+        the prior of LightGBM and the hotspot alone put the ensemble 0.05 AP below
+        the historical rate. The blocks say when that is so; where the robust
+        models rank better on them (every long history measured), nothing changes.
+        """
+        members = [n for n in names if n in self.robust]
+        best = self.best_baseline_
+        top = max((self.component_scores_[n] for n in members), default=-np.inf)
+        if best not in members and self.component_scores_[best] > top:
+            members.append(best)
         w = np.array([1.0 if n in members else 0.0 for n in names])
         return w / w.sum()
 
