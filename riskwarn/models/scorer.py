@@ -192,7 +192,7 @@ class EscalationScorer(BaseEstimator):
             self.model_ = fit_model(model, X, y, count)
         else:
             self.model_ = model.fit(X, y, sample_weight=sample_weight)
-        like = lightgbm_in(self.model_)
+        like = self.lightgbm_component()
         self.counter_ = make_count_model(self.horizon, seed=self.seed, like=like).fit(
             X, y, count=count, sample_weight=sample_weight
         )
@@ -236,12 +236,9 @@ class EscalationScorer(BaseEstimator):
             ]
         return [(self.model, model, 1.0)]
 
-    def lightgbm_component(self) -> tuple[LightGBMEscalation, float] | None:
-        """The fitted LightGBM classifier in the model and its stacking weight, if any."""
-        for _, comp, weight in self._weighted():
-            if isinstance(comp, LightGBMEscalation):
-                return comp, weight
-        return None
+    def lightgbm_component(self) -> LightGBMEscalation | None:
+        """The fitted LightGBM classifier the model is or holds, if any."""
+        return lightgbm_in(self.model_)
 
     def _check(self, X: pd.DataFrame) -> None:
         check_is_fitted(self, "model_")

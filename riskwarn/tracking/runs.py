@@ -189,7 +189,7 @@ def log_train_run(
         _log_plots(predictions, models, [bundle.horizon], area, metrics)
         lightgbm = bundle.scorer.lightgbm_component()
         if lightgbm is not None:
-            fig = plots.feature_importance(lightgbm[0].feature_importance())
+            fig = plots.feature_importance(lightgbm.feature_importance())
             mlflow.log_figure(fig, "plots/feature_importance.png")
         # Each row is scored from itself alone: a few rows are the example.
         input_example = input_example.head(5)
