@@ -278,6 +278,10 @@ def shapes_part(
                 expected = truth_rate(folder, pred, h) if own_label else None
                 level_break = SHAPES[name].get("break")
                 blind = truth_rate(folder, pred, h, level_break) if level_break else None
+                # The historical rate's own calibration on the same rows: how far the
+                # test span's level moved from the history's (no model sees it coming).
+                hist = pred[(pred["model"] == "hist_rate") & (pred["horizon"] == h)]
+                hist = hist[hist["label"].notna()]
                 per_seed.append(
                     {
                         "seed": seed,
@@ -294,6 +298,9 @@ def shapes_part(
                         "truth_rate": expected,
                         "truth_calibration_ratio": expected / rate if expected else None,
                         "blind_truth_calibration_ratio": blind / rate if blind else None,
+                        "history_calibration_ratio": (
+                            float(hist["score"].mean()) / rate if len(hist) else None
+                        ),
                         "notes": metrics["notes"],
                     }
                 )
@@ -564,11 +571,14 @@ def markdown(result: dict[str, Any]) -> str:
             "label is the simulator's own escalation, the truth's expected rate / the "
             "realised rate in brackets (the noise no model can remove); after a level "
             "break also, after a slash, the same for a truth blind to the break until its "
-            "first period is in the data (the most a forecaster from data could reach).",
+            "first period is in the data (the most a forecaster from data could reach). "
+            "Last column: the historical rate's own calibration on the same rows (the "
+            "history's level over the test span's: below 1, the test span has more "
+            "escalations than the history had).",
             "",
             "| shape | horizon | per seed (own SE) | mean | SE | seeds < -1 SE | "
-            "seeds < -own SE | LightGBM - best | calibration per seed |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "seeds < -own SE | LightGBM - best | calibration per seed | historical rate's |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for name, by_h in shapes.items():
             for h, r in by_h.items():
@@ -595,11 +605,14 @@ def markdown(result: dict[str, Any]) -> str:
                     )
                     for x in r["per_seed"]
                 )
+                history = ", ".join(
+                    _f(x.get("history_calibration_ratio"), 2) for x in r["per_seed"]
+                )
                 lines.append(
                     f"| {name} | {h} | {per} | {r['mean_difference']:+.4f} | "
                     f"{_f(r['se_mean_difference'], 4)} | {r['seeds_below_minus_1se'] or 'none'} | "
                     f"{r['seeds_below_own_1se'] or 'none'} | "
-                    f"{statistics.fmean(lgb):+.4f} | {cal} |"
+                    f"{statistics.fmean(lgb):+.4f} | {cal} | {history} |"
                 )
         lines.append("")
     return "\n".join(lines)
