@@ -14,7 +14,8 @@ ensemble's AP >= 0.8 x the truth's AP and >= 1.3 x the best baseline's AP (the
 baseline with the highest AP on these same test rows), and the ensemble's ECE <= 0.02.
 
 (b) Small data in the shapes real cities have: 80 grids x 60 months (freq "MS"),
-seeds 1-5, in seven shapes: all tables; incidents only; petitions only; disputes and
+seeds 1-5, in eight shapes: all tables; incidents only; incidents only in 50 grids
+over 36 months; petitions only; disputes and
 incidents with only the required columns (and the label's) and no graph; the same
 over a single year of weeks (52 periods, "W-MON"); all tables with a level break
 (every rate x2, and x0.5, from month 48, inside the test span; after a break the
@@ -100,9 +101,16 @@ SHAPES: dict[str, dict[str, Any]] = {
         "periods": 52,
         "freq": "W-MON",
     },
+    # the fewest areas and the shortest monthly history a city may bring
+    "incidents only, 50 grids, 36 months": {
+        "tables": ("incidents",),
+        "grids": 50,
+        "periods": 36,
+    },
 }
 """The small-data shapes of (b): DataShape arguments, a level break (at, factor), and
-the length and frequency where they are not the part's own (``periods``, ``freq``)."""
+the size, length and frequency where they are not the part's own (``grids``,
+``periods``, ``freq``)."""
 
 
 def ensure_shaped_city(name: str, grids: int, periods: int, seed: int, freq: str = "MS") -> Path:
@@ -118,6 +126,7 @@ def ensure_shaped_city(name: str, grids: int, periods: int, seed: int, freq: str
     spec = dict(SHAPES[name])
     level_break = spec.pop("break", None)
     periods, freq = spec.pop("periods", periods), spec.pop("freq", freq)
+    grids = spec.pop("grids", grids)
     slug = "".join(c if c.isalnum() else "_" for c in name).strip("_")
     folder = OUT / f"shape_{slug}_{grids}x{periods}_s{seed}_{freq}"
     if not (folder / "_truth" / "simulation.json").exists():

@@ -19,7 +19,7 @@ from rich.table import Table
 from typer.exceptions import TyperException
 
 from riskwarn import __version__
-from riskwarn.config import load_config
+from riskwarn.config import load_config, with_drop_pii
 from riskwarn.errors import RiskwarnError
 
 app = typer.Typer(
@@ -39,6 +39,14 @@ DataOpt = Annotated[
 ]
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="Experiment TOML file (default: built-in).")
+]
+DropPiiOpt = Annotated[
+    bool,
+    typer.Option(
+        "--drop-pii",
+        help="Drop columns that identify people (never read) instead of stopping; as "
+        "\\[data] drop_pii = true in the config.",
+    ),
 ]
 
 
@@ -148,12 +156,13 @@ def features(
         str | None, typer.Option("--as-of", help="Build only this as-of date (local time).")
     ] = None,
     engine: Annotated[str, typer.Option("--engine", help="duckdb (default) or spark.")] = "duckdb",
+    drop_pii: DropPiiOpt = False,
 ) -> None:
     """Build the grid x as-of feature matrix (and labels) as Parquet."""
     from riskwarn.workflows import build_feature_file
 
     _check_engine(engine)
-    cfg = load_config(config)
+    cfg = with_drop_pii(load_config(config), drop_pii)
     t0 = time.perf_counter()
     with console.status("reading tables…") as status:
         path, builder, validated = build_feature_file(
@@ -273,9 +282,10 @@ def backtest(
     track: Annotated[
         bool, typer.Option("--track/--no-track", help="Log the run in MLflow (default: yes).")
     ] = True,
+    drop_pii: DropPiiOpt = False,
 ) -> None:
     """Rolling-origin backtest of every configured model; writes predictions and metrics."""
-    _backtest(data, config, out, track=track, tracking_uri=tracking_uri)
+    _backtest(data, config, out, track=track, tracking_uri=tracking_uri, drop_pii=drop_pii)
 
 
 def _steps(status, progress, task, t0):
@@ -330,11 +340,16 @@ def _progress():
 
 
 def _backtest(
-    data: Path, config: Path | None, out: Path, track: bool = True, tracking_uri: str | None = None
+    data: Path,
+    config: Path | None,
+    out: Path,
+    track: bool = True,
+    tracking_uri: str | None = None,
+    drop_pii: bool = False,
 ):
     from riskwarn.workflows import run_backtest_files
 
-    cfg = load_config(config)
+    cfg = with_drop_pii(load_config(config), drop_pii)
     t0 = time.perf_counter()
     with console.status("reading tables…") as status:
 
@@ -373,13 +388,18 @@ def _backtest(
     for note in metrics["notes"]:
         if note not in shown:
             console.print(f"[yellow]note:[/] {escape(note)}")
-    table = Table(title="Horizon 1 (all metrics in metrics.md)")
-    for col in ("model", "AP", "ROC AUC", "Brier skill", "ECE", "PAI@5%", "recall@5%"):
+    # Horizon 1 and the label horizon: promotion is decided at the latter, and a model
+    # can lead at one and trail at the other.
+    shown_h = sorted({1, max(settings["horizons"])})
+    title = " and ".join(str(h) for h in shown_h)
+    table = Table(title=f"Horizon{'s' if len(shown_h) > 1 else ''} {title} (all in metrics.md)")
+    for col in ("h", "model", "AP", "ROC AUC", "Brier skill", "ECE", "PAI@5%", "recall@5%"):
         table.add_column(col, justify="left" if col == "model" else "right")
-    for r in metrics["overall"]:
-        if r["horizon"] != 1:
+    for r in sorted(metrics["overall"], key=lambda r: r["horizon"]):
+        if r["horizon"] not in shown_h:
             continue
         table.add_row(
+            str(r["horizon"]),
             r["model"],
             *(
                 "–" if v != v else f"{v:.3f}"
@@ -420,9 +440,10 @@ def train(
             "and a backtest on a sample of grids (a province).",
         ),
     ] = "duckdb",
+    drop_pii: DropPiiOpt = False,
 ) -> None:
     """Backtest, train on every labelled row, log the model in MLflow (and register it)."""
-    _train(data, config, register, tracking_uri, engine)
+    _train(data, config, register, tracking_uri, engine, drop_pii=drop_pii)
 
 
 def _train(
@@ -431,11 +452,12 @@ def _train(
     register: bool,
     tracking_uri: str | None,
     engine: str = "duckdb",
+    drop_pii: bool = False,
 ):
     from riskwarn.workflows import train_model_files
 
     _check_engine(engine)
-    cfg = load_config(config)
+    cfg = with_drop_pii(load_config(config), drop_pii)
     t0 = time.perf_counter()
     with console.status("reading tables…") as status:
         progress, task = _progress(), {}
@@ -532,9 +554,10 @@ def score(
             "replace the model's own.",
         ),
     ] = None,
+    drop_pii: DropPiiOpt = False,
 ) -> None:
     """Score every grid at one as-of date with a registered model; write the watchlist."""
-    _score(data, model, as_of, out, tracking_uri, allow_pickle, engine, sink, config)
+    _score(data, model, as_of, out, tracking_uri, allow_pickle, engine, sink, config, drop_pii)
 
 
 def changes_line(changes: dict | None) -> str:
@@ -549,7 +572,16 @@ def changes_line(changes: dict | None) -> str:
 
 
 def _score(
-    data, model, as_of, out, tracking_uri, allow_pickle, engine="duckdb", sink=None, config=None
+    data,
+    model,
+    as_of,
+    out,
+    tracking_uri,
+    allow_pickle,
+    engine="duckdb",
+    sink=None,
+    config=None,
+    drop_pii=False,
 ):
     import pandas as pd
 
@@ -570,7 +602,10 @@ def _score(
             engine=engine,
             sink=sink,
             config=config,
+            drop_pii=drop_pii,
         )
+    for line in output.warnings:
+        console.print(f"[yellow]warning:[/] {escape(line)}")
     w = output.watchlist
     tiers = w["tier"].value_counts().sort_index()
     planned = ""

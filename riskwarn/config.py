@@ -40,7 +40,9 @@ class DataConfig:
     (``[data.values.disputes.status] "已化解" = "resolved"``); ``sheets`` names, per
     table, the worksheet of its ``.xlsx`` file (default: the first).
     ``missing_periods`` lists dates whose periods the export does not cover (an
-    extraction gap): labels whose window covers one are missing.
+    extraction gap): labels whose window covers one are missing. ``drop_pii``: drop
+    the columns that identify people (never read) instead of stopping on them, in
+    every command; a model trained so scores so (``--drop-pii`` sets it).
     """
 
     freq: str = DEFAULT_FREQ
@@ -52,6 +54,14 @@ class DataConfig:
     values: dict = field(default_factory=dict)
     sheets: dict = field(default_factory=dict)
     missing_periods: tuple[str, ...] = ()
+    drop_pii: bool = False
+
+
+def with_drop_pii(cfg: Config, drop: bool = True) -> Config:
+    """``cfg`` with ``[data] drop_pii`` set (unchanged when ``drop`` is False)."""
+    if not drop:
+        return cfg
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, drop_pii=True))
 
 
 @dataclass(frozen=True)
@@ -369,6 +379,8 @@ def _data(raw: Any, source: str) -> DataConfig:
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"{source}: [data] missing_periods: {d!r} is not a date.") from exc
     data = dataclasses.replace(data, missing_periods=tuple(missing))
+    if not isinstance(data.drop_pii, bool):
+        raise ConfigError(f"{source}: [data] drop_pii is true or false.")
     if not isinstance(data.sheets, dict) or not all(
         isinstance(v, str) for v in data.sheets.values()
     ):

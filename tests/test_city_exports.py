@@ -124,9 +124,13 @@ def test_quarantine_names_the_citys_column_and_the_contract_column(tmp_path):
     dataset = load_dataset(city_export(tmp_path / "export", tables=tables), mapped())
     reasons = dataset.quarantine["petitions"]["reason"].tolist()
     assert reasons == [
-        "received_at (登记时间): not a date-time (ISO 8601, 2023/5/6 14:30, 2023年5月6日 or "
-        "20230506; a local time that exists)"
+        "received_at (登记时间): not a date-time (ISO 8601, 2023/5/6 14:30, 2023年5月6日, "
+        "20230506 or a month alone, 2023年5月, a local time that exists)"
     ]
+    # "; " separates a row's reasons: one reason must not hold it (a report split one)
+    from riskwarn.data.parse import KIND_TEXT
+
+    assert not any("; " in text for text in KIND_TEXT.values())
 
 
 def test_a_wrong_mapping_is_a_clear_error(tmp_path):
@@ -172,6 +176,11 @@ def test_the_config_checks_the_mapping_shapes():
         ("202305061430", "2023-05-06 14:30"),
         ("2023.5.6", "2023-05-06 00:00"),
         ("2023-5-6", "2023-05-06 00:00"),
+        # a month alone, as monthly exports date their rows: its first day
+        ("2021年2月", "2021-02-01 00:00"),
+        ("2021 年 12 月", "2021-12-01 00:00"),
+        ("2021/2", "2021-02-01 00:00"),
+        ("2021-02", "2021-02-01 00:00"),
     ],
 )
 def test_date_formats_of_chinese_exports(text, expected):
@@ -179,6 +188,13 @@ def test_date_formats_of_chinese_exports(text, expected):
 
     typed, bad = parse_timestamp(pd.Series([text], dtype=object), "Asia/Shanghai")
     assert not bad.iloc[0] and typed.iloc[0] == pd.Timestamp(expected, tz="Asia/Shanghai")
+
+
+def test_a_month_that_does_not_exist_is_not_a_date():
+    from riskwarn.data.parse import parse_timestamp
+
+    _, bad = parse_timestamp(pd.Series(["2021年13月", "2021年0月"], dtype=object), "Asia/Shanghai")
+    assert bad.all()
 
 
 def test_day_and_month_first_is_quarantined_as_ambiguous_never_swapped(tmp_path, config):
@@ -308,6 +324,20 @@ def test_inspect_proposes_a_config_that_validates_the_export_unchanged(tmp_path,
     assert "exists" in capsys.readouterr().err
 
 
+def test_inspect_proposes_months_for_sparse_events_over_years_and_says_why():
+    from riskwarn.data.inspect import _guess_freq
+
+    rng = pd.Series(pd.date_range("2019-01-03 10:00", "2023-12-20", periods=3000))
+    # 3,000 events over 5 years: 0.19 per grid and week among 60 grids, 0.006 among 2,000
+    freq, why = _guess_freq(rng, n_grids=60)
+    assert freq == "MS" and "0.19 events per grid and week" in why
+    assert _guess_freq(rng, n_grids=3) == ("W-MON", None)  # 3.8 a week: weeks are full
+    one_year = rng[rng < "2020-01-01"]
+    assert _guess_freq(one_year, n_grids=60) == ("W-MON", None)  # 12 months: too few
+    firsts = pd.Series(pd.date_range("2023-01-01", periods=12, freq="MS"))
+    assert _guess_freq(firsts, n_grids=1000) == ("MS", None)
+
+
 def test_inspect_profiles_gaps_silent_grids_duplicates_and_filled_columns(tmp_path):
     from riskwarn.data.inspect import inspect_folder
 
@@ -333,3 +363,49 @@ def test_inspect_profiles_gaps_silent_grids_duplicates_and_filled_columns(tmp_pa
     assert found.tables["incidents"].missing_required == ["occurred_at"]
     assert "时刻" in found.tables["incidents"].unmapped
     assert "REQUIRED but not found, map them: occurred_at" in found.config_toml()
+
+
+# -- office layouts that hide the header ---------------------------------------------------
+def _refusal(folder, config) -> DataContractError:
+    with pytest.raises(DataContractError) as info:
+        load_dataset(folder, config)
+    return info.value
+
+
+def test_a_title_line_above_the_header_is_named_in_the_fix(tmp_path):
+    folder = city_export(tmp_path / "export", "utf-8")
+    text = (folder / "petitions.csv").read_text(encoding="utf-8")
+    (folder / "petitions.csv").write_text("XX区信访台账（2023年）\n" + text, encoding="utf-8")
+    err = _refusal(folder, mapped())
+    assert "Line 2 holds those names" in err.fix and "XX区信访台账" in err.fix
+    assert "Delete the lines above the header row" in err.fix
+
+
+def test_a_tab_separated_export_and_excels_unicode_text_are_named_in_the_fix(tmp_path):
+    folder = city_export(tmp_path / "export", "utf-8")
+    frame = pd.read_csv(folder / "incidents.csv", dtype=str)
+    frame.to_csv(folder / "incidents.csv", sep="\t", index=False, encoding="utf-8")
+    assert "tab-separated" in _refusal(folder, mapped()).fix
+    # Excel's "Unicode text": UTF-16 with a byte-order mark, tab-separated
+    frame.to_csv(folder / "incidents.csv", sep="\t", index=False, encoding="utf-16")
+    assert text_encoding(folder / "incidents.csv") == "utf-16"
+    err = _refusal(folder, mapped())
+    assert "tab-separated" in err.fix and "neither UTF-8" not in str(err)
+
+
+def test_a_workbook_whose_table_is_not_on_the_first_sheet_names_its_sheets(tmp_path):
+    folder = city_export(tmp_path / "export", "utf-8")
+    frame = pd.read_csv(folder / "disputes.csv", dtype=str)
+    (folder / "disputes.csv").unlink()
+    _workbook(folder / "disputes.xlsx", frame, sheet="纠纷台账", before=("填表说明",))
+    err = _refusal(folder, mapped())  # an empty sheet first
+    assert "also has 纠纷台账" in err.fix and 'disputes = "纠纷台账"' in err.fix
+    import openpyxl
+
+    book = openpyxl.load_workbook(folder / "disputes.xlsx")
+    book["填表说明"].append(["本表由各网格每月填报，日期格式为年-月-日。"])
+    book.save(folder / "disputes.xlsx")
+    err = _refusal(folder, mapped())  # a sheet of notes first
+    assert "2 sheets (填表说明, 纠纷台账)" in err.fix and 'disputes = "纠纷台账"' in err.fix
+    # and with the sheet named, it reads
+    assert load_dataset(folder, mapped(sheets={"disputes": "纠纷台账"})).disputes is not None

@@ -250,3 +250,24 @@ def test_cli_validate_writes_quarantine_and_report(tmp_path, capsys):
     inc = report["tables"]["incidents"]
     assert (inc["rows_read"], inc["rows_accepted"], inc["rows_quarantined"]) == (3, 2, 1)
     assert inc["top_reasons"][0][0] == "severity: must be <= 4"
+
+
+def test_codes_that_lost_their_leading_zeros_stop_the_run_with_the_cause(tmp_path, config):
+    # Excel turns the code 000001 into the number 1: every event row then names a grid
+    # the grids table lacks. The run must say so, not that there are no events.
+    from riskwarn.errors import DataContractError
+    from riskwarn.workflows.common import features_for
+
+    tables = base_tables()
+    codes = {g: f"{i:06d}" for i, g in enumerate(["G1", "G2", "G3", "G4"], start=1)}
+    tables["grids"]["grid_id"] = tables["grids"]["grid_id"].map(codes)
+    for name in ("petitions", "disputes", "incidents"):
+        tables[name]["grid_id"] = tables[name]["grid_id"].map(codes).str.lstrip("0")
+    folder = write_tables(tmp_path, tables)
+    dataset = load_dataset(folder, config)
+    warning = next(w for w in dataset.report.warnings if "table 'incidents'" in w)
+    assert "leading zeros" in warning and "'1'" in warning and "'000001'" in warning
+    with pytest.raises(DataContractError) as info:
+        features_for(folder, config)
+    assert "every one of the" in str(info.value) and "leading zeros" in str(info.value)
+    assert "--quarantine" in info.value.fix

@@ -114,6 +114,15 @@ def test_repeated_column_name(tmp_path, config):
         ("incidents", "身份证号"),
         ("petitions", "住址"),
         ("grids", "contact_phone"),
+        # names a new user's exports had that an earlier list let through
+        ("incidents", "公民身份号码"),
+        ("petitions", "反映人"),
+        ("petitions", "上访人"),
+        ("grids", "户主"),
+        ("grids", "网格员"),
+        ("disputes", "QQ号"),
+        ("disputes", "银行卡号"),
+        ("incidents", "reporter"),
     ],
 )
 def test_personal_column_is_refused(tmp_path, config, table, column):
@@ -127,6 +136,82 @@ def test_personal_column_is_refused(tmp_path, config, table, column):
         words="identify people",
     )
     assert "--drop-pii" in err.fix
+
+
+@pytest.mark.parametrize("how", ["flag", "config"])
+def test_every_command_that_reads_data_can_drop_personal_columns(tmp_path, capsys, how):
+    # The refusal's fix names --drop-pii: the command that printed it must take it.
+    tables = base_tables()
+    tables["incidents"] = tables["incidents"].assign(**{"报警人电话": "13800138000"})
+    folder = write_tables(tmp_path / "city", tables)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[data]\nend = "2023-03-06"\n')
+    args = ["features", "--data", str(folder), "--config", str(cfg), "--out"]
+    assert main([*args, str(tmp_path / "a.parquet")]) == 2
+    assert "--drop-pii" in capsys.readouterr().err
+    if how == "config":
+        cfg.write_text('[data]\nend = "2023-03-06"\ndrop_pii = true\n')
+        extra = []
+    else:
+        extra = ["--drop-pii"]
+    assert main([*args, str(tmp_path / "b.parquet"), *extra]) == 0
+    built = pd.read_parquet(tmp_path / "b.parquet")
+    assert not any("报警" in c for c in built.columns)
+    for command in ("backtest", "train", "score"):
+        assert main([command, "--help"]) == 0
+        assert "--drop-pii" in capsys.readouterr().out
+
+
+def test_drop_pii_in_the_config_is_true_or_false():
+    from riskwarn.config import config_from_dict
+    from riskwarn.errors import ConfigError
+
+    assert config_from_dict({"data": {"drop_pii": True}}).data.drop_pii is True
+    with pytest.raises(ConfigError, match="drop_pii is true or false"):
+        config_from_dict({"data": {"drop_pii": "yes"}})
+
+
+@pytest.mark.parametrize("column", ["网格员数", "reporter_type", "category_code"])
+def test_a_count_or_a_kind_named_after_people_is_not_refused(column):
+    from riskwarn.data.contract import identifies_person
+
+    assert not identifies_person("grids", column)
+    assert not identifies_person("incidents", column)
+
+
+@pytest.mark.parametrize(
+    "table,column,value",
+    [
+        ("incidents", "type", "张三 13800138000 邻里纠纷"),
+        ("incidents", "type", "邻里纠纷 身份证110101199003071234"),
+        ("petitions", "category", "housing, contact zhang@example.com"),
+        ("disputes", "category", "噪音 0755-12345678"),
+        ("grids", "town", "镇 11010119900307123X"),
+    ],
+)
+def test_a_phone_or_id_number_inside_a_category_is_refused(tmp_path, config, table, column, value):
+    # A category's values reach the watchlist's reasons and the report.
+    tables = base_tables()
+    frame = tables[table].copy()
+    frame[column] = frame[column].astype(object) if column in frame else "x"
+    frame.loc[frame.index[-1], column] = value
+    tables[table] = frame
+    err = _expect(
+        write_tables(tmp_path, tables),
+        config,
+        file=f"{table}.csv",
+        column=column,
+        words="phone number, an ID number or an e-mail",
+    )
+    assert value not in str(err)  # the message does not repeat the personal data
+    assert f"data row(s) {len(frame)}" in str(err)
+
+
+def test_case_numbers_and_codes_are_not_personal_values():
+    from riskwarn.data.contract import personal_values
+
+    values = pd.Series(["2023110100012345", "类别0102003", "邻里纠纷", None, "A-17"])
+    assert not personal_values(values).any()
 
 
 def test_grid_name_is_not_personal(tmp_path, config):

@@ -370,8 +370,12 @@ def test_bad_as_of_and_bad_label_rule_are_clear_errors(tmp_path, capsys):
     assert any("left out" in w and "severity" in w for w in kept.warnings)
     # ... unless none is left: then the run stops with the fix.
     tables["petitions"] = tables["petitions"].drop(columns=["group_size"])
-    with pytest.raises(ConfigError, match="can match no event"):
+    with pytest.raises(ConfigError, match="can match no event") as none_left:
         _tiny(tmp_path / "y3", tables)
+    # The example rule is one this data could use (not one on a column it lacks).
+    example = str(none_left.value).split("e.g.")[1]
+    assert "severity" not in example and "group_size" not in example
+    assert 'column = "type", op = "in"' in example
     cfg = tmp_path / "c.toml"
     cfg.write_text('[data]\nend = "2023-03-06"\n')
     folder = write_tables(tmp_path / "d", base_tables())

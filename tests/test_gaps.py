@@ -124,3 +124,20 @@ def test_windows_that_span_a_gap_are_flagged(gapped):
     # carries the column to data scored later
     before = build_features(dataset, config, as_of=gap)
     assert col not in before
+
+
+def test_a_gap_just_before_the_as_of_date_is_reported_when_scoring(gapped):
+    # Features count a gap's events as none: a watchlist scored just after one must say
+    # so (the console, the card and the report), and one scored long after must not.
+    from riskwarn.workflows.common import gap_line, recent_gaps
+
+    dataset, config, gap = gapped
+    week = pd.Timedelta(weeks=1)
+    span = max(config.features.half_lives)
+    found = recent_gaps(dataset, config, gap + 2 * week)
+    assert [g["table"] for g in found] == ["petitions"]
+    assert found[0]["periods"] == [f"{gap:%Y-%m-%d}"] and found[0]["of"] == span
+    assert "petitions has no rows at all in 1 of the" in gap_line(found[0])
+    assert recent_gaps(dataset, config, gap) == []  # the gap is not before it yet
+    assert recent_gaps(dataset, config, gap + (span + 1) * week) == []  # long past
+    assert recent_gaps(dataset, config, gap + span * week) != []

@@ -104,3 +104,26 @@ def test_ranking_metrics_agree_with_scikit_learn(rows):
     s = np.array([r[1] for r in rows], dtype=float) / 5  # many ties on purpose
     assert m.average_precision(y, s) == pytest.approx(average_precision_score(y, s))
     assert m.roc_auc(y, s) == pytest.approx(roc_auc_score(y, s))
+
+
+def test_warning_notes_flag_a_level_off_and_a_ranking_no_better_than_chance():
+    from riskwarn.backtest.evaluate import warning_notes
+
+    def row(model, h, mean, rate, n, auc, ap):
+        return {"model": model, "horizon": h, "mean_score": mean, "base_rate": rate,
+                "n_positive": n, "roc_auc": auc, "ap": ap}  # fmt: skip
+
+    overall = [
+        row("ensemble", 1, 0.10, 0.05, 40, 0.80, 0.30),  # twice the rate
+        row("ensemble", 4, 0.10, 0.11, 90, 0.52, 0.12),  # level fine, ranking at chance
+        row("ensemble", 2, 0.30, 0.05, 40, 0.50, 0.05),  # a horizon not asked about
+        row("hist_rate", 1, 0.30, 0.05, 40, 0.50, 0.05),  # another model
+    ]
+    notes = warning_notes(overall, "ensemble", {1, 4})
+    assert len(notes) == 2
+    assert "2.00 × the realised rate at horizon 1" in notes[0]
+    assert "no better than chance at horizon 4" in notes[1]
+    # few escalations: the level is not judged; an undefined AUC is not "chance"
+    quiet = [row("ensemble", 1, 0.10, 0.05, 19, float("nan"), 0.30)]
+    assert warning_notes(quiet, "ensemble", {1}) == []
+    assert warning_notes([row("ensemble", 1, 0.07, 0.05, 40, 0.8, 0.3)], "ensemble", {1}) == []

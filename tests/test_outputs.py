@@ -293,7 +293,43 @@ def test_riskwarn_score_killed_at_random_points_leaves_one_complete_set(register
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         assert _one_scoring(out)[0] >= before[0]  # old or new, never a mix
-    # and the folder is not left locked by the killed runs
-    proc = _score_process(data, days[1], out)
+    # and the folder is not left locked by the killed runs (the latest date: a killed
+    # run may have finished first, and an earlier date would not replace a later one)
+    proc = _score_process(data, days[3], out)
     assert proc.wait(timeout=300) == 0, proc.stderr.read()
-    assert _one_scoring(out)[1].startswith(days[1])
+    assert _one_scoring(out)[1].startswith(days[3])
+
+
+def test_score_drops_personal_columns_on_request_and_warns_of_a_recent_gap(
+    registered, tmp_path, capsys
+):
+    import shutil
+
+    from riskwarn.cli import main
+    from riskwarn.data.contract import TABLES
+
+    data, days = registered
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    # the busiest table loses the two weeks before the as-of date (an extraction gap)
+    # and gains a column that names the people who called
+    sizes = {n: len(pd.read_parquet(copy / f"{n}.parquet")) for n in ("petitions", "incidents")}
+    busy = max(sizes, key=sizes.get)
+    frame = pd.read_parquet(copy / f"{busy}.parquet")
+    when = pd.to_datetime(frame[TABLES[busy].time_column]).dt.tz_convert("Asia/Shanghai")
+    day = pd.Timestamp(days[-1])
+    local = when.dt.tz_localize(None)
+    frame = frame[(local < day - pd.Timedelta(weeks=2)) | (local >= day)]
+    frame = frame.assign(**{"报警人电话": "withheld"})
+    frame.to_parquet(copy / f"{busy}.parquet", index=False)
+    args = ["score", "--data", str(copy), "--model", "models:/rw-outputs/1"]
+    args += ["--as-of", days[-1], "--out", str(tmp_path / "watch")]
+    capsys.readouterr()
+    assert main(args) == 2
+    assert "--drop-pii" in capsys.readouterr().err
+    assert main([*args, "--drop-pii"]) == 0
+    printed = capsys.readouterr().out
+    assert "warning:" in printed and f"{busy} has no rows at all in 2 of the" in printed
+    card = json.loads((tmp_path / "watch" / "model_card.json").read_text(encoding="utf-8"))
+    assert [g["table"] for g in card["data_warnings"]] == [busy]
+    assert len(card["data_warnings"][0]["periods"]) == 2

@@ -87,7 +87,10 @@ def test_a_count_is_set_beside_the_grids_usual_level():
     )
     assert "约为该网格平时的4倍" in high["text_zh"]
     assert "about its usual level" in entry("pet_n_w4", 4, usual=4.0)["text_en"]
-    assert "below its usual" in entry("pet_n_w4", 3, usual=6.0)["text_en"]
+    # The contribution compares grids; "below its usual" alone read as a contradiction.
+    below = entry("pet_n_w4", 3, usual=6.0)
+    assert "below its usual but high among grids (raises the risk)" in below["text_en"]
+    assert "但在各网格中仍属偏高" in below["text_zh"]
     assert "usually has none" in entry("pet_n_w4", 5, usual=0.0)["text_en"]
     # A suppressed count is not set beside anything: the ratio would give it away.
     small = entry("pet_n_w4", 1, usual=0.25)
@@ -190,3 +193,28 @@ def test_the_scorer_merges_the_calendar_and_passes_over_missing_values(monkeypat
     assert len(texts[0]) == 3 and len(texts[1]) == 2
     line = " ".join(e["text_en"] + e["text_zh"] for r in texts for e in r)
     assert "nan" not in line.lower() and "week of the year" not in line
+
+
+def test_a_count_or_rate_of_nothing_is_never_a_reason(monkeypatch):
+    # A grid with no events got "incidents per 1,000 residents: 0 (raises the risk)".
+    X = pd.DataFrame(
+        {
+            "grid_id": ["A", "B"],
+            "as_of": pd.to_datetime(["2025-01-06", "2025-01-06"]),
+            "inc_n_w4": [0.0, 3.0],
+            "inc_n_w4_per_1k": [0.0, 1.5],
+            "inc_n_trend_4_13": [0.0, 1.2],
+            "inc_n_periods_since_last": [np.nan, 0.0],
+        }
+    )
+    names = ["inc_n_w4", "inc_n_w4_per_1k", "inc_n_trend_4_13", "inc_n_periods_since_last"]
+    contribution = pd.DataFrame([[0.5, 0.4, 0.3, 0.1], [0.5, 0.4, 0.3, 0.1]], columns=names)
+    scorer = EscalationScorer(n_reasons=3)
+    monkeypatch.setattr(scorer, "contributions", lambda frame: (contribution, X[names].copy()))
+    out = scorer.reasons(X)
+    picked = ["reason_1_feature", "reason_2_feature", "reason_3_feature"]
+    # A: the three zeros are passed over; "none yet" (never happened) is the reason left
+    assert out.loc[0, "reason_1_feature"] == "inc_n_periods_since_last"
+    assert out.loc[0, picked[1:]].isna().all()
+    # B: non-zero values stay, and 0 periods since the last event is not a count of nothing
+    assert out.loc[1, picked].tolist() == names[:3]

@@ -451,6 +451,18 @@ def test_a_model_that_is_not_the_champion_is_said_so(tmp_path):
     assert "champion-warning" not in _card_page(tmp_path, base)  # an older card: unknown
 
 
+def test_an_extraction_gap_before_the_date_is_said_in_both_languages(tmp_path):
+    gap = {"table": "disputes", "periods": ["2026-01-01", "2026-02-01"], "of": 13}
+    card = {"model_version": "3", "model_name": "m", "data_warnings": [gap]}
+    page = _card_page(tmp_path, card)
+    assert 'class="warn data-gap"' in page
+    assert "no disputes at all in 2 of the 13 periods" in page and "2026-02-01" in page
+    zh = _card_page(tmp_path, card, "zh")
+    assert "有 2 期完全没有矛盾纠纷记录" in zh
+    assert "data-gap" not in _card_page(tmp_path, {**card, "data_warnings": []})
+    assert "data-gap" not in _card_page(tmp_path, {"model_version": "3"})  # an older card
+
+
 def test_a_fairness_gap_is_flagged_in_the_report_and_metrics_md(tmp_path):
     from riskwarn.backtest.evaluate import fairness_flags
     from riskwarn.backtest.tables import fairness_markdown

@@ -256,3 +256,23 @@ def test_score_needs_the_features_the_model_was_trained_with(registered, tmp_pat
     assert _score(copy, "models:/rw-rules@champion", dates[-1], tmp_path / "w") == 2
     err = capsys.readouterr().err
     assert "lacks" in err and "inc_" in err
+
+
+def test_plots_of_a_citys_chinese_words_are_made_without_warnings(tmp_path):
+    # Feature names carry a city's category words; without a Chinese font matplotlib
+    # warned once per glyph on the user's console (and the tests turn a warning
+    # raised from riskwarn's code into an error).
+    import warnings
+
+    from riskwarn.backtest import plots
+    from riskwarn.tracking.runs import _log_figure
+
+    names = {"inc_typ_邻里纠纷_w4": 3.0, "pet_cat_征地拆迁_w13": 2.0, "pet_n_w4": 1.0}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Glyph")
+        fig = plots.feature_importance(pd.Series(names))
+        mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns.db'}")
+        with mlflow.start_run() as run:
+            _log_figure(fig, "plots/feature_importance.png")
+    listed = [a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "plots")]
+    assert listed == ["plots/feature_importance.png"]

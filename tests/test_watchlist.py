@@ -208,3 +208,21 @@ def test_one_grid_and_no_grids():
     assert w["rank"].tolist() == [1] and w["tier"].tolist() == [1]
     with pytest.raises(Exception, match="no grids"):
         build(scored(n=1).iloc[:0])
+
+
+def test_an_earlier_date_does_not_replace_a_later_current_watchlist(tmp_path):
+    # Dashboards read the folder's watchlist as the current one: scoring last month
+    # again after this month must not put last month's list in front of them.
+    from riskwarn.errors import RiskwarnError
+    from riskwarn.workflows.score import _refuse_going_back
+
+    out = tmp_path / "watch"
+    _refuse_going_back(out, "2024-03-04")  # an empty folder takes any date
+    (out / "history").mkdir(parents=True)
+    (out / "history" / "watchlist_2024-03-04.parquet").write_bytes(b"")
+    (out / "history" / "watchlist_2024-03-11_old.parquet").write_bytes(b"")  # set aside
+    _refuse_going_back(out, "2024-03-04")  # the same date again: a rescoring
+    _refuse_going_back(out, "2024-03-11")
+    with pytest.raises(RiskwarnError, match="already holds the watchlist as of 2024-03-04") as e:
+        _refuse_going_back(out, "2024-02-26")
+    assert "--out" in str(e.value)

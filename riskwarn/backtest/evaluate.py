@@ -404,3 +404,44 @@ def fairness_flags(
                 }
             )
     return flags
+
+
+#: Calibration in the large outside this range is flagged: a mean score half again
+#: above (or a third below) the realised rate is more than a test year's noise where
+#: the rows hold this many escalations.
+LEVEL_RANGE = (2 / 3, 1.5)
+LEVEL_MIN_POSITIVES = 20
+
+
+def warning_notes(overall: list[dict], model: str, horizons) -> list[str]:
+    """What a user must know before trusting ``model``'s backtest: lines for its notes.
+
+    For each of ``horizons`` (rows of ``evaluate``'s ``overall``): a mean score outside
+    :data:`LEVEL_RANGE` of the realised rate (probabilities off in level, as after a
+    change of level in the data), and a ranking no better than chance (ROC AUC below
+    0.55 and AP below 1.5 × the base rate: too few escalations to learn from).
+    """
+    notes = []
+    for r in overall:
+        if r["model"] != model or r["horizon"] not in horizons:
+            continue
+        h, rate, n = r["horizon"], r["base_rate"], r["n_positive"]
+        if not n or not rate or rate != rate:
+            continue
+        ratio = r["mean_score"] / rate
+        if n >= LEVEL_MIN_POSITIVES and not LEVEL_RANGE[0] <= ratio <= LEVEL_RANGE[1]:
+            notes.append(
+                f"{model}'s mean score over the test dates is {ratio:.2f} × the realised rate "
+                f"at horizon {h} ({r['mean_score']:.4f} against {rate:.4f}): its probabilities "
+                "are off in level there, as after a change of level in the data; read them "
+                "as a ranking, not as chances."
+            )
+        auc, ap = r["roc_auc"], r["ap"]
+        if auc == auc and auc < 0.55 and ap < 1.5 * rate:
+            notes.append(
+                f"{model} ranks no better than chance at horizon {h} (ROC AUC {auc:.2f}, AP "
+                f"{ap:.3f} against a base rate of {rate:.3f}, {n} escalations in the test "
+                "dates): the data holds too few escalations, or too short a history, for its "
+                "list to say which grids are at risk."
+            )
+    return notes

@@ -7,6 +7,9 @@ inline) and is freed like any object; saving is left to the caller.
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -14,6 +17,39 @@ from matplotlib.figure import Figure
 from riskwarn.backtest import metrics as m
 
 K_GRID = (0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2)
+
+# Fonts with Chinese glyphs, tried after the default one for each character (feature
+# names carry a city's own category words); only those installed are named, since
+# matplotlib logs a warning for every family it cannot find.
+_CJK_FONTS = (
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "SimHei",
+    "Microsoft YaHei",
+    "PingFang SC",
+)
+
+
+@contextlib.contextmanager
+def city_words():
+    """Draw a city's own (Chinese) words with a font that has them, where one is installed.
+
+    Without one they are drawn as boxes, and matplotlib's warning for each missing
+    glyph is kept off the user's console: the plot is made all the same. Wrap both the
+    making of a figure (its layout measures the text) and its saving.
+    """
+    import matplotlib
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    first = matplotlib.rcParams["font.family"][0]
+    families = [first, *(f for f in _CJK_FONTS if f in installed)]
+    with matplotlib.rc_context({"font.family": families}), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
+        yield
 
 
 def _block(predictions: pd.DataFrame, model: str, horizon: int) -> pd.DataFrame:
@@ -102,11 +138,12 @@ def ranking_by_k(
 def feature_importance(importance: pd.Series, top: int = 20) -> Figure:
     """Horizontal bars of the ``top`` largest importances (e.g. LightGBM gain)."""
     values = importance.sort_values(ascending=False).head(top)[::-1]
-    fig = Figure(figsize=(7, max(3, 0.3 * len(values) + 1)))
-    ax = fig.subplots()
-    ax.barh([str(i) for i in values.index], values.to_numpy(dtype=float))
-    ax.set(xlabel=str(importance.name or "importance"), title=f"Top {len(values)} features")
-    fig.tight_layout()
+    with city_words():  # feature names carry the city's category words
+        fig = Figure(figsize=(7, max(3, 0.3 * len(values) + 1)))
+        ax = fig.subplots()
+        ax.barh([str(i) for i in values.index], values.to_numpy(dtype=float))
+        ax.set(xlabel=str(importance.name or "importance"), title=f"Top {len(values)} features")
+        fig.tight_layout()
     return fig
 
 

@@ -11,6 +11,9 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+import pandas as pd
+
 Kind = Literal["str", "int", "float", "bool", "timestamp", "wkt"]
 
 
@@ -185,13 +188,20 @@ _PII_WORDS = {
     "email", "emailaddress", "idnumber", "idno", "idcard", "idcardno", "nationalid",
     "identitycard", "ssn", "passport", "passportno", "address", "homeaddress",
     "streetaddress", "residence", "domicile", "birthdate", "dateofbirth",
-    "dob", "wechat", "qq", "licenseplate", "plate",
+    "dob", "wechat", "qq", "qqno", "qqnumber", "licenseplate", "plate", "reporter",
+    "reportername", "reportedby", "caller", "callername", "bankcard", "bankcardno",
+    "bankaccount", "accountno", "householder", "headofhousehold",
 }  # fmt: skip
 _PII_PARTS = {"name", "phone", "mobile", "telephone", "email", "address", "passport", "ssn"}
 _PII_CHINESE = (
     "姓名", "名字", "电话", "手机", "联系方式", "身份证", "证件号", "住址", "地址", "户籍",
-    "出生日期", "微信", "车牌", "当事人", "信访人", "申请人",
+    "出生日期", "微信", "车牌", "当事人", "信访人", "申请人", "身份号码", "反映人", "上访人",
+    "来访人", "投诉人", "举报人", "报案人", "报警人", "求助人", "联系人", "户主", "银行卡",
+    "银行账号", "卡号", "QQ号", "qq号",
 )  # fmt: skip
+# Whole names (after normalisation) of columns that hold a person's name: a grid
+# worker or a person in charge is a person ('网格员数', a count, is not refused).
+_PII_CHINESE_WHOLE = {"网格员", "负责人", "网格长", "调解员", "经办人", "承办人"}
 # Contract columns whose names would otherwise look personal.
 _CONTRACT_OK = {"grids": {"name"}}
 
@@ -209,12 +219,56 @@ def identifies_person(table: str, column: str) -> bool:
     if any(word in raw for word in _PII_CHINESE):
         return True
     norm = _normalise(raw)
-    if norm in _PII_WORDS:
+    if norm in _PII_WORDS or norm in _PII_CHINESE_WHOLE:
         return True
     parts = [p for p in re.split(r"[_\s\-\.]+", raw.lower()) if p]
     # In the grids table a name part names a place ('town_name'), not a person.
     personal_parts = _PII_PARTS - {"name"} if table == "grids" else _PII_PARTS
     return len(parts) > 1 and any(p in personal_parts for p in parts)
+
+
+# Values that carry personal details, whatever the column is called: a mainland
+# mobile number, a landline with its area code, a resident ID number (15 or 18
+# characters, with a plausible birth date) and an e-mail address. A person's name
+# inside a free-text value cannot be recognised this way; the contract's text
+# columns are categories, and riskwarn prints their values in its reasons.
+_PERSONAL_VALUE = re.compile(
+    r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])"
+    r"|(?<![0-9])0[0-9]{2,3}-[0-9]{7,8}(?![0-9])"
+    r"|(?<![0-9])[0-9]{6}(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
+    r"[0-9]{3}[0-9Xx](?![0-9A-Za-z])"
+    r"|(?<![0-9])[0-9]{6}[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}(?![0-9])"
+    r"|[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+\.[A-Za-z0-9.-]+"
+)
+
+
+def text_columns(table: str) -> list[str]:
+    """The descriptive text columns of ``table``: categories, types, places, teams.
+
+    Not the identifiers (``grid_id``, case ids), whose digits are case numbers.
+    """
+    spec = TABLES[table]
+    ids = {"grid_id", "grid_a", "grid_b"}
+    return [c.name for c in spec.columns if c.kind == "str" and not c.unique and c.name not in ids]
+
+
+def personal_values(values) -> np.ndarray:
+    """True where a text value holds a phone number, an ID number or an e-mail address.
+
+    Parameters
+    ----------
+    values : Series of str (or missing), shape (n_rows,)
+
+    Returns
+    -------
+    ndarray of bool, shape (n_rows,)
+    """
+    text = values.astype("string").fillna("")
+    # Categories repeat: each distinct value is checked once.
+    distinct = pd.Series(text.unique(), dtype="string")
+    normal = distinct.map(lambda v: unicodedata.normalize("NFKC", v))
+    bad = distinct[normal.str.contains(_PERSONAL_VALUE, regex=True).fillna(False).to_numpy(bool)]
+    return text.isin(bad).to_numpy(dtype=bool)
 
 
 _KIND_WORDS = {

@@ -239,12 +239,33 @@ class Inspection:
         return "\n".join(lines) + "\n"
 
 
-def _guess_freq(times: pd.Series) -> str:
-    """``MS`` when every event sits on the first of a month at midnight (a monthly export)."""
+# Below this many events per grid and week, over at least two years, a week holds too
+# few events per grid to learn from and months are proposed.
+_SPARSE_PER_WEEK = 0.5
+
+
+def _guess_freq(times: pd.Series, n_grids: int = 0) -> tuple[str, str | None]:
+    """The period to propose, and why when it is not the default.
+
+    ``MS`` when every event sits on the first of a month at midnight (a monthly
+    export), or when the events are sparse (fewer than ``_SPARSE_PER_WEEK`` per grid
+    and week) over two years or more; else ``W-MON``. A single year stays weekly:
+    twelve months are too few periods to train and test on.
+    """
     t = times.dropna()
     if len(t) and ((t.dt.day == 1) & (t.dt.hour == 0) & (t.dt.minute == 0)).all():
-        return "MS"
-    return "W-MON"
+        return "MS", None
+    if len(t) and n_grids > 0:
+        weeks = (t.max() - t.min()) / pd.Timedelta(weeks=1)
+        rate = len(t) / (n_grids * max(weeks, 1.0))
+        if weeks >= 104 and rate < _SPARSE_PER_WEEK:
+            return "MS", (
+                f'freq = "MS" is proposed: {rate:.2f} events per grid and week over '
+                f"{weeks / 52.18:.1f} years, so a month gives each grid a few events to learn "
+                'from where most of its weeks would be empty; freq = "W-MON" works too, '
+                "for weekly lists."
+            )
+    return "W-MON", None
 
 
 def _delay_note(table: str, when: pd.Series, recorded: pd.Series, timezone: str) -> list[str]:
@@ -351,7 +372,11 @@ def inspect_folder(
             times[name], _ = parse_timestamp(frame[spec.time_column], timezone)
             if RECORDED in frame:
                 notes.extend(_delay_note(name, times[name], frame[RECORDED], timezone))
-    freq = _guess_freq(pd.concat(list(times.values()))) if times else "W-MON"
+    freq, why = (
+        _guess_freq(pd.concat(list(times.values())), len(grid_ids)) if times else ("W-MON", None)
+    )
+    if why:
+        notes.append(why)
     # Rows per period and city-wide gaps, on the guessed frequency.
     for name, stamps in times.items():
         local = stamps.dropna().dt.tz_localize(None)

@@ -89,6 +89,9 @@ _YEAR_FIRST = re.compile(
 _COMPACT = re.compile(
     r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})(?:(?P<H>\d{2})(?P<M>\d{2})(?P<S>\d{2})?)?$"
 )
+# A month alone, as monthly exports date their rows: 2021年2月, 2021/2, 2021.02 (the
+# first of the month; ISO 8601's 2021-02 is read so by pandas already).
+_YEAR_MONTH = re.compile(r"^(?P<y>\d{4})\s*(?:年|[/.])\s*(?P<m>\d{1,2})\s*月?$")
 _PLAIN_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
 # Day and month first in either order (5/6/2023, 06-05-23): no rule tells them apart.
 _AMBIGUOUS = re.compile(r"^\d{1,2}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{2,4}(?:[\sT].*)?$")
@@ -114,6 +117,11 @@ def _iso(text: pd.Series) -> pd.Series:
         clock = "T" + p["H"].str.zfill(2) + ":" + p["M"].str.zfill(2)
         clock = clock + (":" + p["S"].str.replace(",", ".").str.zfill(2)).fillna("")
         out[hit[hit].index] = iso.where(~timed, iso + clock)
+    parts = text.str.extract(_YEAR_MONTH)
+    hit = parts["y"].notna() & parts["m"].astype(float).between(1, 12)
+    if hit.any():
+        p = parts[hit]
+        out[hit[hit].index] = p["y"] + "-" + p["m"].str.zfill(2) + "-01"
     return out
 
 
@@ -193,7 +201,7 @@ KIND_TEXT = {
     "int": "a whole number",
     "float": "a number",
     "bool": "true/false",
-    "timestamp": "a date-time (ISO 8601, 2023/5/6 14:30, 2023年5月6日 or 20230506; a local "
-    "time that exists)",
+    "timestamp": "a date-time (ISO 8601, 2023/5/6 14:30, 2023年5月6日, 20230506 or a month "
+    "alone, 2023年5月, a local time that exists)",
     "wkt": "a polygon in WKT",
 }

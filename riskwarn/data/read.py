@@ -20,6 +20,7 @@ import csv
 import datetime as dt
 import difflib
 import hashlib
+import itertools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,14 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from riskwarn.data.contract import EVENT_TABLES, FILE_SUFFIXES, TABLES, identifies_person
+from riskwarn.data.contract import (
+    EVENT_TABLES,
+    FILE_SUFFIXES,
+    TABLES,
+    identifies_person,
+    personal_values,
+    text_columns,
+)
 from riskwarn.errors import DataContractError
 
 
@@ -148,8 +156,12 @@ def text_encoding(path: Path, configured: str | None = None) -> str:
             )
         return "utf-8-sig" if codecs.lookup(configured).name == "utf-8" else configured
     with open(path, "rb") as fh:
-        if fh.read(3) == codecs.BOM_UTF8:
-            return "utf-8-sig"
+        start = fh.read(3)
+    if start == codecs.BOM_UTF8:
+        return "utf-8-sig"
+    # Excel's "Unicode text" is UTF-16 with a byte-order mark (and tab-separated).
+    if start[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) and _decodes(path, "utf-16") is None:
+        return "utf-16"
     first = None
     for encoding in DETECTED_ENCODINGS:
         error = _decodes(path, encoding)
@@ -215,6 +227,61 @@ def _read_header(path: Path, encoding: str = "utf-8-sig") -> list[str]:
         return header
     except _READ_ERRORS as exc:
         raise _unreadable(path, exc) from exc
+
+
+def _header_hint(
+    path: Path, text: str | None, header: list[str], wanted: list[str], sheet: str | None = None
+) -> str:
+    """Why the expected column names may not be in the header, as a sentence (or "").
+
+    The layouts of office exports that put them elsewhere: a tab-separated file
+    (Excel's "Unicode text"), a title or notes line above the header row, a workbook
+    whose table is not on its first sheet.
+    """
+    if len(header) == 1 and "\t" in header[0]:
+        return (
+            ' The file is tab-separated (as Excel\'s "Unicode text" saves it): save it as '
+            '"CSV UTF-8 (comma delimited)" instead.'
+        )
+    wanted_set = {w.strip() for w in wanted}
+    try:
+        if path.suffix.lower() == ".xlsx":
+            # the header is the first row with anything in it; look below it
+            _, _, rows = _read_xlsx(path, sheet)
+            lines = [[str(c).strip() for c in r if c is not None] for r in rows[:5]]
+            first_data_line = 2
+        elif path.suffix.lower() == ".csv" and text:
+            with open(path, encoding=text, newline="") as fh:
+                reader = csv.reader(fh)
+                next(reader, None)
+                lines = [[c.strip() for c in row] for row in itertools.islice(reader, 5)]
+            first_data_line = 2
+        else:
+            lines = []
+    except (OSError, UnicodeDecodeError, csv.Error, DataContractError):
+        lines = []
+    for i, cells in enumerate(lines):
+        if wanted_set and len(wanted_set & set(cells)) >= max(1, len(wanted_set) // 2):
+            shown = " ".join(h for h in header if h.strip())[:40]
+            return (
+                f" Line {first_data_line + i} holds those names: the header row is not the "
+                f"first line (which reads '{shown}', a title?). Delete the lines above the "
+                "header row."
+            )
+    if path.suffix.lower() == ".xlsx":
+        from python_calamine import CalamineError, CalamineWorkbook
+
+        try:
+            sheets = list(CalamineWorkbook.from_path(str(path)).sheet_names)
+        except (CalamineError, OSError, ValueError):  # only a hint: the read says what is wrong
+            sheets = []
+        if len(sheets) > 1 and sheet is None:
+            return (
+                f" The workbook has {len(sheets)} sheets ({', '.join(sheets[:6])}); if the "
+                "table is not on the first, name its sheet in [data.sheets] (e.g. "
+                f'{path.stem} = "{sheets[1]}").'
+            )
+    return ""
 
 
 def read_header(
@@ -360,7 +427,8 @@ def read_raw_table(
             f"(it has {', '.join(header[:12])}{' …' if len(header) > 12 else ''}).",
             file=str(path),
             column=mapped[0],
-            fix=f"correct the names in [data.columns.{name}] to the file's own headers.",
+            fix=f"correct the names in [data.columns.{name}] to the file's own headers."
+            + _header_hint(path, text, header, mapped, sheet),
         )
     # A column that is already a contract name and not mapped away keeps its name.
     contract_names = [to_contract.get(c, c) for c in header]
@@ -374,8 +442,8 @@ def read_raw_table(
             "grids only and does not read personal data.",
             file=str(path),
             column=pii[0],
-            fix="delete these columns from the file, or pass --drop-pii to drop them "
-            "before anything reads them.",
+            fix="delete these columns from the export, or pass --drop-pii (or set "
+            "[data] drop_pii = true in the config) to drop them before anything reads them.",
         )
     dup_cols = sorted({c for c in contract_names if contract_names.count(c) > 1})
     if dup_cols:
@@ -399,7 +467,8 @@ def read_raw_table(
             column=missing[0],
             fix=f"table '{name}' needs the columns {', '.join(spec.required)}: name them so, "
             f"or map the file's own names in [data.columns.{name}] "
-            f'(e.g. {missing[0]} = "<the file\'s header>").',
+            f'(e.g. {missing[0]} = "<the file\'s header>").'
+            + _header_hint(path, text, header, [columns.get(m, m) for m in missing], sheet),
         )
     keep = [
         (file_name, contract)
@@ -415,6 +484,7 @@ def read_raw_table(
     for contract, words in (values or {}).items():
         if contract in frame.columns and words:
             frame[contract] = _map_words(frame[contract], words)
+    _refuse_personal_values(name, path, frame, {c: f for f, c in keep})
     return RawTable(
         name,
         path,
@@ -426,6 +496,36 @@ def read_raw_table(
         city_columns={c: columns[c] for c in frame.columns if c in columns},
         encoding=None if text is None else ("utf-8" if text == "utf-8-sig" else text),
     )
+
+
+def _refuse_personal_values(
+    name: str, path: Path, frame: pd.DataFrame, city_names: dict[str, str]
+) -> None:
+    """Stop when a text column holds phone numbers, ID numbers or e-mail addresses.
+
+    A category is printed in the watchlist's reasons and the report, so a value such
+    as "张三 138… 邻里纠纷" would carry a person into every output. Such rows are not
+    quarantined either: the quarantine file would hold them too. The values are not
+    repeated in the message.
+    """
+    for column in text_columns(name):
+        if column not in frame.columns:
+            continue
+        hit = personal_values(frame[column])
+        if hit.any():
+            rows = np.flatnonzero(hit)
+            shown = ", ".join(str(int(r) + 1) for r in rows[:5])
+            raise DataContractError(
+                f"{int(hit.sum()):,} value(s) of column '{city_names.get(column, column)}' "
+                f"hold a phone number, an ID number or an e-mail address (data row(s) {shown}"
+                f"{' …' if len(rows) > 5 else ''}); riskwarn works on grids only and does "
+                "not read personal data, and this column's values appear in its outputs.",
+                file=str(path),
+                column=city_names.get(column, column),
+                fix="remove the personal details from these values in the export (the "
+                "column should name the kind of case, not the people in it); --drop-pii "
+                "drops personal columns, not values.",
+            )
 
 
 _EXCEL_EPOCH = dt.datetime(1899, 12, 30)  # Excel's day 0 (it counts 1900 as a leap year)
@@ -456,10 +556,17 @@ def _read_xlsx(path: Path, sheet: str | None) -> tuple[list[str], list[int], lis
     blank = [all(c is None or (isinstance(c, str) and not c.strip()) for c in r) for r in cells]
     first = next((i for i, b in enumerate(blank) if not b), None)
     if first is None:
+        others = [n for n in names if n != ws.name]
         raise DataContractError(
             f"worksheet '{ws.name}' is empty (not even a header row).",
             file=str(path),
-            fix="put the header row with the column names in the first row of the sheet.",
+            fix="put the header row with the column names in the first row of the sheet"
+            + (
+                f", or name the sheet that holds the table in [data.sheets] (the workbook "
+                f'also has {", ".join(others[:6])}; e.g. {path.stem} = "{others[0]}").'
+                if others and sheet is None
+                else "."
+            ),
         )
     header = [_cell_text(c, "str") or "" for c in cells[first]]
     while header and not header[-1]:

@@ -304,7 +304,8 @@ def load_dataset(
     config : Config, optional
         ``[data] timezone`` and ``end`` are used; defaults otherwise.
     drop_pii : bool
-        Drop columns that identify people instead of stopping.
+        Drop columns that identify people instead of stopping (so does the config's
+        ``[data] drop_pii``).
     progress : callable, optional
         Called with each table's name before it is read.
 
@@ -314,6 +315,7 @@ def load_dataset(
         On a structural problem (the message names file, column and fix).
     """
     config = config or Config()
+    drop_pii = drop_pii or config.data.drop_pii
     tz = config.data.timezone
     end = _data_end(config, tz)
     files, other = find_table_files(folder)
@@ -354,7 +356,7 @@ def load_dataset(
         if table_report.rows_read == 0:
             report.warnings.append(f"table '{name}' ({files[name].name}) has no rows.")
         elif table_report.rows_accepted == 0:
-            report.warnings.append(f"every row of table '{name}' was quarantined.")
+            report.warnings.append(_all_quarantined(name, bad_rows, known))
     _note_silent_grids(tables, report)
     return Dataset(
         folder=Path(folder),
@@ -369,6 +371,29 @@ def load_dataset(
         interventions=tables.get("interventions"),
         quarantine=quarantine,
     )
+
+
+def _all_quarantined(name: str, bad_rows: pd.DataFrame, known: pd.Index) -> str:
+    """The warning for a table none of whose rows was accepted: its commonest reason,
+    and the usual cause when its grid ids are the grids table's but for their form."""
+    reasons = bad_rows["reason"].astype(str).str.split("; ").explode()
+    top = reasons.value_counts()
+    text = f"every row of table '{name}' was quarantined"
+    if len(top):
+        text += f" (most often: {top.index[0]}, {int(top.iloc[0]):,} rows)"
+    ids = bad_rows["grid_id"].dropna().astype(str) if "grid_id" in bad_rows else pd.Series()
+    if name != "grids" and len(ids) and len(known) and not ids.isin(known).any():
+        # Excel drops leading zeros of numeric-looking codes; exports pad with spaces.
+        bare = {k.strip().lstrip("0"): k for k in known.astype(str)}
+        if ids.str.strip().str.lstrip("0").isin(list(bare)).mean() > 0.5:
+            example = ids.iloc[0]
+            text += (
+                f"; its grid_id values match the grids table's only without leading zeros "
+                f"or spaces (e.g. '{example}' and "
+                f"'{bare.get(example.strip().lstrip('0'), '?')}'): keep grid_id as text in "
+                "the export (Excel drops leading zeros of numbers)"
+            )
+    return text + "."
 
 
 def _note_silent_grids(tables: dict[str, pd.DataFrame], report: ValidationReport) -> None:

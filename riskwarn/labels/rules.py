@@ -111,13 +111,37 @@ def applicable_label(
         kept.append(rule)
     if not kept:
         present = ", ".join(sorted(columns)) or "none"
+        example = _example_rule(columns)
         raise ConfigError(
             "the label can match no event of this dataset (its event tables: "
-            f"{present}): write a [label] rule on a table it has, e.g. [label] any_of = "
-            '[{table = "incidents", column = "severity", op = ">=", value = 3}] '
-            "(see DESIGN.md, Labels)."
+            f"{present}): write a [label] rule on a table it has"
+            + (f", e.g. [label] any_of = [{example}]" if example else "")
+            + " (see DESIGN.md, Labels)."
         )
     return replace(label, any_of=tuple(kept)), warnings
+
+
+# What an escalation may look like in each table, on a column it may have; the
+# category, a required column, when none of these is there.
+_EXAMPLES = (
+    ("incidents", "severity", '">=", value = 3'),
+    ("petitions", "group_size", '">=", value = 5'),
+    ("disputes", "parties", '">=", value = 5'),
+)
+
+
+def _example_rule(columns: dict) -> str | None:
+    """A [label] rule, as TOML, on a table (and column) the dataset has."""
+    for table, column, rest in _EXAMPLES:
+        if column in columns.get(table, ()):
+            return f'{{table = "{table}", column = "{column}", op = {rest}}}'
+    for table in ("incidents", "petitions", "disputes"):
+        if table in columns:
+            column = "type" if table == "incidents" else "category"
+            return (
+                f'{{table = "{table}", column = "{column}", op = "in", value = ["<a {column}>"]}}'
+            )
+    return None
 
 
 def rule_predicate(table: ir.Table, rule: LabelRule) -> ir.BooleanValue:

@@ -107,12 +107,22 @@ def may_be_missing(feature: str) -> bool:
     return feature.endswith("_periods_since_last")
 
 
+# Counts, rates and trends of events: where one is 0, nothing happened, and "0
+# incidents (raises the risk)" tells staff nothing they can act on (the model may
+# still weigh it, e.g. a quiet spell in a grid that is rarely quiet).
+_NOTHING_WHEN_ZERO = re.compile(r"(_w\d+|_per_1k|_decay_h\d+|_trend_\d+_\d+)$")
+
+
 def showable(features: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Which (feature, value) pairs can be reasons: a value, or a missing one that means "none yet"."""
+    """Which (feature, value) pairs can be reasons: a value, or a missing one that
+    means "none yet"; not a count, rate or trend of events that is 0."""
     values = np.asarray(values, dtype=float)
     ok = ~np.isnan(values)
     if (~ok).any():
         ok = ok | np.array([may_be_missing(str(f)) for f in features], dtype=bool)[None, :]
+    if (values == 0).any():
+        counts = np.array([bool(_NOTHING_WHEN_ZERO.search(str(f))) for f in features])
+        ok = ok & ~((values == 0) & counts[None, :])
     return ok
 
 
@@ -379,7 +389,11 @@ def _with_usual(text_en: str, text_zh: str, value: float, usual: float) -> tuple
         )
     if r >= 2 / 3:
         return f"{text_en}, about its usual level", f"{text_zh}，与该网格平时相当"
-    return f"{text_en}, below its usual", f"{text_zh}，低于该网格平时水平"
+    # The contribution compares the grid with the others, the usual level with itself.
+    return (
+        f"{text_en}, below its usual but high among grids",
+        f"{text_zh}，低于该网格平时水平，但在各网格中仍属偏高",
+    )
 
 
 def _text_or_none(value) -> str | None:

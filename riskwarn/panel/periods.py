@@ -165,8 +165,10 @@ def period_index_for(event_times: list[pd.Series], config: Config) -> PeriodInde
     stamps = [s.dropna() for s in event_times if s is not None and s.notna().any()]
     if not stamps and config.data.start is None:
         raise RiskwarnError(
-            "the event tables hold no events, so there is no period to build features for; "
-            "set [data] start and end to build an empty panel."
+            "the event tables hold no accepted events (none in the files, or every row "
+            "quarantined: `riskwarn validate --quarantine DIR` says why), so there is no "
+            "period to build features for. Correct the rows the quarantine lists; set "
+            "[data] start and end only to build an empty panel on purpose."
         )
     first = min(s.min() for s in stamps).tz_convert(tz).tz_localize(None) if stamps else None
     last = max(s.max() for s in stamps).tz_convert(tz).tz_localize(None) if stamps else None

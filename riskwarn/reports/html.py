@@ -234,8 +234,25 @@ class _Report:
             lines.append(t["generated"].format(when=escape(self._local(generated))))
         return (
             f"<header><h1>{t['title']} · {t['as_of'].format(date=self.as_of)}</h1>"
-            f'<p class="sub">{" · ".join(lines)}</p>{self._champion_warning(version)}</header>'
+            f'<p class="sub">{" · ".join(lines)}</p>{self._champion_warning(version)}'
+            f"{self._gap_warnings()}</header>"
         )
+
+    def _gap_warnings(self) -> str:
+        """A warning per event table with an extraction gap just before the as-of date
+        (the card's ``data_warnings``, written by ``riskwarn score``)."""
+        out = []
+        for gap in self.card.get("data_warnings") or []:
+            days = [str(d) for d in gap.get("periods", [])]
+            table = str(gap.get("table", ""))
+            text = self.t["data_gap"].format(
+                table=escape(self.t.get(f"table_{table}", table)),
+                n=len(days),
+                of=escape(str(gap.get("of", ""))),
+                dates=escape(", ".join(days[:4]) + (" …" if len(days) > 4 else "")),
+            )
+            out.append(f'<p class="warn data-gap">{text}</p>')
+        return "".join(out)
 
     def _local(self, stamp) -> str:
         """An instant in the city's own time zone (the card's), as the as-of date is."""

@@ -25,6 +25,15 @@ TEXT = {
             "This list was scored with version {version}, which is not the current champion "
             "(version {champion} is). Check that this is the model you meant to use."
         ),
+        "data_gap": (
+            "The export has no {table} at all in {n} of the {of} periods before this date "
+            "({dates}): an extraction gap. The model reads it as a quiet spell, so every "
+            "grid's recent {table} are understated here. Score again when the export covers "
+            "those periods."
+        ),
+        "table_petitions": "petitions",
+        "table_disputes": "disputes",
+        "table_incidents": "incidents",
         "no_champion": (
             "No version of this model is the champion yet: version {version} has not passed "
             "the promotion rule (it must beat the simple baselines in the backtest)."
@@ -206,6 +215,10 @@ TEXT = {
         "moved_up": "排名上升（预警网格中）",
         "moved_down": "排名下降（预警网格中）",
         "not_champion": "本名单由第 {version} 版模型生成，而当前正式采用的是第 {champion} 版。请确认使用的是预期的模型。",
+        "data_gap": "导出数据在本日期之前的 {of} 期中有 {n} 期完全没有{table}记录（{dates}），属于数据抽取缺口。模型会把它当作平静期，因此本名单低估了各网格近期的{table}。请在导出数据补齐这些时期后重新评分。",
+        "table_petitions": "信访",
+        "table_disputes": "矛盾纠纷",
+        "table_incidents": "事件",
         "no_champion": "该模型尚无正式采用的版本：第 {version} 版尚未通过采用规则（须在回测中胜过简单基准）。",
         "tip_tier": "{t} 级",
         "tip_rank": "第 {rank} 名",

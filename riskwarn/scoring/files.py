@@ -218,6 +218,14 @@ def _dated(path: Path) -> pd.Timestamp | None:
         return None
 
 
+def latest_dated(out: str | Path) -> pd.Timestamp | None:
+    """The latest as-of date with a dated copy under ``out/history/`` (None: none)."""
+    folder = Path(out) / HISTORY
+    days = [_dated(p) for p in folder.glob("watchlist_*.parquet")] if folder.is_dir() else []
+    days = [d for d in days if d is not None]
+    return max(days) if days else None
+
+
 def previous_watchlist(out: str | Path, as_of: pd.Timestamp) -> pd.DataFrame | None:
     """The watchlist of the latest as-of date before ``as_of`` kept in ``out``, if any."""
     folder = Path(out) / HISTORY

@@ -123,6 +123,12 @@ def _log_common(
         mlflow.log_dict(metrics, "metrics.json")
 
 
+def _log_figure(fig, name: str) -> None:
+    """Log a figure, drawn as :func:`~riskwarn.backtest.plots.city_words` lays it out."""
+    with plots.city_words():
+        mlflow.log_figure(fig, name)
+
+
 def _log_plots(
     predictions: pd.DataFrame, models: list[str], horizons, area, metrics: dict | None = None
 ) -> None:
@@ -135,7 +141,7 @@ def _log_plots(
         if any(int(r["horizon"]) == int(h) for r in pit):
             figures.append((f"plots/pit_h{h}.png", plots.pit_histograms(pit, h)))
         for name, fig in figures:
-            mlflow.log_figure(fig, name)
+            _log_figure(fig, name)
 
 
 def log_backtest_run(
@@ -159,7 +165,7 @@ def log_backtest_run(
         _log_common(config, hashes, data_hash, manifest, metrics, "backtest")
         _log_plots(predictions, models, sorted(predictions["horizon"].unique()), area, metrics)
         for name, fig in figures or []:
-            mlflow.log_figure(fig, name)
+            _log_figure(fig, name)
     return LoggedRun(run.info.run_id, experiment)
 
 
@@ -190,7 +196,7 @@ def log_train_run(
         lightgbm = bundle.scorer.lightgbm_component()
         if lightgbm is not None:
             fig = plots.feature_importance(lightgbm.feature_importance())
-            mlflow.log_figure(fig, "plots/feature_importance.png")
+            _log_figure(fig, "plots/feature_importance.png")
         # Each row is scored from itself alone: a few rows are the example.
         input_example = input_example.head(5)
         output = bundle.scorer.score(

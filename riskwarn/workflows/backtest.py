@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from riskwarn.atomic import write_atomic, write_text_atomic
-from riskwarn.backtest.evaluate import evaluate, grid_areas
+from riskwarn.backtest.evaluate import evaluate, grid_areas, warning_notes
 from riskwarn.backtest.run import Progress, finish_backtest, fit_backtest
 from riskwarn.backtest.tables import metrics_markdown
 from riskwarn.backtest.treatment import treated_rows, treatment_metrics
@@ -88,6 +88,9 @@ def run_backtest_files(
         "config": config.source or "built-in defaults",
     }
     metrics["notes"] = list(result.notes)
+    # The model train uses (else the first run), at horizon 1 and the label horizon.
+    watched = config.train.model if config.train.model in result.models else result.models[0]
+    metrics["notes"] += warning_notes(metrics["overall"], watched, {1, int(config.label.horizon)})
     if kept.get("interventions") is not None:
         treated = treated_rows(result.predictions, kept["interventions"], config.data.freq)
         metrics["by_treatment"] = treatment_metrics(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +13,7 @@ from riskwarn.backtest.run import BacktestResult
 from riskwarn.config import Config
 from riskwarn.data.quarantine import write_quarantine
 from riskwarn.data.validate import Dataset, load_dataset
+from riskwarn.errors import RiskwarnError
 from riskwarn.features.build import (
     FeatureBuilder,
     data_vocabulary,
@@ -54,10 +55,10 @@ def validate_data(
     return ValidatedData(dataset, graph, qdir)
 
 
-def _gaps(dataset, config: Config) -> list[str]:
-    """The validation report's lines on extraction gaps (the panel's own rule)."""
+def _unobserved(dataset, config: Config):
+    """The panel's periods and each event table's unobserved ones (None: no events)."""
     from riskwarn.data.contract import TABLES
-    from riskwarn.panel.periods import describe_gaps, period_index_for, unobserved_periods
+    from riskwarn.panel.periods import period_index_for, unobserved_periods
 
     times = {
         name: frame[TABLES[name].time_column]
@@ -66,11 +67,71 @@ def _gaps(dataset, config: Config) -> list[str]:
         for name, frame in dataset.events.items()
     }
     if not any(len(t) for t in times.values()):
-        return []
+        return None
     periods = period_index_for(
         [f[TABLES[n].time_column] for n, f in dataset.events.items()], config
     )
-    return describe_gaps(periods, unobserved_periods(periods, times, config.data.missing_periods))
+    return periods, unobserved_periods(periods, times, config.data.missing_periods)
+
+
+def _gaps(dataset, config: Config) -> list[str]:
+    """The validation report's lines on extraction gaps (the panel's own rule)."""
+    from riskwarn.panel.periods import describe_gaps
+
+    found = _unobserved(dataset, config)
+    return describe_gaps(*found) if found is not None else []
+
+
+def recent_gaps(dataset, config: Config, as_of) -> list[dict]:
+    """The extraction gaps among the periods just before ``as_of``, per event table.
+
+    A feature counts an unobserved period's events as none (labels treat it as
+    missing, features cannot: the grid's history is what it is), so a watchlist
+    scored just after a gap understates the recent activity of the tables it hit.
+    "Just before" is the longest decay half-life of ``[features]``.
+
+    Returns
+    -------
+    list of dict
+        ``{"table", "periods" (their start dates), "of" (periods looked at), "as_of"}``;
+        :func:`gap_line` words one.
+    """
+    found = _unobserved(dataset, config)
+    if found is None:
+        return []
+    import pandas as pd
+
+    periods, unobserved = found
+    try:
+        p = periods.index_of(as_of)
+    except RiskwarnError:
+        return []
+    span = max((*config.features.half_lives, 1))
+    out = []
+    for name, idx in unobserved.items():
+        recent = idx[(idx >= p - span) & (idx < p)]
+        if len(recent):
+            out.append(
+                {
+                    "table": name,
+                    "periods": [f"{periods.boundaries[i]:%Y-%m-%d}" for i in recent],
+                    "of": span,
+                    "as_of": f"{pd.Timestamp(as_of):%Y-%m-%d}",
+                }
+            )
+    return out
+
+
+def gap_line(gap: dict) -> str:
+    """One of :func:`recent_gaps`' gaps in a sentence."""
+    days = gap["periods"]
+    shown = ", ".join(days[:4]) + (" …" if len(days) > 4 else "")
+    return (
+        f"{gap['table']} has no rows at all in {len(days)} of the {gap['of']} periods before "
+        f"{gap['as_of']} ({shown}): an extraction gap, whose events the features count as "
+        f"none, so this watchlist understates the recent {gap['table']} of every grid. Score "
+        "again when the export covers those periods."
+    )
 
 
 @dataclass
@@ -132,6 +193,9 @@ class ScoreOutput:
     grids: pd.DataFrame | None = None
     #: Rows written into the database sink, if one was given.
     sink_rows: int | None = None
+    #: What the user should know about the data this watchlist was scored from (also
+    #: in the model card, ``data_warnings``).
+    warnings: list[str] = field(default_factory=list)
 
 
 def check_models(
@@ -165,6 +229,27 @@ def backtest_cut(config):
     return lambda periods: first_training_cut(periods, config.label.horizon, config.backtest)
 
 
+def _refuse_all_quarantined(dataset, config: Config) -> None:
+    """Stop before any work when the event tables had rows and none was accepted,
+    saying why they were quarantined (the panel would only say there are no events)."""
+    from riskwarn.data.contract import EVENT_TABLES
+    from riskwarn.errors import DataContractError
+
+    reports = {n: dataset.report.tables[n] for n in EVENT_TABLES if n in dataset.report.tables}
+    read = sum(r.rows_read for r in reports.values())
+    if config.data.start is not None or not read:
+        return
+    if any(r.rows_accepted for r in reports.values()):
+        return
+    why = [w for w in dataset.report.warnings if w.startswith("every row of table")]
+    raise DataContractError(
+        f"every one of the {read:,} event rows was quarantined: " + " ".join(why),
+        file=str(dataset.folder),
+        fix="correct the rows (`riskwarn validate --data DIR --quarantine DIR` writes them "
+        "with their reasons), then run again.",
+    )
+
+
 def features_for(
     data_dir,
     config,
@@ -190,8 +275,11 @@ def features_for(
     from riskwarn.data.read import data_hash, table_hashes
 
     validated = validate_data(data_dir, config, progress=status)
+    _refuse_all_quarantined(validated.dataset, config)
     if keep is not None:
         keep["interventions"] = validated.dataset.interventions
+        if as_of is not None:
+            keep["recent_gaps"] = recent_gaps(validated.dataset, config, as_of)
     hashes = table_hashes(data_dir)
     builder = prepare_features(
         validated.dataset,

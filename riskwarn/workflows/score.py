@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from riskwarn.config import with_drop_pii
 from riskwarn.errors import RiskwarnError
 from riskwarn.features.build import (
     prepare_features,
@@ -19,6 +20,8 @@ from riskwarn.features.build import (
 from riskwarn.workflows.common import (
     ScoreOutput,
     features_for,
+    gap_line,
+    recent_gaps,
     validate_data,
 )
 
@@ -35,6 +38,7 @@ def score_files(
     engine: str = "duckdb",
     sink: str | None = None,
     config: str | Path | None = None,
+    drop_pii: bool = False,
 ) -> ScoreOutput:
     """Score every grid at ``as_of`` with a registered model; write the watchlist files.
 
@@ -48,6 +52,9 @@ def score_files(
 
     ``config``: a TOML file whose ``[watchlist]`` (tiers, capacity, hold …) and ``[sink]``
     replace the model's own, for settings that change without retraining.
+
+    ``drop_pii``: drop the columns that identify people instead of stopping (a model
+    trained with ``[data] drop_pii`` does so anyway).
     """
     from riskwarn.atomic import FolderBusy, folder_lock
     from riskwarn.tracking.registry import load_registered
@@ -62,10 +69,12 @@ def score_files(
     # model from its files (the Spark UDF) loads the copy that was checked.
     with tempfile.TemporaryDirectory(prefix="riskwarn-model-") as keep:
         model = load_registered(model_uri, allow_pickle=allow_pickle, keep_in=keep)
+        model.bundle.config = with_drop_pii(model.bundle.config, drop_pii)
         settings = _settings(model.bundle.config, config)
         target = _open_sink(sink, settings, status)
         try:
             with folder_lock(out):
+                _refuse_going_back(out, as_of)
                 output = SCORING_ENGINES[engine](
                     data_dir, model, as_of, out, status=status, watch=settings.watchlist
                 )
@@ -84,6 +93,28 @@ def score_files(
         finally:
             if target is not None:
                 target.close()
+
+
+def _refuse_going_back(out: str | Path, as_of: str) -> None:
+    """Stop when ``out`` already holds a watchlist of a later as-of date.
+
+    The folder's watchlist is what dashboards show as current: scoring an earlier
+    date into it would put an old list in front of them.
+    """
+    from riskwarn.scoring.files import latest_dated
+
+    latest = latest_dated(out)
+    try:
+        day = pd.Timestamp(as_of).tz_localize(None).normalize()
+    except (ValueError, TypeError):
+        return  # the as-of check proper says what is wrong with it
+    if latest is not None and day < latest:
+        raise RiskwarnError(
+            f"{out} already holds the watchlist as of {latest:%Y-%m-%d}, later than "
+            f"{day:%Y-%m-%d}: scoring the earlier date there would make it the current "
+            "watchlist that dashboards read. Score it into another folder (--out), e.g. "
+            f"{Path(out) / 'earlier' / f'{day:%Y-%m-%d}'}."
+        )
 
 
 def _settings(model_config, path):
@@ -119,8 +150,14 @@ def _score_embedded(data_dir, model, as_of: str, out, *, status=None, watch) -> 
 
     bundle = model.bundle
     config = bundle.config
+    kept: dict = {}
     frame, _, grids, _, _, dhash = features_for(
-        data_dir, config, status=status, as_of=as_of, vocabulary=bundle.manifest.vocabulary
+        data_dir,
+        config,
+        status=status,
+        as_of=as_of,
+        vocabulary=bundle.manifest.vocabulary,
+        keep=kept,
     )
     check_plan_groups(watch, grids)
     if status:
@@ -136,6 +173,7 @@ def _score_embedded(data_dir, model, as_of: str, out, *, status=None, watch) -> 
     watchlist = with_plan(watchlist, plan)
     card = _card(bundle, provenance, stamp, model.champion, watch)
     card["changes"] = tier_changes(watchlist, previous)
+    card["data_warnings"] = kept["recent_gaps"]
     paths = write_watchlist(watchlist, out, grids, card=card)
     return ScoreOutput(
         paths,
@@ -148,6 +186,7 @@ def _score_embedded(data_dir, model, as_of: str, out, *, status=None, watch) -> 
         card=card,
         every_grid=lambda: iter([watchlist]),
         grids=grids,
+        warnings=[gap_line(g) for g in kept["recent_gaps"]],
     )
 
 
@@ -277,6 +316,7 @@ def _score_on_spark(data_dir, model, as_of: str, out, *, status=None, watch) -> 
         builder.close()
     card = _card(bundle, provenance, stamp, model.champion, watch)
     card["changes"] = tier_changes(every, before)
+    card["data_warnings"] = recent_gaps(validated.dataset, config, as_of)
     paths = write_watchlist(top, out, validated.dataset.grids, card=card, history=every)
     return ScoreOutput(
         [*paths, root],
@@ -289,6 +329,7 @@ def _score_on_spark(data_dir, model, as_of: str, out, *, status=None, watch) -> 
         card=card,
         every_grid=lambda: partition_frames(root, day),
         grids=validated.dataset.grids,
+        warnings=[gap_line(g) for g in card["data_warnings"]],
     )
 
 
