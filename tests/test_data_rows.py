@@ -271,3 +271,15 @@ def test_codes_that_lost_their_leading_zeros_stop_the_run_with_the_cause(tmp_pat
         features_for(folder, config)
     assert "every one of the" in str(info.value) and "leading zeros" in str(info.value)
     assert "--quarantine" in info.value.fix
+
+
+def test_a_single_grid_is_said_to_have_nothing_to_compare_with(tmp_path, config):
+    tables = base_tables()
+    tables["grids"] = tables["grids"][tables["grids"]["grid_id"] == "G1"]
+    for name in ("petitions", "disputes", "incidents"):
+        tables[name] = tables[name][tables[name]["grid_id"] == "G1"]
+    tables["disputes"] = base_tables()["disputes"].assign(grid_id="G1")
+    dataset = load_dataset(write_tables(tmp_path, tables), config)
+    assert any("a single grid" in w for w in dataset.report.warnings)
+    two = load_dataset(write_tables(tmp_path / "two", base_tables()), config)
+    assert not any("a single grid" in w for w in two.report.warnings)

@@ -358,6 +358,12 @@ def load_dataset(
         elif table_report.rows_accepted == 0:
             report.warnings.append(_all_quarantined(name, bad_rows, known))
     _note_silent_grids(tables, report)
+    if len(tables["grids"]) == 1:
+        report.warnings.append(
+            "the grids table holds a single grid: riskwarn runs, but a watchlist ranks a "
+            "grid among others (its tiers, the graph's neighbours and the per-type metrics "
+            "have nothing to compare it with); add the city's other grids."
+        )
     return Dataset(
         folder=Path(folder),
         timezone=tz,
