@@ -381,6 +381,23 @@ def test_a_title_line_above_the_header_is_named_in_the_fix(tmp_path):
     assert "Delete the lines above the header row" in err.fix
 
 
+def test_a_title_row_above_a_worksheets_header_is_named_in_the_fix(tmp_path):
+    import openpyxl
+
+    folder = city_export(tmp_path / "export", "utf-8")
+    frame = pd.read_csv(folder / "incidents.csv", dtype=str)
+    (folder / "incidents.csv").unlink()
+    book = openpyxl.Workbook()
+    book.active.append(["XX市事件台账（2023年）"])  # one cell wide, as a merged title is
+    book.active.append([])
+    book.active.append(list(frame.columns))
+    for row in frame.itertuples(index=False):
+        book.active.append([None if pd.isna(v) else v for v in row])
+    book.save(folder / "incidents.xlsx")
+    err = _refusal(folder, mapped())
+    assert "Line 3 holds those names" in err.fix and "XX市事件台账" in err.fix
+
+
 def test_a_tab_separated_export_and_excels_unicode_text_are_named_in_the_fix(tmp_path):
     folder = city_export(tmp_path / "export", "utf-8")
     frame = pd.read_csv(folder / "incidents.csv", dtype=str)

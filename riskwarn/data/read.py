@@ -229,6 +229,22 @@ def _read_header(path: Path, encoding: str = "utf-8-sig") -> list[str]:
         raise _unreadable(path, exc) from exc
 
 
+def _xlsx_rows_below_header(path: Path, sheet: str | None, n: int = 5):
+    """The ``n`` non-blank rows after a worksheet's first, as text, and their row
+    numbers as Excel shows them."""
+    from python_calamine import CalamineWorkbook
+
+    book = CalamineWorkbook.from_path(str(path))
+    ws = book.get_sheet_by_name(sheet) if sheet is not None else book.get_sheet_by_index(0)
+    cells = ws.to_python(skip_empty_area=False)
+    filled = [
+        (i + 1, [str(c).strip() for c in r if c is not None and str(c).strip()])
+        for i, r in enumerate(cells)
+    ]
+    filled = [(number, row) for number, row in filled if row][1 : n + 1]
+    return [row for _, row in filled], [number for number, _ in filled]
+
+
 def _header_hint(
     path: Path, text: str | None, header: list[str], wanted: list[str], sheet: str | None = None
 ) -> str:
@@ -243,33 +259,34 @@ def _header_hint(
             ' The file is tab-separated (as Excel\'s "Unicode text" saves it): save it as '
             '"CSV UTF-8 (comma delimited)" instead.'
         )
+    from python_calamine import CalamineError
+
     wanted_set = {w.strip() for w in wanted}
     try:
         if path.suffix.lower() == ".xlsx":
-            # the header is the first row with anything in it; look below it
-            _, _, rows = _read_xlsx(path, sheet)
-            lines = [[str(c).strip() for c in r if c is not None] for r in rows[:5]]
-            first_data_line = 2
+            # the header is the first row with anything in it; look below it, at whole
+            # rows (a title row is one cell wide, the rows below it are not)
+            lines, numbers = _xlsx_rows_below_header(path, sheet)
         elif path.suffix.lower() == ".csv" and text:
             with open(path, encoding=text, newline="") as fh:
                 reader = csv.reader(fh)
                 next(reader, None)
                 lines = [[c.strip() for c in row] for row in itertools.islice(reader, 5)]
-            first_data_line = 2
+            numbers = list(range(2, 2 + len(lines)))
         else:
-            lines = []
-    except (OSError, UnicodeDecodeError, csv.Error, DataContractError):
-        lines = []
+            lines, numbers = [], []
+    except (OSError, UnicodeDecodeError, csv.Error, CalamineError, ValueError):
+        lines, numbers = [], []
     for i, cells in enumerate(lines):
         if wanted_set and len(wanted_set & set(cells)) >= max(1, len(wanted_set) // 2):
             shown = " ".join(h for h in header if h.strip())[:40]
             return (
-                f" Line {first_data_line + i} holds those names: the header row is not the "
+                f" Line {numbers[i]} holds those names: the header row is not the "
                 f"first line (which reads '{shown}', a title?). Delete the lines above the "
                 "header row."
             )
     if path.suffix.lower() == ".xlsx":
-        from python_calamine import CalamineError, CalamineWorkbook
+        from python_calamine import CalamineWorkbook
 
         try:
             sheets = list(CalamineWorkbook.from_path(str(path)).sheet_names)
