@@ -90,7 +90,7 @@ def _render_validation(validated) -> None:
     if report.ignored_files:
         console.print(f"ignored files (not contract tables): {report.ignored_files}")
     for w in report.warnings:
-        console.print(f"[yellow]warning:[/] {w}")
+        console.print(f"[yellow]warning:[/] {escape(w)}")
     if validated.quarantine_dir is not None:
         console.print(f"quarantine and report written to {validated.quarantine_dir}")
 
@@ -181,7 +181,7 @@ def features(
             "`riskwarn validate --quarantine DIR` to see them."
         )
     for w in builder.warnings + report.warnings:
-        console.print(f"[yellow]warning:[/] {w}")
+        console.print(f"[yellow]warning:[/] {escape(w)}")
     periods = builder.data.periods
     span = (
         f"as of {as_of}"

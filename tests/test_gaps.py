@@ -141,3 +141,45 @@ def test_a_gap_just_before_the_as_of_date_is_reported_when_scoring(gapped):
     assert recent_gaps(dataset, config, gap) == []  # the gap is not before it yet
     assert recent_gaps(dataset, config, gap + (span + 1) * week) == []  # long past
     assert recent_gaps(dataset, config, gap + span * week) != []
+
+
+def test_a_gap_in_some_towns_only_is_reported_and_chance_quiet_is_not():
+    from riskwarn.workflows.common import _empty_runs
+
+    observed = np.ones(12, dtype=bool)
+    busy = np.array([6, 5, 7, 0, 0, 0, 6, 5, 0, 7, 6, 5])
+    # three empty periods where 6 a period are usual: a gap; one empty period: chance
+    assert np.flatnonzero(_empty_runs(busy, observed)).tolist() == [3, 4, 5]
+    quiet = np.array([1, 0, 0, 1, 2, 0, 0, 0, 1, 1, 0, 1])  # a quiet town's empty spells
+    assert not _empty_runs(quiet, observed).any()
+    # a city-wide gap is the panel's (already reported): it does not count for a town
+    citywide = observed.copy()
+    citywide[[3, 4]] = False
+    assert np.flatnonzero(_empty_runs(busy, citywide)).tolist() == []
+
+
+def test_validation_names_the_towns_whose_export_stopped(tmp_path):
+    from riskwarn.workflows.common import validate_data
+
+    folder = tmp_path / "city"
+    sim = simulate_city(n_grids=60, n_periods=60, seed=4)
+    write_city(sim, folder)
+    grids = pd.read_parquet(folder / "grids.parquet")
+    incidents = pd.read_parquet(folder / "incidents.parquet")
+    town = grids["town"].value_counts().index[0]  # the biggest town stops exporting
+    stopped = incidents["grid_id"].isin(grids.loc[grids["town"] == town, "grid_id"])
+    when = pd.to_datetime(incidents["occurred_at"]).dt.tz_convert("Asia/Shanghai")
+    week = when.dt.tz_localize(None).dt.to_period("W-SUN").dt.start_time
+    weeks = sorted(week.unique())
+    lost = stopped & week.isin(weeks[30:36])
+    incidents[~lost].to_parquet(folder / "incidents.parquet", index=False)
+    end = sim.end.tz_convert("Asia/Shanghai").tz_localize(None).isoformat()
+    config = Config(data=DataConfig(end=end))
+    warnings = validate_data(folder, config).dataset.report.warnings
+    towns = [w for w in warnings if "from town" in w]
+    assert len(towns) == 1 and f"incidents has no rows at all from town {town}" in towns[0]
+    assert f"{weeks[30]:%Y-%m-%d}" in towns[0] and "missing_periods" in towns[0]
+    # the untouched export: no town is said to have stopped
+    write_city(sim, tmp_path / "whole")
+    whole = validate_data(tmp_path / "whole", config).dataset.report.warnings
+    assert not any("from town" in w for w in whole)

@@ -23,6 +23,7 @@ from riskwarn.features.build import (
 from riskwarn.panel.graph import GridGraph, build_grid_graph
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 
@@ -75,11 +76,85 @@ def _unobserved(dataset, config: Config):
 
 
 def _gaps(dataset, config: Config) -> list[str]:
-    """The validation report's lines on extraction gaps (the panel's own rule)."""
+    """The validation report's lines on extraction gaps (the panel's own rule), and on
+    gaps in one town only, which the panel's city-wide rule does not see."""
     from riskwarn.panel.periods import describe_gaps
 
     found = _unobserved(dataset, config)
-    return describe_gaps(*found) if found is not None else []
+    if found is None:
+        return []
+    return describe_gaps(*found) + _town_gaps(dataset, config, *found)
+
+
+TOWN_GAP_EVENTS = 10.0
+
+
+def _empty_runs(counts, observed) -> np.ndarray:
+    """Periods in runs of two or more empty ``observed`` periods over which
+    ``counts``' median expects at least :data:`TOWN_GAP_EVENTS` rows, shape (n,) of bool."""
+    import numpy as np
+
+    counts = np.asarray(counts)
+    median = float(np.median(counts[observed])) if observed.any() else 0.0
+    out = np.zeros(len(counts), dtype=bool)
+    if median <= 0:
+        return out
+    empty = (counts == 0) & observed
+    start = None
+    for i, e in enumerate([*empty, False]):
+        if e and start is None:
+            start = i
+        elif not e and start is not None:
+            if i - start >= 2 and (i - start) * median >= TOWN_GAP_EVENTS:
+                out[start:i] = True
+            start = None
+    return out
+
+
+def _town_gaps(dataset, config: Config, periods, unobserved) -> list[str]:
+    """Periods in which a town has no row of a table although it is busy in that table.
+
+    A district that moved to a new system mid-year exports nothing for its towns for a
+    while: a run of two or more empty periods in a town that expects
+    ``TOWN_GAP_EVENTS`` rows or more over the run (its median per period times the
+    run's length; all empty by chance then has a probability under e^-10). A single
+    empty period is not enough among a city's hundreds of towns × periods: on a
+    simulated 2,000-grid city one busy town had an empty week around the New Year. The labels of
+    those grids then read 0, not missing, so the user is told and shown the fix
+    (``[data] missing_periods``, city-wide).
+    """
+    import numpy as np
+    import pandas as pd
+
+    from riskwarn.data.contract import TABLES
+
+    grids = dataset.grids
+    if "town" not in grids or grids["town"].nunique(dropna=True) < 2:
+        return []
+    town_of = grids.set_index("grid_id")["town"]
+    n = periods.n_complete
+    lines = []
+    for name, frame in dataset.events.items():
+        times = frame[TABLES[name].time_column].dt.tz_convert(config.data.timezone)
+        index = periods.period_of(times.dt.tz_localize(None))
+        towns = frame["grid_id"].map(town_of)
+        keep = (index >= 0) & (index < n) & towns.notna().to_numpy()
+        counts = pd.crosstab(towns[keep], index[keep]).reindex(columns=range(n), fill_value=0)
+        citywide = np.zeros(n, dtype=bool)
+        citywide[unobserved.get(name, [])] = True
+        for town, row in counts.iterrows():
+            gap = _empty_runs(row.to_numpy(), ~citywide)
+            if gap.any():
+                days = [f"{periods.boundaries[i]:%Y-%m-%d}" for i in np.flatnonzero(gap)]
+                lines.append(
+                    f"{name} has no rows at all from town {town} in {len(days)} period(s) "
+                    f"({', '.join(days[:4])}{' …' if len(days) > 4 else ''}) although the "
+                    f"town has {np.median(row.to_numpy()):.0f} per period as a rule: an export "
+                    "gap in part of the city? Its grids' labels there read 0 (the gap rule "
+                    "is city-wide); if those periods were not exported, list them in "
+                    "[data] missing_periods (labels over them are then missing everywhere)."
+                )
+    return lines
 
 
 def recent_gaps(dataset, config: Config, as_of) -> list[dict]:
