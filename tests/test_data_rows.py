@@ -283,3 +283,14 @@ def test_a_single_grid_is_said_to_have_nothing_to_compare_with(tmp_path, config)
     assert any("a single grid" in w for w in dataset.report.warnings)
     two = load_dataset(write_tables(tmp_path / "two", base_tables()), config)
     assert not any("a single grid" in w for w in two.report.warnings)
+
+
+def test_a_grid_code_with_spaces_around_it_is_quarantined_with_the_cause(tmp_path, config):
+    tables = base_tables()
+    tables["incidents"].loc[0, "grid_id"] = " G1 "
+    dataset = load_dataset(write_tables(tmp_path, tables), config)
+    assert len(dataset.quarantine["incidents"]) == 1  # not silently repaired
+    hint = [w for w in dataset.report.warnings if w.startswith("table 'incidents'")]
+    assert len(hint) == 1 and "1 row(s)" in hint[0] and "e.g. ' G1 ' and 'G1'" in hint[0]
+    clean = load_dataset(write_tables(tmp_path / "clean", base_tables()), config)
+    assert not any("leading zeros or spaces" in w for w in clean.report.warnings)

@@ -357,6 +357,10 @@ def load_dataset(
             report.warnings.append(f"table '{name}' ({files[name].name}) has no rows.")
         elif table_report.rows_accepted == 0:
             report.warnings.append(_all_quarantined(name, bad_rows, known))
+        elif name != "grids" and len(bad_rows):
+            hint = _id_form(bad_rows, known)
+            if hint:
+                report.warnings.append(f"table '{name}': {hint}.")
     _note_silent_grids(tables, report)
     if len(tables["grids"]) == 1:
         report.warnings.append(
@@ -387,19 +391,31 @@ def _all_quarantined(name: str, bad_rows: pd.DataFrame, known: pd.Index) -> str:
     text = f"every row of table '{name}' was quarantined"
     if len(top):
         text += f" (most often: {top.index[0]}, {int(top.iloc[0]):,} rows)"
-    ids = bad_rows["grid_id"].dropna().astype(str) if "grid_id" in bad_rows else pd.Series()
-    if name != "grids" and len(ids) and len(known) and not ids.isin(known).any():
-        # Excel drops leading zeros of numeric-looking codes; exports pad with spaces.
-        bare = {k.strip().lstrip("0"): k for k in known.astype(str)}
-        if ids.str.strip().str.lstrip("0").isin(list(bare)).mean() > 0.5:
-            example = ids.iloc[0]
-            text += (
-                f"; its grid_id values match the grids table's only without leading zeros "
-                f"or spaces (e.g. '{example}' and "
-                f"'{bare.get(example.strip().lstrip('0'), '?')}'): keep grid_id as text in "
-                "the export (Excel drops leading zeros of numbers)"
-            )
-    return text + "."
+    hint = _id_form(bad_rows, known) if name != "grids" else None
+    return text + (f"; {hint}" if hint else "") + "."
+
+
+def _id_form(bad_rows: pd.DataFrame, known: pd.Index) -> str | None:
+    """Why quarantined rows name no known grid when their codes are the grids table's
+    but for their form (leading zeros that Excel dropped, spaces around them); None
+    when they are not."""
+    if "grid_id" not in bad_rows or not len(known):
+        return None
+    ids = bad_rows["grid_id"].dropna().astype(str)
+    ids = ids[~ids.isin(known)]
+    if ids.empty:
+        return None
+    bare = {k.strip().lstrip("0"): k for k in known.astype(str)}
+    close = ids[ids.str.strip().str.lstrip("0").isin(list(bare))]
+    if close.empty:
+        return None
+    example = close.iloc[0]
+    return (
+        f"{len(close):,} row(s) name a grid_id that matches the grids table's only without "
+        f"leading zeros or spaces (e.g. '{example}' and "
+        f"'{bare[example.strip().lstrip('0')]}'): keep grid_id as text, without spaces, in "
+        "the export (Excel drops leading zeros of numbers); those rows are quarantined"
+    )
 
 
 def _note_silent_grids(tables: dict[str, pd.DataFrame], report: ValidationReport) -> None:
