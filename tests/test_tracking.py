@@ -81,6 +81,13 @@ def test_train_register_score_on_the_embedded_store(city, tmp_path, monkeypatch,
     assert "plots/reliability_h1.png" in plots and "plots/feature_importance.png" in plots
     assert "plots/pit_h1.png" in plots  # the count forecast's PIT histogram
     assert "ensemble.h1.crps_skill" in run.data.metrics
+    # Whole-number features are doubles in the signature: a client's missing value
+    # (NaN) must pass the schema check.
+    info = mlflow.models.get_model_info(f"runs:/{run.info.run_id}/model")
+    types = {spec.name: str(spec.type) for spec in info.signature.inputs.inputs}
+    assert types["pet_n_w4"].endswith("double") and not any(
+        t.endswith(("integer", "long")) for t in types.values()
+    )
 
     as_of = _as_of_dates(folder, config)
     out_dir = tmp_path / "watch"

@@ -197,8 +197,12 @@ def log_train_run(
         if lightgbm is not None:
             fig = plots.feature_importance(lightgbm.feature_importance())
             _log_figure(fig, "plots/feature_importance.png")
-        # Each row is scored from itself alone: a few rows are the example.
+        # Each row is scored from itself alone: a few rows are the example. Whole-number
+        # features are declared as doubles: a client's missing value arrives as NaN, a
+        # float, which an integer column of the signature would refuse.
         input_example = input_example.head(5)
+        whole = input_example.select_dtypes(include=["integer"]).columns
+        input_example = input_example.astype({c: "float64" for c in whole})
         output = bundle.scorer.score(
             input_example.assign(
                 as_of=pd.to_datetime(input_example["as_of"]).dt.tz_localize(config.data.timezone)
