@@ -451,6 +451,23 @@ def test_a_model_that_is_not_the_champion_is_said_so(tmp_path):
     assert "champion-warning" not in _card_page(tmp_path, base)  # an older card: unknown
 
 
+def test_scores_off_in_level_in_the_backtest_are_said_in_both_languages(tmp_path):
+    def card(mean_score: float, n_positive: int = 40) -> dict:
+        figures = {"base_rate": 0.05, "mean_score": mean_score, "n_positive": n_positive,
+                   "precision_at_5pct": 0.3, "recall_at_5pct": 0.4}  # fmt: skip
+        return {"model": "ensemble", "model_version": "3",
+                "backtest": {"k": 0.05, "overall": {"ensemble": figures}}}  # fmt: skip
+
+    page = _card_page(tmp_path, card(0.115))
+    assert "the scores were on average 2.3× the share of grids that did escalate" in page
+    assert "风险分的平均值是实际发生升级网格比例的 2.3 倍" in _card_page(
+        tmp_path, card(0.115), "zh"
+    )
+    assert "were on average" not in _card_page(tmp_path, card(0.06))  # within 2/3-1.5
+    assert "were on average" not in _card_page(tmp_path, card(0.115, n_positive=12))  # too few
+    assert "were on average" not in _card_page(tmp_path, {**card(0.06), "backtest": {}})
+
+
 def test_an_extraction_gap_before_the_date_is_said_in_both_languages(tmp_path):
     gap = {"table": "disputes", "periods": ["2026-01-01", "2026-02-01"], "of": 13}
     card = {"model_version": "3", "model_name": "m", "data_warnings": [gap]}

@@ -135,7 +135,7 @@ def _top_k_shares(block: _Block, group: np.ndarray, n_groups: int, k: float) -> 
     return top_share, esc_share
 
 
-_CARD_KEYS = ("n_rows", "n_positive", "base_rate", "ap", "roc_auc", "brier", "ece")
+_CARD_KEYS = ("n_rows", "n_positive", "base_rate", "mean_score", "ap", "roc_auc", "brier", "ece")
 
 
 def backtest_summary(metrics: dict, model: str, horizon: int, baseline: str | None) -> dict:
@@ -413,6 +413,18 @@ LEVEL_RANGE = (2 / 3, 1.5)
 LEVEL_MIN_POSITIVES = 20
 
 
+def level_off(row: dict) -> float | None:
+    """The mean score over the realised rate of an ``overall`` row when it is outside
+    :data:`LEVEL_RANGE` with :data:`LEVEL_MIN_POSITIVES` escalations or more, else None."""
+    rate, n, mean = row.get("base_rate"), row.get("n_positive"), row.get("mean_score")
+    if not rate or not n or mean is None or rate != rate or mean != mean:
+        return None
+    ratio = float(mean) / float(rate)
+    if n >= LEVEL_MIN_POSITIVES and not LEVEL_RANGE[0] <= ratio <= LEVEL_RANGE[1]:
+        return ratio
+    return None
+
+
 def warning_notes(overall: list[dict], model: str, horizons) -> list[str]:
     """What a user must know before trusting ``model``'s backtest: lines for its notes.
 
@@ -428,8 +440,8 @@ def warning_notes(overall: list[dict], model: str, horizons) -> list[str]:
         h, rate, n = r["horizon"], r["base_rate"], r["n_positive"]
         if not n or not rate or rate != rate:
             continue
-        ratio = r["mean_score"] / rate
-        if n >= LEVEL_MIN_POSITIVES and not LEVEL_RANGE[0] <= ratio <= LEVEL_RANGE[1]:
+        ratio = level_off(r)
+        if ratio is not None:
             notes.append(
                 f"{model}'s mean score over the test dates is {ratio:.2f} × the realised rate "
                 f"at horizon {h} ({r['mean_score']:.4f} against {rate:.4f}): its probabilities "

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from riskwarn.atomic import write_text_atomic
-from riskwarn.backtest.evaluate import FAIRNESS_MIN_ESCALATIONS
+from riskwarn.backtest.evaluate import FAIRNESS_MIN_ESCALATIONS, level_off
 from riskwarn.backtest.forecast import interval_name
 from riskwarn.config import WatchlistConfig, k_label, quantile_level
 from riskwarn.errors import RiskwarnError
@@ -583,6 +583,9 @@ class _Report:
             text += " " + t["plain_baseline"].format(
                 baseline=escape(str(baseline)), recall_b=_pct(b_recall, 0), k=k_text
             )
+        ratio = level_off(figures)
+        if ratio is not None:
+            text += " " + t["plain_level"].format(x=f"{ratio:.1f}")
         return f"<h3>{t['plain_title']}</h3><p id='plain-figures'>{text}</p>"
 
     def _range_text(self) -> str:

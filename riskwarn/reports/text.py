@@ -55,6 +55,11 @@ TEXT = {
         ),
         "plain_lift": "about {x}× as many as a random choice of grids",
         "plain_nolift": "no more than a random choice of grids",
+        "plain_level": (
+            "In the backtest the scores were on average {x}× the share of grids that did "
+            "escalate: read them as a ranking, not as chances (the data's level may have "
+            "changed)."
+        ),
         "plain_baseline": (
             "The best simple forecast in the backtest ({baseline}, which needs no model) found "
             "{recall_b} of the escalations in its top {k}."
@@ -236,6 +241,7 @@ TEXT = {
         ),
         "plain_lift": "约为随机挑选网格的 {x} 倍",
         "plain_nolift": "并不多于随机挑选网格",
+        "plain_level": "回测中风险分的平均值是实际发生升级网格比例的 {x} 倍：请把它们当作排序参考，而不是发生概率（数据的整体水平可能已经变化）。",
         "plain_baseline": "回测中最好的简单预测（{baseline}，无需模型）在其前 {k} 中覆盖了 {recall_b} 的升级事件。",
         "glossary": "表中各项指标的含义",
         "g_ap": "平均精度（AP）：排名靠前的网格是否正是发生升级的网格，取值 0 到 1；随机排序约等于发生升级的网格占比（{base}）。",
