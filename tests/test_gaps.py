@@ -90,9 +90,9 @@ def test_a_listed_missing_period_gives_missing_labels(gapped):
 
 
 def _validate(dataset, config) -> list[str]:
-    from riskwarn.workflows.common import _gaps
+    from riskwarn.workflows.common import _gap_lines, unobserved
 
-    return _gaps(dataset, config)
+    return _gap_lines(dataset, unobserved(dataset, config))
 
 
 def test_inspect_reads_the_same_gaps_as_the_panel(gapped, tmp_path):
@@ -129,18 +129,19 @@ def test_windows_that_span_a_gap_are_flagged(gapped):
 def test_a_gap_just_before_the_as_of_date_is_reported_when_scoring(gapped):
     # Features count a gap's events as none: a watchlist scored just after one must say
     # so (the console, the card and the report), and one scored long after must not.
-    from riskwarn.workflows.common import gap_line, recent_gaps
+    from riskwarn.workflows.common import gap_line, recent_gaps, unobserved
 
     dataset, config, gap = gapped
+    gaps = unobserved(dataset, config)
     week = pd.Timedelta(weeks=1)
     span = max(config.features.half_lives)
-    found = recent_gaps(dataset, config, gap + 2 * week)
+    found = recent_gaps(gaps, config, gap + 2 * week)
     assert [g["table"] for g in found] == ["petitions"]
     assert found[0]["periods"] == [f"{gap:%Y-%m-%d}"] and found[0]["of"] == span
     assert "petitions has no rows at all in 1 of the" in gap_line(found[0])
-    assert recent_gaps(dataset, config, gap) == []  # the gap is not before it yet
-    assert recent_gaps(dataset, config, gap + (span + 1) * week) == []  # long past
-    assert recent_gaps(dataset, config, gap + span * week) != []
+    assert recent_gaps(gaps, config, gap) == []  # the gap is not before it yet
+    assert recent_gaps(gaps, config, gap + (span + 1) * week) == []  # long past
+    assert recent_gaps(gaps, config, gap + span * week) != []
 
 
 def test_a_gap_in_some_towns_only_is_reported_and_chance_quiet_is_not():

@@ -26,14 +26,21 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from riskwarn.panel.periods import PeriodIndex
+
 
 @dataclass
 class ValidatedData:
-    """A validated dataset, its grid graph, and where the quarantine was written."""
+    """A validated dataset, its grid graph, and where the quarantine was written.
+
+    ``gaps``: :func:`unobserved` of the dataset (None without events), found once for
+    the report and for ``score``'s warning.
+    """
 
     dataset: Dataset
     graph: GridGraph
     quarantine_dir: Path | None
+    gaps: Unobserved | None = None
 
 
 def validate_data(
@@ -48,16 +55,27 @@ def validate_data(
     dataset = load_dataset(data_dir, config, drop_pii=drop_pii, progress=progress)
     graph = build_grid_graph(dataset.grids, dataset.adjacency, k=config.graph.k)
     dataset.report.warnings.extend(graph.warnings)
-    dataset.report.warnings.extend(_gaps(dataset, config))
+    gaps = unobserved(dataset, config)
+    dataset.report.warnings.extend(_gap_lines(dataset, gaps))
     qdir = None
     if quarantine_dir is not None:
         write_quarantine(dataset, quarantine_dir)
         qdir = Path(quarantine_dir)
-    return ValidatedData(dataset, graph, qdir)
+    return ValidatedData(dataset, graph, qdir, gaps)
 
 
-def _unobserved(dataset, config: Config):
-    """The panel's periods and each event table's unobserved ones (None: no events)."""
+@dataclass(frozen=True)
+class Unobserved:
+    """The panel's periods, each event table's unobserved periods (sorted indices, the
+    panel's own rule) and its events' naive local times."""
+
+    periods: PeriodIndex
+    periods_of: dict[str, np.ndarray]
+    times: dict[str, pd.Series]
+
+
+def unobserved(dataset, config: Config) -> Unobserved | None:
+    """The periods each event table did not observe (None: the tables hold no event)."""
     from riskwarn.data.contract import TABLES
     from riskwarn.panel.periods import period_index_for, unobserved_periods
 
@@ -72,18 +90,19 @@ def _unobserved(dataset, config: Config):
     periods = period_index_for(
         [f[TABLES[n].time_column] for n, f in dataset.events.items()], config
     )
-    return periods, unobserved_periods(periods, times, config.data.missing_periods)
+    return Unobserved(
+        periods, unobserved_periods(periods, times, config.data.missing_periods), times
+    )
 
 
-def _gaps(dataset, config: Config) -> list[str]:
+def _gap_lines(dataset, gaps: Unobserved | None) -> list[str]:
     """The validation report's lines on extraction gaps (the panel's own rule), and on
     gaps in one town only, which the panel's city-wide rule does not see."""
     from riskwarn.panel.periods import describe_gaps
 
-    found = _unobserved(dataset, config)
-    if found is None:
+    if gaps is None:
         return []
-    return describe_gaps(*found) + _town_gaps(dataset, config, *found)
+    return describe_gaps(gaps.periods, gaps.periods_of) + _town_gaps(dataset, gaps)
 
 
 TOWN_GAP_EVENTS = 10.0
@@ -111,7 +130,7 @@ def _empty_runs(counts, observed) -> np.ndarray:
     return out
 
 
-def _town_gaps(dataset, config: Config, periods, unobserved) -> list[str]:
+def _town_gaps(dataset, gaps: Unobserved) -> list[str]:
     """Periods in which a town has no row of a table although it is busy in that table.
 
     A district that moved to a new system mid-year exports nothing for its towns for a
@@ -126,22 +145,20 @@ def _town_gaps(dataset, config: Config, periods, unobserved) -> list[str]:
     import numpy as np
     import pandas as pd
 
-    from riskwarn.data.contract import TABLES
-
     grids = dataset.grids
     if "town" not in grids or grids["town"].nunique(dropna=True) < 2:
         return []
     town_of = grids.set_index("grid_id")["town"]
+    periods = gaps.periods
     n = periods.n_complete
     lines = []
     for name, frame in dataset.events.items():
-        times = frame[TABLES[name].time_column].dt.tz_convert(config.data.timezone)
-        index = periods.period_of(times.dt.tz_localize(None))
+        index = periods.period_of(gaps.times[name])
         towns = frame["grid_id"].map(town_of)
         keep = (index >= 0) & (index < n) & towns.notna().to_numpy()
         counts = pd.crosstab(towns[keep], index[keep]).reindex(columns=range(n), fill_value=0)
         citywide = np.zeros(n, dtype=bool)
-        citywide[unobserved.get(name, [])] = True
+        citywide[gaps.periods_of.get(name, [])] = True
         for town, row in counts.iterrows():
             gap = _empty_runs(row.to_numpy(), ~citywide)
             if gap.any():
@@ -157,7 +174,7 @@ def _town_gaps(dataset, config: Config, periods, unobserved) -> list[str]:
     return lines
 
 
-def recent_gaps(dataset, config: Config, as_of) -> list[dict]:
+def recent_gaps(gaps: Unobserved | None, config: Config, as_of) -> list[dict]:
     """The extraction gaps among the periods just before ``as_of``, per event table.
 
     A feature counts an unobserved period's events as none (labels treat it as
@@ -169,21 +186,20 @@ def recent_gaps(dataset, config: Config, as_of) -> list[dict]:
     -------
     list of dict
         ``{"table", "periods" (their start dates), "of" (periods looked at), "as_of"}``;
-        :func:`gap_line` words one.
+        :func:`gap_line` words one. ``gaps``: :func:`unobserved` of the scored data.
     """
-    found = _unobserved(dataset, config)
-    if found is None:
+    if gaps is None:
         return []
     import pandas as pd
 
-    periods, unobserved = found
+    periods = gaps.periods
     try:
         p = periods.index_of(as_of)
     except RiskwarnError:
         return []
     span = max((*config.features.half_lives, 1))
     out = []
-    for name, idx in unobserved.items():
+    for name, idx in gaps.periods_of.items():
         recent = idx[(idx >= p - span) & (idx < p)]
         if len(recent):
             out.append(
@@ -354,7 +370,7 @@ def features_for(
     if keep is not None:
         keep["interventions"] = validated.dataset.interventions
         if as_of is not None:
-            keep["recent_gaps"] = recent_gaps(validated.dataset, config, as_of)
+            keep["recent_gaps"] = recent_gaps(validated.gaps, config, as_of)
     hashes = table_hashes(data_dir)
     builder = prepare_features(
         validated.dataset,

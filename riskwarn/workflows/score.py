@@ -316,7 +316,7 @@ def _score_on_spark(data_dir, model, as_of: str, out, *, status=None, watch) -> 
         builder.close()
     card = _card(bundle, provenance, stamp, model.champion, watch)
     card["changes"] = tier_changes(every, before)
-    card["data_warnings"] = recent_gaps(validated.dataset, config, as_of)
+    card["data_warnings"] = recent_gaps(validated.gaps, config, as_of)
     paths = write_watchlist(top, out, validated.dataset.grids, card=card, history=every)
     return ScoreOutput(
         [*paths, root],
