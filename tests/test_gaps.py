@@ -90,9 +90,9 @@ def test_a_listed_missing_period_gives_missing_labels(gapped):
 
 
 def _validate(dataset, config) -> list[str]:
-    from riskwarn.workflows.common import _gap_lines, unobserved
+    from riskwarn.panel.unobserved import gap_report_lines, unobserved
 
-    return _gap_lines(dataset, unobserved(dataset, config))
+    return gap_report_lines(dataset, unobserved(dataset, config))
 
 
 def test_inspect_reads_the_same_gaps_as_the_panel(gapped, tmp_path):
@@ -129,7 +129,7 @@ def test_windows_that_span_a_gap_are_flagged(gapped):
 def test_a_gap_just_before_the_as_of_date_is_reported_when_scoring(gapped):
     # Features count a gap's events as none: a watchlist scored just after one must say
     # so (the console, the card and the report), and one scored long after must not.
-    from riskwarn.workflows.common import gap_line, recent_gaps, unobserved
+    from riskwarn.panel.unobserved import gap_line, recent_gaps, unobserved
 
     dataset, config, gap = gapped
     gaps = unobserved(dataset, config)
@@ -145,7 +145,7 @@ def test_a_gap_just_before_the_as_of_date_is_reported_when_scoring(gapped):
 
 
 def test_a_gap_in_some_towns_only_is_reported_and_chance_quiet_is_not():
-    from riskwarn.workflows.common import _empty_runs
+    from riskwarn.panel.unobserved import _empty_runs
 
     observed = np.ones(12, dtype=bool)
     busy = np.array([6, 5, 7, 0, 0, 0, 6, 5, 0, 7, 6, 5])

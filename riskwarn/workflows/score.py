@@ -17,11 +17,10 @@ from riskwarn.errors import RiskwarnError
 from riskwarn.features.build import (
     prepare_features,
 )
+from riskwarn.panel.unobserved import gap_line, recent_gaps
 from riskwarn.workflows.common import (
     ScoreOutput,
     features_for,
-    gap_line,
-    recent_gaps,
     validate_data,
 )
 
