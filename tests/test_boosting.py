@@ -229,6 +229,11 @@ def test_the_count_twin_borrows_from_the_lightgbm_a_model_is_or_holds():
     assert lightgbm_in(fitted_ensemble) is booster
     assert lightgbm_in(SimpleNamespace(components_={"hotspot": object()})) is None
     assert lightgbm_in(HistoricalRateBaseline()) is None
+    # the learner of the ensemble's own label, not the next period's, wherever it sits
+    nxt = LightGBMEscalation(n_estimators=5, target="label_h1").fit(frame, y)
+    both = SimpleNamespace(components_={"lightgbm_next": nxt, "lightgbm": booster})
+    assert lightgbm_in(both) is booster
+    assert lightgbm_in(SimpleNamespace(components_={"lightgbm_next": nxt})) is nxt
 
 
 def test_no_time_decay_without_a_change_of_level():
@@ -244,3 +249,28 @@ def test_a_fixed_half_life_weights_recent_rows_and_a_bad_one_is_refused():
     for bad in (0, -1, "soon"):
         with pytest.raises(RiskwarnError, match="half_life"):
             LightGBMEscalation(half_life=bad).fit(frame, y)
+
+
+def test_a_target_column_is_learnt_instead_of_y_and_its_missing_rows_are_left_out():
+    """The ensemble's next-period learner: ``target="label_h1"`` fits the frame's own
+    label column whatever ``y`` says, exactly as a fit on that column would."""
+    frame, y, _, _ = _panel(n_grids=100, n_dates=30)
+    frame.loc[frame.index[-100:], "label_h1"] = np.nan  # the latest date: not known yet
+    known = frame["label_h1"].notna().to_numpy()
+    # y is a label of no use (a longer horizon's, here shuffled): the target decides
+    shuffled = np.random.default_rng(5).permutation(y)
+    by_target = LightGBMEscalation(random_state=2, target="label_h1").fit(frame, shuffled)
+    direct = LightGBMEscalation(random_state=2).fit(frame[known], y[known])
+    assert by_target.booster_.model_to_string() == direct.booster_.model_to_string()
+    assert "label_h1" not in by_target.feature_names_in_
+    # and it is not what a fit on y gives
+    on_y = LightGBMEscalation(random_state=2).fit(frame, shuffled)
+    assert on_y.booster_.model_to_string() != by_target.booster_.model_to_string()
+
+
+def test_a_target_the_frame_lacks_or_a_count_model_given_one_is_a_clear_error():
+    frame, y, count, _ = _panel(n_grids=50, n_dates=20)
+    with pytest.raises(RiskwarnError, match="label_h2"):
+        LightGBMEscalation(n_estimators=5, target="label_h2").fit(frame, y)
+    with pytest.raises(RiskwarnError, match="no target"):
+        LightGBMCount(target="label_h1").fit(frame, y, count=count)

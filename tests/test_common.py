@@ -18,7 +18,8 @@ from riskwarn.models.scorer import EscalationScorer
 from riskwarn.models.state import model_from_state, model_state
 from tests.conftest import check_ignores_later_rows, simulated_features
 
-MODELS = [*MODEL_NAMES, "lightgbm_count", "scorer"]
+# the ensemble at a longer horizon also learns the next period (label_h1) beside it
+MODELS = [*MODEL_NAMES, "ensemble_h2", "lightgbm_count", "scorer"]
 # A grid's long-run rate is a parameter learnt in fit: it reads no feature at all.
 GRID_RATE_MODELS = ("shrunk_rate",)
 
@@ -34,13 +35,18 @@ def _model(name, graph, seed=0):
         return make_count_model(1, seed=seed)
     if name == "scorer":
         return EscalationScorer(graph=graph, horizon=1, seed=seed)
+    if name == "ensemble_h2":
+        return make_model("ensemble", horizon=2, graph=graph, seed=seed)
     return make_model(name, horizon=1, graph=graph, seed=seed)
 
 
 def _fit(model, X):
-    y = X["label_h1"].astype(int).to_numpy()
+    h = int(getattr(model, "horizon", 1))
+    if h > 1:  # the rows whose longer window is complete (every later one has label_h1)
+        X = X[X[f"label_h{h}"].notna()]
+    y = X[f"label_h{h}"].astype(int).to_numpy()
     if "count" in inspect.signature(model.fit).parameters:
-        return model.fit(X, y, count=X["count_h1"].to_numpy(dtype=float))
+        return model.fit(X, y, count=X[f"count_h{h}"].to_numpy(dtype=float))
     return model.fit(X, y)
 
 

@@ -306,3 +306,65 @@ def test_a_baseline_that_outranks_every_robust_model_joins_the_prior():
     outranking = fit("good")
     assert outranking.best_baseline_ == "shrunk_rate"
     assert outranking.prior_ == {"lightgbm": 0.5, "shrunk_rate": 0.0, "hotspot": 0.5}
+
+
+class TargetModel(ColumnModel):
+    """A component that learns one of the frame's label columns (as lightgbm_next)."""
+
+    def __init__(self, column="x", scale=1.0, shift=-2.0, target="label_h1"):
+        super().__init__(column, scale, shift)
+        self.target = target
+
+    def fit(self, X, y):
+        self.learnt_ = X[self.target].to_numpy(dtype=float)
+        return super().fit(X, y)
+
+
+def test_a_component_that_learns_a_label_column_the_frame_lacks_is_left_out_and_said():
+    frame, y = _panel()
+    e = CalibratedEnsemble(
+        components={"good": ColumnModel("good", scale=3.0), "next": TargetModel("good")},
+        baselines={"weak": ColumnModel("weak")},
+        robust=("good", "next"),
+        horizon=2,
+    )
+    alone = e.fit(frame, y)
+    assert alone.skipped_ == {"next": "X has no 'label_h1' column to learn"}
+    assert "next" not in alone.prior_ and "next" not in alone.components_
+    with_label = frame.assign(label_h1=y)
+    both = CalibratedEnsemble(**e.get_params(deep=False)).fit(with_label, y)
+    assert both.skipped_ == {} and both.prior_["next"] == pytest.approx(0.5)
+    np.testing.assert_array_equal(both.components_["next"].learnt_, y)
+
+
+def test_the_ensemble_learns_the_next_period_beside_its_horizon_from_two_periods_on():
+    from riskwarn.models.boosting import LightGBMEscalation
+    from riskwarn.models.catalogue import NEXT_PERIOD, make_model
+
+    one = make_model("ensemble", horizon=1, graph=None, seed=3)
+    assert NEXT_PERIOD not in one.components
+    four = make_model("ensemble", horizon=4, graph=None, seed=3)
+    nxt = four.components[NEXT_PERIOD]
+    assert isinstance(nxt, LightGBMEscalation)
+    assert (nxt.target, nxt.gap, nxt.random_state) == ("label_h1", 1, 3)
+    assert four.components["lightgbm"].target is None
+    assert ("lightgbm", NEXT_PERIOD) in four.robust  # one robust slot, shared
+
+
+def test_with_many_escalation_windows_the_other_label_s_learner_is_not_fitted():
+    """Big data: the learner of the label's own windows has enough of them, and the
+    next period's would cost a fit per block (a 20,000-grid backtest over budget)."""
+    frame, y = _panel()
+    with_label = frame.assign(label_h1=y)
+    params = dict(
+        components={"good": ColumnModel("good", scale=3.0), "next": TargetModel("good")},
+        baselines={"weak": ColumnModel("weak")},
+        robust=("good", "next"),
+        horizon=2,
+    )
+    windows = y.sum() / 2
+    few = CalibratedEnsemble(**params, other_label_below=windows + 1).fit(with_label, y)
+    assert few.skipped_ == {} and "next" in few.components_
+    many = CalibratedEnsemble(**params, other_label_below=windows).fit(with_label, y)
+    assert list(many.skipped_) == ["next"] and "other_label_below" in many.skipped_["next"]
+    assert "next" not in many.prior_ and many.prior_["good"] == pytest.approx(1.0)

@@ -30,6 +30,7 @@ from riskwarn.models.frames import (
     check_weights,
     downsample_weights,
     feature_columns,
+    select_rows,
 )
 
 
@@ -92,6 +93,7 @@ class _LightGBMModel(BaseEstimator):
         half_life: float | str | None = "auto",
         random_state: int = 0,
         num_threads: int = 2,
+        target: str | None = None,
     ) -> None:
         self.features = features
         self.n_estimators = n_estimators
@@ -109,6 +111,7 @@ class _LightGBMModel(BaseEstimator):
         self.half_life = half_life
         self.random_state = random_state
         self.num_threads = num_threads
+        self.target = target
 
     # -- fitting -------------------------------------------------------------------
     def _params(self, n_rows: int, n_positive: int) -> dict:
@@ -328,6 +331,10 @@ class LightGBMEscalation(_LightGBMModel):
         against one without, the decay kept only where it wins by more than its
         standard error over the validation dates. None: every row weighs the same.
     random_state, num_threads : int
+    target : str or None
+        A label column of ``X`` to learn instead of ``y``: ``"label_h1"``, the next
+        period's escalation, makes the ensemble's second learner at longer horizons
+        (:func:`riskwarn.models.catalogue.make_model`). None learns ``y``.
 
     Attributes
     ----------
@@ -349,8 +356,22 @@ class LightGBMEscalation(_LightGBMModel):
         return -(y * np.log(p) + (1 - y) * np.log1p(-p))
 
     def fit(self, X: pd.DataFrame, y, sample_weight=None) -> LightGBMEscalation:
-        """Fit on ``X`` (feature frame) and 0/1 ``y``; ``sample_weight`` (n_rows,) >= 0."""
+        """Fit on ``X`` (feature frame) and 0/1 ``y``; ``sample_weight`` (n_rows,) >= 0.
+
+        With ``target`` set, the labels are ``X[target]`` instead of ``y`` (rows where
+        it is missing are left out).
+        """
         y = check_labels(y, len(X))
+        if self.target is not None:
+            if self.target not in X.columns:
+                raise RiskwarnError(
+                    f"LightGBMEscalation learns the label column {self.target!r}, which X "
+                    "lacks: fit it on the feature frame with its label columns."
+                )
+            known = X[self.target].notna().to_numpy()
+            X = select_rows(X, known) if not known.all() else X
+            sample_weight = None if sample_weight is None else np.asarray(sample_weight)[known]
+            y = check_labels(X[self.target].to_numpy(dtype=float), len(X))
         return self._fit(X, y, sample_weight)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
@@ -384,6 +405,8 @@ class LightGBMCount(_LightGBMModel):
 
     def fit(self, X: pd.DataFrame, y, count=None, sample_weight=None) -> LightGBMCount:
         y = check_labels(y, len(X))
+        if self.target is not None:
+            raise RiskwarnError("LightGBMCount learns the counts given; it takes no target.")
         if count is None:
             raise RiskwarnError("LightGBMCount needs the event counts: fit(X, y, count=...).")
         count = check_counts(count, y)

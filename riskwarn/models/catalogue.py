@@ -108,6 +108,10 @@ def runnable_models(
     return runnable, skipped
 
 
+#: The ensemble's LightGBM of the next period's escalation, at horizons > 1.
+NEXT_PERIOD = "lightgbm_next"
+
+
 def make_model(
     name: str,
     *,
@@ -122,6 +126,17 @@ def make_model(
     :func:`make_count_model`. The ensemble stacks LightGBM, the graph models (when
     there is a graph) and the best of the baselines; given the data's feature
     ``columns``, it takes only the components and baselines that can run on them.
+
+    From horizon 2 on the ensemble also stacks a LightGBM of the next period's
+    escalation (:data:`NEXT_PERIOD`, learning the frame's ``label_h1``): a window
+    of ``h`` periods overlaps the windows of ``h - 1`` neighbouring dates, so a
+    learner of the long window has about ``1/h`` as many independent labels, and
+    which grids are about to escalate ranks which will within ``h`` periods
+    nearly as well: on each of the six 60-month shapes of
+    ``benchmarks/backtest_quality.py`` (mean of five seeds) the next period's
+    LightGBM ranked the four-month windows better than the four-month LightGBM did,
+    by 0.012 to 0.029 AP (on the 36-month shape equally, on a 2,000-grid city by
+    0.002).
     """
     if name in BASELINES:
         return BASELINES[name]()
@@ -140,6 +155,10 @@ def make_model(
             return columns is None or skip_reason(n, columns, has_graph) is None
 
         components = {"lightgbm": LightGBMEscalation(gap=horizon, random_state=seed)}
+        if horizon > 1:
+            components[NEXT_PERIOD] = LightGBMEscalation(
+                gap=1, random_state=seed, target="label_h1"
+            )
         if has_graph and runs("graph_hawkes"):
             components["graph_hawkes"] = GraphHawkes(horizon=horizon)
         if has_graph and runs("graph_diffusion"):
@@ -162,8 +181,11 @@ def lightgbm_in(model: BaseEstimator) -> LightGBMEscalation | None:
     component), whose settings its count twin borrows; None if there is none."""
     if isinstance(model, LightGBMEscalation):
         return model
-    components = getattr(model, "components_", {})
-    return next((c for c in components.values() if isinstance(c, LightGBMEscalation)), None)
+    found = [
+        c for c in getattr(model, "components_", {}).values() if isinstance(c, LightGBMEscalation)
+    ]
+    # the learner of the model's own label first (not the next period's)
+    return next((c for c in found if c.target is None), next(iter(found), None))
 
 
 def make_count_model(

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
@@ -213,5 +214,13 @@ class GraphDiffusion(BaseEstimator):
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Shape (n_rows, 2): probabilities of no escalation and of an escalation."""
         check_is_fitted(self, "logistic_")
-        matrix, _ = self._design(X)
-        return self.logistic_.predict_proba(self.scaler_.transform(matrix))
+        scaled = self.scaler_.transform(self._design(X)[0])
+        # The log-odds added up column by column, each row on its own: scikit-learn's
+        # matrix product sums in an order that depends on how many rows it is given,
+        # and a grid must score the same alone as in its whole city (its last bit
+        # differed, found by the common checks of the ensemble at horizon 2).
+        z = np.full(len(scaled), float(self.logistic_.intercept_[0]))
+        for j, c in enumerate(self.logistic_.coef_[0]):
+            z += float(c) * scaled[:, j]
+        p = expit(z)
+        return np.column_stack([1 - p, p])
