@@ -179,3 +179,31 @@ def test_one_distribution_calibrated_intervals_and_a_rising_risk_curve(city):
         EscalationScorer(graph=graph, horizon=2, model="lightgbm").fit(
             train2, y2, count=count2, curve_labels={2: y2}
         )
+
+
+def test_the_risk_curve_s_next_period_model_is_the_ensemble_s_own_learner(city):
+    """train fits it once: the curve's horizon-1 LightGBM and the ensemble's
+    next-period learner are one fit on the same rows and labels, bit for bit the
+    booster a fit of its own gives; and it survives the model's state."""
+    from riskwarn.models.catalogue import NEXT_PERIOD, make_model
+    from riskwarn.models.state import model_from_state, model_state
+
+    train, last, graph = city
+    train2 = train[train["label_h2"].notna()].reset_index(drop=True)
+    y1 = train2["label_h1"].to_numpy()
+    scorer = EscalationScorer(graph=graph, horizon=2, model="ensemble").fit(
+        train2, train2["label_h2"].to_numpy(), count=train2["count_h2"].to_numpy(),
+        curve_labels={1: y1},
+    )  # fmt: skip
+    assert scorer.curve_["1"] is scorer.model_.components_[NEXT_PERIOD]
+    own = make_model("lightgbm", horizon=1, graph=None, seed=scorer.seed).fit(train2, y1)
+    assert scorer.curve_["1"].booster_.model_to_string() == own.booster_.model_to_string()
+    # other labels than the learner's column: a fit of its own
+    other = EscalationScorer(graph=graph, horizon=2, model="ensemble").fit(
+        train2, train2["label_h2"].to_numpy(), count=train2["count_h2"].to_numpy(),
+        curve_labels={1: 1 - y1},
+    )  # fmt: skip
+    assert other.curve_["1"] is not other.model_.components_[NEXT_PERIOD]
+    state, boosters = model_state(scorer)
+    back = model_from_state(state, boosters, graph)
+    np.testing.assert_array_equal(back.predict_curve(last), scorer.predict_curve(last))

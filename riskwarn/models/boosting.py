@@ -369,7 +369,7 @@ class LightGBMEscalation(_LightGBMModel):
                     "lacks: fit it on the feature frame with its label columns."
                 )
             known = X[self.target].notna().to_numpy()
-            X = select_rows(X, known) if not known.all() else X
+            X = select_rows(X, known)
             sample_weight = None if sample_weight is None else np.asarray(sample_weight)[known]
             y = check_labels(X[self.target].to_numpy(dtype=float), len(X))
         return self._fit(X, y, sample_weight)

@@ -9,7 +9,7 @@ from riskwarn.errors import ConfigError
 from riskwarn.models.baselines import BASELINES
 from riskwarn.models.boosting import LightGBMCount, LightGBMEscalation
 from riskwarn.models.diffusion import GraphDiffusion
-from riskwarn.models.ensemble import CalibratedEnsemble
+from riskwarn.models.ensemble import NEXT_PERIOD, CalibratedEnsemble
 from riskwarn.models.hawkes import GraphHawkes
 from riskwarn.models.rates import ShrunkRateBaseline
 from riskwarn.models.roles import resolve
@@ -106,10 +106,6 @@ def runnable_models(
             '"ensemble"].'
         )
     return runnable, skipped
-
-
-#: The ensemble's LightGBM of the next period's escalation, at horizons > 1.
-NEXT_PERIOD = "lightgbm_next"
 
 
 def make_model(

@@ -68,6 +68,9 @@ from riskwarn.models.calibration import fit_isotonic
 from riskwarn.models.frames import check_counts, check_labels, fit_model, select_rows
 
 _CLIP = 1e-6
+#: The LightGBM of the next period's escalation the catalogue stacks from horizon 2
+#: on; it shares the learner's place in the default prior.
+NEXT_PERIOD = "lightgbm_next"
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -187,7 +190,7 @@ class CalibratedEnsemble(BaseEstimator):
         components: dict | None = None,
         baselines: dict | None = None,
         robust: tuple[str | tuple[str, ...], ...] = (
-            ("lightgbm", "lightgbm_next"),
+            ("lightgbm", NEXT_PERIOD),
             "hotspot",
             "graph_hotspot",
             "graph_diffusion",

@@ -209,7 +209,9 @@ class EscalationScorer(BaseEstimator):
             y_h = check_labels(labels, len(X))
             if y_h.sum() > 0:
                 curve = make_model("lightgbm", horizon=h, graph=None, seed=self.seed)
-                self.curve_[str(h)] = curve.fit(X, y_h, sample_weight=sample_weight)
+                self.curve_[str(h)] = self._fitted_like(curve, X, y_h, sample_weight) or curve.fit(
+                    X, y_h, sample_weight=sample_weight
+                )
         self.intervals_ = BandIntervals(quantiles=tuple(self.quantiles), n_bands=self.n_bands)
         if calibration is None:
             self.intervals_.fit([], [], [], [])
@@ -224,6 +226,34 @@ class EscalationScorer(BaseEstimator):
                 calibration["count_dispersion"],
             )
         return self
+
+    def _fitted_like(self, curve, X, y_h, sample_weight):
+        """A component of the fitted model that is ``curve`` fitted on ``X, y_h``, or None.
+
+        The ensemble's next-period learner (``target="label_h1"``), refitted on every
+        row of ``X`` unweighted with the horizon-1 curve's settings, is on labels
+        ``y_h`` equal to that column the same booster, bit for bit: train need not
+        fit it twice.
+        """
+        model = self.model_
+        if (
+            sample_weight is not None
+            or not isinstance(model, CalibratedEnsemble)
+            or model.mode_ != "stacked"
+            or not model.refit
+        ):
+            return None
+        want = curve.get_params(deep=False)
+        for comp in model.components_.values():
+            if (
+                isinstance(comp, LightGBMEscalation)
+                and comp.target is not None
+                and comp.get_params(deep=False) == {**want, "target": comp.target}
+                and comp.target in X.columns
+                and np.array_equal(X[comp.target].to_numpy(dtype=float), y_h)
+            ):
+                return comp
+        return None
 
     # -- what the model is made of ---------------------------------------------------
     def _weighted(self) -> list[tuple[str, object, float]]:
