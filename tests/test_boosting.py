@@ -36,6 +36,18 @@ def test_features_exclude_keys_and_labels():
     assert list(model.feature_names_in_) == ["x", "noise"]
 
 
+def test_the_city_s_level_is_left_to_the_ensemble():
+    """One value per date, which a steady history barely moves: not a tree's feature
+    (the ensemble adds it to its log-odds), unless named in ``features``."""
+    frame, y, count, _ = _panel(n_grids=50, n_dates=20)
+    frame["city_all_n_trend_4_52"] = np.repeat(np.linspace(-0.2, 0.2, 20), 50)
+    learner = LightGBMEscalation(n_estimators=20).fit(frame, y)
+    twin = LightGBMCount(n_estimators=20).fit(frame, y, count)
+    assert list(learner.feature_names_in_) == list(twin.feature_names_in_) == ["x", "noise"]
+    named = LightGBMEscalation(n_estimators=20, features=["x", "city_all_n_trend_4_52"])
+    assert list(named.fit(frame, y).feature_names_in_) == ["x", "city_all_n_trend_4_52"]
+
+
 def test_fits_are_bit_for_bit_reproducible_and_seeded():
     frame, y, _, _ = _panel()
     a = LightGBMEscalation(random_state=1).fit(frame, y)

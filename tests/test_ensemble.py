@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.special import expit
+from scipy.special import expit, logit
 from sklearn.base import BaseEstimator
 
 from riskwarn.backtest.metrics import expected_calibration_error
@@ -222,6 +222,32 @@ def test_by_default_the_probability_is_the_weighted_pool_of_the_components():
     # a sample of the rows sets nearly the same level
     sampled = _ensemble(level_rows=len(frame) // 2).fit(frame, y)
     assert sampled.weights_["intercept"] == pytest.approx(e.weights_["intercept"], abs=0.1)
+
+
+def test_the_city_s_level_moves_every_grid_s_log_odds_by_its_weight():
+    """The city's recent events against its long run (one value per date) is added to
+    the pooled log-odds times ``level_weight``; the intercept still meets the training
+    rate; without the column, or with weight 0, nothing is added."""
+    frame, y = _panel()
+    level = np.repeat(np.linspace(-0.3, 0.3, 60), 400)
+    with_level = frame.assign(city_all_n_trend_4_52=level)
+    e = _ensemble().fit(with_level, y)
+    assert e.level_column_ == "city_all_n_trend_4_52" and e.level_weight == 0.5
+    rate = (y.sum() + 0.5) / (len(y) + 1)
+    assert e.predict_proba(with_level)[:, 1].mean() == pytest.approx(rate, rel=1e-4)
+    test, _ = _panel(n_grids=50, n_dates=5, seed=4)
+    low, high = test.assign(city_all_n_trend_4_52=0.0), test.assign(city_all_n_trend_4_52=0.7)
+    gap = logit(e.predict_proba(high)[:, 1]) - logit(e.predict_proba(low)[:, 1])
+    np.testing.assert_allclose(gap, 0.5 * 0.7, rtol=1e-9)
+    # a missing value adds nothing (a date before the data had a long run)
+    missing = test.assign(city_all_n_trend_4_52=np.nan)
+    np.testing.assert_allclose(e.predict_proba(missing), e.predict_proba(low), rtol=1e-12)
+    for other in (_ensemble(level_weight=0.0).fit(with_level, y), _ensemble().fit(frame, y)):
+        assert other.level_column_ is None
+        np.testing.assert_array_equal(other.predict_proba(high), other.predict_proba(low))
+    # a model fitted with the column needs it to score
+    with pytest.raises(RiskwarnError, match="city_all_n_trend_4_52"):
+        e.predict_proba(test)
 
 
 def test_the_latest_level_sits_on_top_of_the_pool_level():

@@ -154,6 +154,65 @@ def test_families_equal_plain_pandas(city):
         np.testing.assert_allclose(rows["nbr_mean_pet_n_w4"], nbr, rtol=1e-6)
 
 
+def test_the_city_level_is_every_table_s_recent_rate_against_its_long_run(city):
+    """City-wide events per period over the last 4 periods against the last 52 (as
+    many as the data has), every table's rate summed: the same for every grid."""
+    ds, b, full = city["dataset"], city["builder"], city["full"]
+    bounds = b.data.periods.boundaries
+    times = {"petitions": "received_at", "disputes": "reported_at", "incidents": "occurred_at"}
+    for p in (1, 3, 17, 39):
+        t = bounds[p]
+
+        def rate(w, t=t, p=p):
+            since = bounds[max(p - w, 0)]
+            total = 0.0
+            for name, col in times.items():
+                when = _local(ds.events[name][col])
+                total += ((when >= since) & (when < t)).sum() / min(w, p)
+            return total
+
+        rows = full[full["as_of"] == t.tz_localize(TZ)]
+        expected = np.log((rate(4) + 1) / (rate(52) + 1))
+        np.testing.assert_allclose(rows["city_all_n_trend_4_52"], expected, rtol=1e-5)
+    (info,) = [f for f in b.manifest.features if f.name == "city_all_n_trend_4_52"]
+    assert info.family == "trend" and info.window == 52
+
+
+def test_the_city_level_leaves_out_periods_a_table_did_not_observe(tmp_path):
+    """A period the city's export lacks (``[data] missing_periods``) is a gap, not a
+    quiet period: each table's rate is taken over the periods observed."""
+    sim = simulate_city(n_grids=16, n_periods=30, seed=3)
+    folder = tmp_path / "city"
+    write_city(sim, folder)
+    end = sim.end.tz_convert(TZ).tz_localize(None).isoformat()
+    times = {"petitions": "received_at", "disputes": "reported_at", "incidents": "occurred_at"}
+    keys = {"petitions": "case_id", "disputes": "case_id", "incidents": "event_id"}
+    first = load_dataset(folder, Config(data=DataConfig(end=end)))
+    periods = prepare_features(first, Config(data=DataConfig(end=end))).data.periods
+    p = periods.n_complete
+    for name, col in times.items():  # the export lost the third-last period
+        known = first.events[name]
+        gone = known[keys[name]][periods.period_of(_local(known[col])) == p - 3]
+        raw = pd.read_parquet(folder / f"{name}.parquet")
+        raw[~raw[keys[name]].isin(gone)].to_parquet(folder / f"{name}.parquet")
+    missing = (periods.boundaries[p - 3].isoformat(),)
+    config = Config(data=DataConfig(end=end, missing_periods=missing))
+    dataset = load_dataset(folder, config)
+    builder = prepare_features(dataset, config)
+    assert all((idx == p - 3).any() for idx in builder.data.unobserved.values())
+    full = builder.to_pandas()
+    bounds = builder.data.periods.boundaries
+    t = bounds[p]
+    total4 = total52 = 0.0
+    for name, col in times.items():
+        w = _local(dataset.events[name][col])
+        total4 += ((w >= bounds[p - 4]) & (w < t)).sum() / 3  # 3 of 4 periods observed
+        total52 += (w < t).sum() / (p - 1)
+    rows = full[full["as_of"] == t.tz_localize(TZ)]
+    expected = np.log((total4 + 1) / (total52 + 1))
+    np.testing.assert_allclose(rows["city_all_n_trend_4_52"], expected, rtol=1e-5)
+
+
 def _cut(dataset, t_local: pd.Timestamp, mode: str):
     """The dataset as it was known just before ``t``: later facts removed or altered."""
     t = t_local.tz_localize(TZ)

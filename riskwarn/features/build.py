@@ -31,6 +31,7 @@ from riskwarn.features.coverage import (
     coverage_info,
     coverage_window,
     gap_tables,
+    observed_frame,
 )
 from riskwarn.features.delays import latest_known_arrays, pending_corrections
 from riskwarn.features.manifest import FeatureManifest
@@ -339,6 +340,13 @@ class FeatureBuilder:
             window = coverage_window(self.config.features)
             cover = coverage_frame(periods.n_complete, self.data.unobserved, gaps, window)
             cal = cal.merge(cover, on="period", how="left", validate="one_to_one")
+        if self.plan.city_level is not None:
+            events, short_w, long_w = self.plan.city_level
+            tables = {s.name: s.table for s in self.streams if s.name in events}
+            seen = observed_frame(
+                periods.n_complete, self.data.unobserved, tables, (short_w, long_w)
+            )
+            cal = cal.merge(seen, on="period", how="left", validate="one_to_one")
         cal = put_table(con, "rw_calendar", cal)
         grids = self.data.grids
         static = [c for c in ("population", "area_km2", "grid_type") if c in grids.columns]

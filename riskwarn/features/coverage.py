@@ -33,6 +33,11 @@ def column(table: str, window: int) -> str:
     return f"{PREFIX[table]}_unobserved_w{window}"
 
 
+def observed_column(stream: str, window: int) -> str:
+    """The calendar column of a stream's observed periods in a trailing window."""
+    return f"_observed_{stream}_w{window}"
+
+
 def gap_tables(unobserved: dict[str, np.ndarray], before: int | None = None) -> list[str]:
     """Tables with an unobserved period (before period ``before``, if given)."""
     out = []
@@ -69,4 +74,31 @@ def coverage_frame(
         idx = np.asarray(unobserved.get(name, []), dtype=np.int64)
         gap[0, idx[idx < n_complete]] = 1
         out[column(name, window)] = trailing_sums(np.cumsum(gap, axis=1), window)[0]
+    return pd.DataFrame(out)
+
+
+def observed_frame(
+    n_complete: int, unobserved: dict[str, np.ndarray], streams: dict[str, str], windows
+) -> pd.DataFrame:
+    """One row per panel row ``period = q``: the periods of ``q-w+1 .. q`` that each
+    stream's table observed (within the data: the first rows have shorter windows).
+
+    Parameters
+    ----------
+    streams : dict of str to str
+        Stream name (``pet_n``) to its table (``petitions``).
+    windows : iterable of int
+
+    Returns
+    -------
+    DataFrame, shape (n_complete, 1 + len(streams) * len(windows))
+        Columns ``period`` and :func:`observed_column` names.
+    """
+    out = {"period": np.arange(n_complete, dtype=np.int32)}
+    for stream, table in streams.items():
+        seen = np.ones((1, n_complete), dtype=np.int32)
+        idx = np.asarray(unobserved.get(table, []), dtype=np.int64)
+        seen[0, idx[idx < n_complete]] = 0
+        for w in windows:
+            out[observed_column(stream, w)] = trailing_sums(np.cumsum(seen, axis=1), w)[0]
     return pd.DataFrame(out)

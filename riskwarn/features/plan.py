@@ -17,12 +17,15 @@ import ibis
 import ibis.expr.types as ir
 
 from riskwarn.config import FeaturesConfig
+from riskwarn.features.coverage import observed_column
 from riskwarn.features.manifest import FeatureInfo, FeatureManifest
 from riskwarn.features.primitives import Primitive
 from riskwarn.features.streams import INTERVENTIONS, TOTALS, Stream
 
 Expr = Callable[[ir.Table], ir.Value]
 SMOOTH = 0.1  # events per period added to both sides of a trend ratio, so 0/0 is 0
+#: The city's level feature: ``city_all_n_trend_{short}_{long}``.
+CITY_LEVEL_PREFIX = "city_all_n_trend_"
 #: The family of the intervention features (the scorer sets them to "none").
 INTERVENTION_FAMILY = "intervention"
 
@@ -38,6 +41,9 @@ class FeaturePlan:
     has_graph: bool = False
     short_w: int = 4
     share_w: int = 13
+    #: the event streams the city's level sums and its two windows; the builder
+    #: joins each stream's observed periods per window (``observed_column``)
+    city_level: tuple[tuple[str, ...], int, int] | None = None
 
     def prim(self, kind: str, stream: str, param: int = 0) -> str:
         p = Primitive(kind, stream, param)
@@ -166,6 +172,36 @@ def plan_features(
                         f"own mean {_win_en(long_w)} (missing when it never varied)",
                         f"最近1期{by_name[s].zh}相对本网格{_win_zh(long_w)}均值的标准差倍数"),
             zscore,
+        )  # fmt: skip
+    # the whole city's level: what a grid's own trend cannot tell (one grid's
+    # recent count is mostly chance; the city's is not), so that the scores can
+    # follow a change of level the history never showed (see CalibratedEnsemble)
+    events = tuple(s for s in totals if s != "esc_n")
+    if events and short_w < long_w:
+        plan.city_level = (events, short_w, long_w)
+
+        def city_level(t, events=events, sw=short_w, lw=long_w):
+            city = ibis.window(group_by=t["as_of"])
+
+            def rate(w):
+                # events per observed period, city-wide, summed over the tables
+                parts = [
+                    col("wsum", s, w)(t).sum().over(city).cast("float64")
+                    / ibis.greatest(t[observed_column(s, w)], 1)
+                    for s in events
+                ]
+                return functools.reduce(operator.add, parts)
+
+            return ((rate(sw) + 1.0) / (rate(lw) + 1.0)).ln().cast("float32")
+
+        words_en = " and ".join(by_name[s].en for s in events)
+        words_zh = "、".join(by_name[s].zh for s in events)
+        plan.add(
+            FeatureInfo(f"{CITY_LEVEL_PREFIX}{short_w}_{long_w}", "trend", long_w,
+                        f"the whole city's {words_en}: log ratio of the rate {_win_en(short_w)} "
+                        f"to the rate {_win_en(long_w)} (periods without records left out)",
+                        f"全市{words_zh}:{_win_zh(short_w)}与{_win_zh(long_w)}平均水平之比(对数)"),
+            city_level,
         )  # fmt: skip
     # backlog and resolution, read through resolved_at / closed_at only
     has_pop = "population" in grid_columns

@@ -32,6 +32,7 @@ from riskwarn.models.frames import (
     feature_columns,
     select_rows,
 )
+from riskwarn.models.roles import resolve
 
 
 def capacity(n_positive: int) -> tuple[int, float]:
@@ -166,7 +167,14 @@ class _LightGBMModel(BaseEstimator):
     def _fit(self, X: pd.DataFrame, target: np.ndarray, sample_weight=None):
         if "as_of" not in X.columns:
             raise RiskwarnError("X needs the as_of column: early stopping uses the latest dates.")
-        names = list(self.features) if self.features is not None else feature_columns(X)
+        if self.features is not None:
+            names = list(self.features)
+        else:
+            # The city's level is the same for every grid of a date, and a steady
+            # history shows it little variation: a tree cannot carry a level it never
+            # saw into the forecast. The ensemble adds it to the pooled log-odds.
+            level = set(resolve("city_level", X.columns))
+            names = [c for c in feature_columns(X) if c not in level]
         if not names:
             raise RiskwarnError(f"{type(self).__name__}: X has no feature columns.")
         self.feature_names_in_ = np.asarray(names, dtype=object)
@@ -307,7 +315,8 @@ class LightGBMEscalation(_LightGBMModel):
     Parameters
     ----------
     features : tuple of str or None
-        Input columns; None takes every numeric column except keys and labels.
+        Input columns; None takes every numeric column except keys, labels and the
+        city's level (``city_all_n_trend_*``, which the ensemble adds to its log-odds).
     n_estimators, learning_rate, num_leaves, min_child_samples, feature_fraction_bynode, lambda_l2
         LightGBM settings (``n_estimators`` is the cap on boosting rounds;
         ``min_child_samples=None`` scales the leaf size with the rows: n/400 in [20, 500];

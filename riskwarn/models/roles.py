@@ -28,6 +28,7 @@ _ESC_WINDOW = re.compile(r"^esc_n_w(\d+)$")
 _TOTAL_WINDOW = re.compile(r"^(?:pet|dis|inc|esc)_n_w(\d+)$")
 _ESC_DECAY = re.compile(r"^esc_n_decay_h(\d+)$")
 _NBR_ESC = re.compile(r"^nbr_esc_n_w(\d+)$")
+_CITY_LEVEL = re.compile(r"^city_all_n_trend_\d+_\d+$")
 _NEIGHBOURHOOD = re.compile(r"^(?:nbr_mean|ring2_mean)_(?:pet|dis|inc|esc)_n_w\d+$")
 
 ROLES = {
@@ -41,6 +42,7 @@ ROLES = {
     "precursors": "precursors (pet_group_w4, dis_open, pet_repeat_w4)",
     "diffusion_inputs": "event counts to diffuse (esc_n_w*, pet_n_w4, dis_open, ...)",
     "grid_types": "grid types (grid_type_*)",
+    "city_level": "the whole city's recent events against its long run (city_all_n_trend_4_52)",
 }
 """Every role a model may ask for (see :func:`resolve`), with the default columns."""
 
@@ -89,7 +91,9 @@ def resolve(role: str, columns: Iterable[str]) -> list[str]:
           open disputes, whichever the data has;
         - ``diffusion_inputs``: escalation counts over every window and the longest
           decay, recent totals, and the precursors and serious incidents there are;
-        - ``grid_types``: the one-hot grid type columns.
+        - ``grid_types``: the one-hot grid type columns;
+        - ``city_level``: the city's level, its recent events against its long run
+          (one column, the same for every grid of a date).
     columns : iterable of str
         The frame's columns (or the manifest's feature names).
 
@@ -136,6 +140,8 @@ def resolve(role: str, columns: Iterable[str]) -> list[str]:
         )
     if role == "grid_types":
         return sorted(c for c in cols if c.startswith("grid_type_"))
+    if role == "city_level":
+        return sorted(c for c in cols if _CITY_LEVEL.match(c))
     raise RiskwarnError(f"unknown feature role {role!r}; roles are {', '.join(ROLES)}.")
 
 
