@@ -59,6 +59,15 @@ def coverage_info(table: str, window: int) -> FeatureInfo:
     )
 
 
+def _unobserved_in_window(n_complete: int, idx, window: int) -> np.ndarray:
+    """Per panel row ``q``, shape (n_complete,): how many of the periods ``idx`` fall
+    in ``q-window+1 .. q``."""
+    gap = np.zeros((1, n_complete), dtype=np.int32)
+    idx = np.asarray(idx, dtype=np.int64)
+    gap[0, idx[idx < n_complete]] = 1
+    return trailing_sums(np.cumsum(gap, axis=1), window)[0]
+
+
 def coverage_frame(
     n_complete: int, unobserved: dict[str, np.ndarray], tables: list[str], window: int
 ) -> pd.DataFrame:
@@ -70,10 +79,9 @@ def coverage_frame(
     """
     out = {"period": np.arange(n_complete, dtype=np.int32)}
     for name in tables:
-        gap = np.zeros((1, n_complete), dtype=np.int32)
-        idx = np.asarray(unobserved.get(name, []), dtype=np.int64)
-        gap[0, idx[idx < n_complete]] = 1
-        out[column(name, window)] = trailing_sums(np.cumsum(gap, axis=1), window)[0]
+        out[column(name, window)] = _unobserved_in_window(
+            n_complete, unobserved.get(name, []), window
+        )
     return pd.DataFrame(out)
 
 
@@ -94,11 +102,11 @@ def observed_frame(
     DataFrame, shape (n_complete, 1 + len(streams) * len(windows))
         Columns ``period`` and :func:`observed_column` names.
     """
-    out = {"period": np.arange(n_complete, dtype=np.int32)}
+    period = np.arange(n_complete, dtype=np.int32)
+    out = {"period": period}
     for stream, table in streams.items():
-        seen = np.ones((1, n_complete), dtype=np.int32)
-        idx = np.asarray(unobserved.get(table, []), dtype=np.int64)
-        seen[0, idx[idx < n_complete]] = 0
         for w in windows:
-            out[observed_column(stream, w)] = trailing_sums(np.cumsum(seen, axis=1), w)[0]
+            in_data = np.minimum(period + 1, w)
+            gaps = _unobserved_in_window(n_complete, unobserved.get(table, []), w)
+            out[observed_column(stream, w)] = (in_data - gaps).astype(np.int32)
     return pd.DataFrame(out)

@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable
 
 from riskwarn.errors import RiskwarnError
+from riskwarn.features.plan import CITY_LEVEL_PREFIX
 
 EVENT_PREFIXES = ("pet", "dis", "inc")
 """Feature prefixes of the three event tables (petitions, disputes, incidents)."""
@@ -28,7 +29,7 @@ _ESC_WINDOW = re.compile(r"^esc_n_w(\d+)$")
 _TOTAL_WINDOW = re.compile(r"^(?:pet|dis|inc|esc)_n_w(\d+)$")
 _ESC_DECAY = re.compile(r"^esc_n_decay_h(\d+)$")
 _NBR_ESC = re.compile(r"^nbr_esc_n_w(\d+)$")
-_CITY_LEVEL = re.compile(r"^city_all_n_trend_\d+_\d+$")
+_CITY_LEVEL = re.compile(rf"^{re.escape(CITY_LEVEL_PREFIX)}\d+_\d+$")
 _NEIGHBOURHOOD = re.compile(r"^(?:nbr_mean|ring2_mean)_(?:pet|dis|inc|esc)_n_w\d+$")
 
 ROLES = {
